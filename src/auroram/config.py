@@ -1,0 +1,420 @@
+"""Typed configuration: a recipe is YAML over these dataclasses.
+
+Unknown keys, wrong types and impossible values are errors that name the file and the key, so a typo
+in a recipe fails in the first second instead of after hours of training.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal, Union
+
+import yaml
+
+
+class ConfigError(ValueError):
+    """A recipe or override is invalid; the message names the file and the key."""
+
+
+# ----------------------------------------------------------------------------------------------------
+# The dataclasses. One "why" comment per knob.
+
+
+@dataclass
+class SourceConfig:
+    domain: str  # the eval domain this source's text belongs to (e.g. "fi"); must be one of recipe.domains
+    path: str  # "demo:<domain>" for the built-in demo corpus, else a JSONL file or a directory of JSONL/.txt
+    text_field: str = "text"  # JSON key holding the document text
+    max_docs: int | None = None  # cap on documents read (None: all); for quick experiments
+    loss_on: Literal["all", "response"] = "all"  # "response": prompt tokens are masked out of the loss
+
+
+@dataclass
+class TokenizerConfig:
+    kind: Literal["train-bpe", "base"] = "train-bpe"  # "base": the base model's own tokenizer
+    vocab_size: int = 4096  # for train-bpe; StarCoder's is 49,152
+    train_sources: list[str] = field(default_factory=list)  # sources the BPE learns from (StarCoder: en + code)
+    max_train_bytes: int = 8_000_000  # text fed to the BPE trainer; more barely changes a small vocab
+
+
+@dataclass
+class ModelConfig:
+    base: str | None = None  # local HF model directory to continue; None: train the `arch` below from scratch
+    arch: Literal["gpt_bigcode", "llama"] = "gpt_bigcode"  # GPTBigCode is StarCoder's (multi-query attention)
+    n_embd: int = 256
+    n_layer: int = 4
+    n_head: int = 4
+    multi_query: bool = True  # one shared K/V head, as StarCoder
+    n_positions: int = 2048  # position table size; must be >= train.seq_len
+    dropout: float = 0.0  # pretraining at this scale does not overfit; dropout only slows learning
+    init_std: float = 0.02
+
+
+@dataclass
+class OptimConfig:
+    lr: float = 3e-4  # peak learning rate, reached after warmup
+    betas: tuple[float, float] = (0.9, 0.95)  # beta2 0.95 is the LLM norm: steadier with large batches
+    eps: float = 1e-8
+    weight_decay: float = 0.1  # applied to matrices only, not to norms, biases or embeddings
+    grad_clip: float = 1.0  # global-norm clipping; 0 disables
+
+
+@dataclass
+class ScheduleConfig:
+    kind: Literal["cosine", "wsd", "constant"] = "cosine"  # wsd: warmup-stable-decay
+    warmup_steps: int = 0  # linear re-warm from 0 at the start of every stage
+    min_lr_ratio: float = 0.1  # final LR as a fraction of the peak
+    decay_fraction: float = 0.2  # wsd only: share of the steps spent in the final decay
+
+
+@dataclass
+class StageConfig:
+    name: str
+    tokens: int  # training-token budget of this stage; steps = ceil(tokens / global batch tokens)
+    mixture: dict[str, float] = field(default_factory=dict)  # new data: source name -> weight
+    replay: dict[str, float] = field(default_factory=dict)  # data the model saw before, replayed against forgetting
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    eval_every_steps: int = 0  # bits-per-byte curve resolution; 0: only at the stage's start and end
+    checkpoint_every_steps: int = 0  # 0: only the final checkpoint
+    keep_checkpoints: int = 2  # older step checkpoints are deleted
+
+
+@dataclass
+class TrainConfig:
+    seq_len: int = 256  # tokens per training sequence
+    global_batch_tokens: int = 4096  # tokens per optimizer step over all ranks (Aurora-M: 2048 x 2048)
+    micro_batch_seqs: int = 8  # sequences per forward pass per rank; gradient accumulation covers the rest
+    precision: Literal["auto", "fp32", "bf16"] = "auto"  # auto: fp32 on CPU, bf16 autocast on GPU
+    device: str = "auto"  # auto: cuda if present, else cpu
+    threads: int = 0  # torch CPU threads; 0 leaves torch's default
+    log_every_steps: int = 10
+    max_epochs_warning: float = 4.0  # warn when a source repeats more often than this in a stage
+
+
+@dataclass
+class EvalConfig:
+    max_docs_per_domain: int = 200  # held-out documents scored per domain
+    max_bytes_per_domain: int = 32_000  # and at most this much text, whichever comes first
+    batch_seqs: int = 8  # sequences per forward pass when scoring
+    stride: int = 0  # sliding-window stride for documents longer than the context; 0: seq_len / 2
+
+
+@dataclass
+class Recipe:
+    name: str
+    domains: list[str]  # what the report measures: bits per byte on each domain's held-out text
+    sources: dict[str, SourceConfig]
+    stages: list[StageConfig]
+    heldout: dict[str, str] = field(default_factory=dict)  # domain -> held-out text ("demo:fi": demo val split)
+    demo_dir: str | None = None  # where `auroram data demo` keeps the demo corpus; None: the user cache
+    seed: int = 1234
+    use_replay: bool = True  # false drops every stage's replay sources: the forgetting ablation
+    tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    description: str = ""
+
+    def stage(self, name: str) -> StageConfig:
+        for s in self.stages:
+            if s.name == name:
+                return s
+        raise KeyError(name)
+
+    def stage_weights(self, stage: StageConfig) -> dict[str, float]:
+        """The stage's sampling weights as they will run (replay dropped when use_replay is false)."""
+        weights = dict(stage.mixture)
+        if self.use_replay:
+            for k, v in stage.replay.items():
+                weights[k] = weights.get(k, 0.0) + v
+        weights = {k: v for k, v in weights.items() if v > 0}
+        total = sum(weights.values())
+        return {k: v / total for k, v in sorted(weights.items())}
+
+    def to_dict(self) -> dict[str, Any]:
+        return _to_plain(self)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Building dataclasses from plain dicts, with errors that name the key.
+
+
+def _to_plain(obj: Any) -> Any:
+    if dataclasses.is_dataclass(obj):
+        return {f.name: _to_plain(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, dict):
+        return {k: _to_plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_to_plain(v) for v in obj]
+    return obj
+
+
+def _type_name(tp: Any) -> str:
+    origin = typing.get_origin(tp)
+    if origin is Literal:
+        return " or ".join(repr(a) for a in typing.get_args(tp))
+    if origin in (Union, types.UnionType):
+        return " or ".join(_type_name(a) for a in typing.get_args(tp))
+    if tp is type(None):
+        return "null"
+    if dataclasses.is_dataclass(tp):
+        return "a mapping"
+    if origin is not None:
+        return {list: "a list", dict: "a mapping", tuple: "a list"}.get(origin, str(tp))
+    return {int: "an integer", float: "a number", str: "a string", bool: "true or false"}.get(tp, str(tp))
+
+
+def _convert(value: Any, tp: Any, key: str, where: str) -> Any:
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+
+    def bad() -> ConfigError:
+        return ConfigError(f"{where}: key '{key}': expected {_type_name(tp)}, got {value!r}")
+
+    if tp is Any:
+        return value
+    if origin in (Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        for a in args:
+            if a is type(None):
+                continue
+            try:
+                return _convert(value, a, key, where)
+            except ConfigError:
+                continue
+        raise bad()
+    if origin is Literal:
+        if value in args:
+            return value
+        raise bad()
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, dict):
+            raise bad()
+        return _build(tp, value, key, where)
+    if origin is list:
+        if not isinstance(value, list):
+            raise bad()
+        return [_convert(v, args[0], f"{key}[{i}]", where) for i, v in enumerate(value)]
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)) or len(value) != len(args):
+            raise bad()
+        return tuple(_convert(v, a, f"{key}[{i}]", where) for i, (v, a) in enumerate(zip(value, args)))
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise bad()
+        return {str(k): _convert(v, args[1], f"{key}.{k}", where) for k, v in value.items()}
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        raise bad()
+    if tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        if isinstance(value, str):
+            try:
+                f = float(value.replace("_", ""))
+            except ValueError:
+                raise bad() from None
+            if f.is_integer():
+                return int(f)
+        raise bad()
+    if tp is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str):  # YAML reads "3e-4" (no dot) as a string
+            try:
+                return float(value)
+            except ValueError:
+                raise bad() from None
+        raise bad()
+    if tp is str:
+        if isinstance(value, str):
+            return value
+        raise bad()
+    raise bad()
+
+
+def _build(cls: type, data: dict[str, Any], prefix: str, where: str) -> Any:
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    kwargs = {}
+    for k, v in data.items():
+        key = f"{prefix}.{k}" if prefix else str(k)
+        if k not in fields:
+            known = ", ".join(sorted(fields))
+            raise ConfigError(f"{where}: unknown key '{key}' (known here: {known})")
+        kwargs[k] = _convert(v, hints[k], key, where)
+    for name, f in fields.items():
+        if name not in kwargs and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            key = f"{prefix}.{name}" if prefix else name
+            raise ConfigError(f"{where}: missing required key '{key}'")
+    return cls(**kwargs)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Overrides: --set a.b=c (stages addressed by name or index).
+
+
+def apply_override(data: dict[str, Any], assignment: str) -> None:
+    if "=" not in assignment:
+        raise ConfigError(f"--set {assignment!r}: expected KEY=VALUE, e.g. train.seq_len=512")
+    key, raw = assignment.split("=", 1)
+    key = key.strip()
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        value = raw
+    parts = key.split(".")
+    node: Any = data
+    for i, part in enumerate(parts):
+        last = i == len(parts) - 1
+        here = ".".join(parts[: i + 1])
+        if isinstance(node, list):
+            idx = _list_index(node, part)
+            if idx is None:
+                names = ", ".join(str(x.get("name", j)) for j, x in enumerate(node) if isinstance(x, dict))
+                raise ConfigError(f"--set {key}: no element '{part}' in '{'.'.join(parts[:i])}' (have: {names})")
+            if last:
+                node[idx] = value
+            else:
+                node = node[idx]
+        elif isinstance(node, dict):
+            if last:
+                node[part] = value
+            else:
+                if part not in node or node[part] is None:
+                    node[part] = {}
+                node = node[part]
+        else:
+            raise ConfigError(f"--set {key}: '{here}' is not a mapping")
+
+
+def _list_index(items: list[Any], part: str) -> int | None:
+    for j, x in enumerate(items):
+        if isinstance(x, dict) and x.get("name") == part:
+            return j
+    if part.lstrip("-").isdigit() and -len(items) <= int(part) < len(items):
+        return int(part) % len(items)
+    return None
+
+
+# ----------------------------------------------------------------------------------------------------
+# Loading and validation.
+
+
+def shipped_recipes() -> list[str]:
+    return sorted(p.name[:-5] for p in resources.files("auroram.recipes").iterdir() if p.name.endswith(".yaml"))
+
+
+def recipe_path(name_or_path: str) -> Path:
+    p = Path(name_or_path)
+    if p.suffix in (".yaml", ".yml") or p.exists():
+        if not p.is_file():
+            raise ConfigError(f"{p}: recipe file not found")
+        return p
+    f = resources.files("auroram.recipes") / f"{name_or_path}.yaml"
+    if not f.is_file():
+        raise ConfigError(f"no recipe named '{name_or_path}' (shipped: {', '.join(shipped_recipes())}; or give a .yaml path)")
+    return Path(str(f))
+
+
+def load_recipe(name_or_path: str = "tiny", overrides: list[str] | None = None) -> Recipe:
+    path = recipe_path(name_or_path)
+    where = str(path) if not str(path).startswith(str(resources.files("auroram"))) else f"recipe '{path.stem}'"
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        line = f" line {mark.line + 1}" if mark else ""
+        raise ConfigError(f"{where}:{line}: not valid YAML ({getattr(e, 'problem', e)})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: a recipe must be a mapping of keys, got {type(data).__name__}")
+    for o in overrides or []:
+        apply_override(data, o)
+    recipe = _build(Recipe, data, "", where)
+    validate(recipe, where)
+    return recipe
+
+
+def validate(r: Recipe, where: str) -> None:
+    def err(key: str, msg: str) -> ConfigError:
+        return ConfigError(f"{where}: key '{key}': {msg}")
+
+    if not r.domains:
+        raise err("domains", "at least one domain is needed")
+    for name, s in r.sources.items():
+        if s.domain not in r.domains:
+            raise err(f"sources.{name}.domain", f"'{s.domain}' is not one of domains {r.domains}")
+        if s.max_docs is not None and s.max_docs <= 0:
+            raise err(f"sources.{name}.max_docs", "must be positive")
+    for d in r.domains:
+        if d not in r.heldout:
+            raise err("heldout", f"domain '{d}' has no held-out text (e.g. heldout: {{{d}: demo:{d}}})")
+    for d in r.heldout:
+        if d not in r.domains:
+            raise err(f"heldout.{d}", f"'{d}' is not one of domains {r.domains}")
+    if not r.stages:
+        raise err("stages", "at least one stage is needed")
+    seen = set()
+    for i, st in enumerate(r.stages):
+        k = f"stages[{i}]"
+        if st.name in seen:
+            raise err(f"{k}.name", f"duplicate stage name '{st.name}'")
+        seen.add(st.name)
+        if st.tokens <= 0:
+            raise err(f"{k}.tokens", "must be positive")
+        for part in ("mixture", "replay"):
+            for src, w in getattr(st, part).items():
+                if src not in r.sources:
+                    raise err(f"{k}.{part}.{src}", f"unknown source (sources: {', '.join(sorted(r.sources))})")
+                if w < 0:
+                    raise err(f"{k}.{part}.{src}", f"weight must be >= 0, got {w}")
+        positive = [w for w in st.mixture.values() if w > 0]
+        if r.use_replay:
+            positive += [w for w in st.replay.values() if w > 0]
+        if not positive:
+            raise err(f"{k}.mixture", "the stage has no source with a positive weight")
+        if st.optim.lr <= 0:
+            raise err(f"{k}.optim.lr", "must be positive")
+        if not 0 <= st.schedule.min_lr_ratio <= 1:
+            raise err(f"{k}.schedule.min_lr_ratio", "must be within [0, 1]")
+        if st.schedule.warmup_steps < 0:
+            raise err(f"{k}.schedule.warmup_steps", "must be >= 0")
+    t = r.train
+    if t.seq_len <= 0 or t.global_batch_tokens <= 0 or t.micro_batch_seqs <= 0:
+        raise err("train", "seq_len, global_batch_tokens and micro_batch_seqs must be positive")
+    if t.global_batch_tokens % t.seq_len:
+        raise err("train.global_batch_tokens", f"must be a multiple of seq_len ({t.seq_len})")
+    if r.model.base is None and r.model.n_positions < t.seq_len:
+        raise err("model.n_positions", f"must be >= train.seq_len ({t.seq_len})")
+    if r.model.base is None and r.model.n_embd % r.model.n_head:
+        raise err("model.n_embd", f"must be divisible by model.n_head ({r.model.n_head})")
+    if r.tokenizer.kind == "train-bpe":
+        if r.model.base is None and not r.tokenizer.train_sources:
+            raise err("tokenizer.train_sources", "name the sources the BPE is trained on")
+        for s in r.tokenizer.train_sources:
+            if s not in r.sources:
+                raise err("tokenizer.train_sources", f"unknown source '{s}'")
+
+
+def check_paths(r: Recipe, where: str = "recipe") -> None:
+    """Fail early, naming the key, when a source or held-out path does not exist (checked at run time,
+    not at load, so recipes for other machines still load)."""
+    items = [(f"sources.{n}.path", s.path) for n, s in r.sources.items()]
+    items += [(f"heldout.{d}", p) for d, p in r.heldout.items()]
+    if r.model.base:
+        items.append(("model.base", r.model.base))
+    for key, p in items:
+        if p.startswith("demo:"):
+            continue
+        if not Path(p).expanduser().exists():
+            raise ConfigError(f"{where}: key '{key}': '{p}' does not exist")
