@@ -1,0 +1,182 @@
+"""The `auroram` command: parse, load the recipe, call one function per stage. Logic lives in the stages."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from auroram import __version__
+
+
+def _recipe_args(p: argparse.ArgumentParser, default: str | None = "tiny") -> None:
+    p.add_argument("recipe", nargs="?" if default else None, default=default,
+                   help=f"shipped recipe name (tiny, micro, aurora-m) or a YAML file (default: {default})")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a recipe field, e.g. --set train.seq_len=512 --set stages.cap.tokens=1e6 "
+                        "--set use_replay=false (repeatable)")
+
+
+def _run_dir(args: argparse.Namespace, recipe) -> Path:
+    return Path(args.run_dir) if args.run_dir else Path("runs") / recipe.name
+
+
+def _load(args: argparse.Namespace):
+    from auroram.config import load_recipe
+
+    overrides = list(args.overrides)
+    if getattr(args, "base", None):
+        overrides += [f"model.base={args.base}", "tokenizer.kind=base"]
+    return load_recipe(args.recipe, overrides)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from auroram.pipeline import run_recipe
+
+    recipe = _load(args)
+    run_recipe(recipe, _run_dir(args, recipe), quiet=args.quiet, until=getattr(args, "until", None))
+    return 0
+
+
+def cmd_data(args: argparse.Namespace) -> int:
+    from auroram.data.demo import build_demo_corpus
+    from auroram.data.sources import default_demo_dir
+    from auroram.io import read_json
+
+    out = Path(args.out) if args.out else default_demo_dir()
+    build_demo_corpus(out, force=args.force, progress=not args.quiet)
+    m = read_json(out / "manifest.json")
+    print(f"demo corpus in {out}")
+    for d, v in m["domains"].items():
+        print(f"  {d:<5} train {v['train']['documents']:>6} docs {v['train']['bytes'] / 1e6:6.2f} MB   "
+              f"val {v['val']['documents']:>5} docs {v['val']['bytes'] / 1e6:5.2f} MB")
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from auroram.pipeline import eval_model_dir
+
+    recipe = _load(args)
+    result = eval_model_dir(recipe, Path(args.model), quiet=args.quiet)
+    print(f"{'domain':<8}{'bits/byte':>10}{'tokens/byte':>13}")
+    for d, r in result.items():
+        print(f"{d:<8}{r['bpb']:>10.4f}{r['tokens_per_byte']:>13.3f}")
+    if args.json:
+        from auroram.io import write_json
+
+        write_json(args.json, result)
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from auroram.io import read_json
+    from auroram.report.html import compare_runs, compare_table, write_html_report
+
+    runs = [Path(r) for r in args.runs]
+    for r in runs:
+        if not (r / "report.json").is_file():
+            raise FileNotFoundError(f"{r}: no report.json (is this a finished run directory?)")
+    if len(runs) == 1:
+        path = write_html_report(runs[0], read_json(runs[0] / "report.json"))
+        print(path)
+        return 0
+    out = Path(args.out) if args.out else Path("runs") / ("compare-" + "-vs-".join(r.name for r in runs))
+    path = compare_runs(runs, out)
+    print(compare_table([read_json(r / "report.json") for r in runs]))
+    print(path)
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    import shutil
+
+    src = Path(args.run) / "stages" / args.stage / "hf"
+    if not (src / "config.json").is_file():
+        raise FileNotFoundError(f"{src}: no exported model (has stage '{args.stage}' finished?)")
+    from auroram.io import atomic_dir
+
+    with atomic_dir(Path(args.out)) as tmp:
+        shutil.copytree(src, tmp, dirs_exist_ok=True)
+    print(args.out)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="auroram", description="Continual pretraining of language models on new "
+                                 "languages and code, in stages (Aurora-M, reproduced).")
+    ap.add_argument("--version", action="version", version=f"auroram {__version__}")
+    ap.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    sub = ap.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("run", help="run every step of a recipe (default: the tiny demo); reruns skip finished steps")
+    _recipe_args(p)
+    p.add_argument("--run-dir", help="where outputs go (default: runs/<recipe name>)")
+    p.add_argument("--base", metavar="HF_DIR", help="continue this local HF causal LM (skips the 'base' stage; "
+                                                    "uses its own tokenizer)")
+    p.add_argument("--until", metavar="STEP", help="stop after this step: data, tokenizer, shards or a stage name")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("tokenize", help="run a recipe up to its packed token shards")
+    _recipe_args(p)
+    p.add_argument("--run-dir")
+    p.add_argument("--base", metavar="HF_DIR")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_run, until="shards")
+
+    p = sub.add_parser("train", help="run a recipe up to and including one stage")
+    _recipe_args(p)
+    p.add_argument("--stage", dest="until", required=True, help="stage name, e.g. cap")
+    p.add_argument("--run-dir")
+    p.add_argument("--base", metavar="HF_DIR")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("data", help="data commands")
+    dsub = p.add_subparsers(dest="data_command", required=True, metavar="WHAT")
+    q = dsub.add_parser("demo", help="build the demo corpus offline from Debian doc packages and the Python stdlib")
+    q.add_argument("--out", help="corpus directory (default: $AURORAM_CACHE/demo or ~/.cache/auroram/demo)")
+    q.add_argument("--force", action="store_true", help="rebuild even if cached")
+    q.add_argument("--quiet", action="store_true")
+    q.set_defaults(func=cmd_data)
+
+    p = sub.add_parser("eval", help="bits per byte of a local HF model on a recipe's held-out domains")
+    p.add_argument("model", help="HF model directory (e.g. runs/tiny/stages/cat/hf)")
+    _recipe_args(p)
+    p.add_argument("--json", help="also write the results to this JSON file")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("report", help="rebuild a run's HTML report, or compare runs side by side")
+    p.add_argument("runs", nargs="+", help="run directories (two or more: a comparison)")
+    p.add_argument("--out", help="comparison output directory")
+    p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("export", help="copy a stage's exported HF model out of a run")
+    p.add_argument("run", help="run directory")
+    p.add_argument("--stage", required=True)
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_export)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.debug:
+        return args.func(args)
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        print("auroram: interrupted (rerun the same command to continue where it stopped)", file=sys.stderr)
+        return 130
+    except (ValueError, RuntimeError, OSError, KeyError) as e:
+        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        print(f"auroram: error: {msg}", file=sys.stderr)
+        if os.environ.get("AURORAM_DEBUG"):
+            raise
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,192 @@
+"""The models the toolkit trains: a fresh one from a ModelConfig, or any local HF causal-LM directory.
+
+Also the two numbers the trainer and the report need from a model: its parameter counts and its
+training FLOPs per token.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+import transformers
+from torch import nn
+from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, GPTBigCodeConfig, LlamaConfig
+from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
+
+from auroram.config import ModelConfig
+
+
+class BaseModelError(ValueError):
+    """A base model directory cannot be used; the one-line message names the directory and the problem."""
+
+
+# files any of which means the directory holds a saved tokenizer (fast, BPE, SentencePiece, WordPiece)
+_TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.json", "tokenizer.model", "spiece.model", "vocab.txt")
+
+
+# ----------------------------------------------------------------------------------------------------
+# A fresh model.
+
+
+def build_model(cfg: ModelConfig, *, vocab_size: int, eos_id: int, seed: int) -> transformers.PreTrainedModel:
+    if cfg.n_embd % cfg.n_head:
+        raise ValueError(f"model.n_embd ({cfg.n_embd}) must be divisible by model.n_head ({cfg.n_head})")
+    if not 0 <= eos_id < vocab_size:
+        raise ValueError(f"eos_id {eos_id} is outside the vocabulary (size {vocab_size})")
+    if cfg.arch == "gpt_bigcode":
+        hf_cfg: transformers.PretrainedConfig = GPTBigCodeConfig(
+            vocab_size=vocab_size,
+            n_positions=cfg.n_positions,
+            n_embd=cfg.n_embd,
+            n_layer=cfg.n_layer,
+            n_head=cfg.n_head,
+            multi_query=cfg.multi_query,
+            resid_pdrop=cfg.dropout,
+            embd_pdrop=cfg.dropout,
+            attn_pdrop=cfg.dropout,
+            initializer_range=cfg.init_std,
+            bos_token_id=eos_id,  # StarCoder style: one <|endoftext|> both starts and ends documents
+            eos_token_id=eos_id,
+            attn_implementation="sdpa",
+        )
+    elif cfg.arch == "llama":
+        hf_cfg = LlamaConfig(
+            vocab_size=vocab_size,
+            hidden_size=cfg.n_embd,
+            intermediate_size=_swiglu_width(cfg.n_embd),
+            num_hidden_layers=cfg.n_layer,
+            num_attention_heads=cfg.n_head,
+            num_key_value_heads=1 if cfg.multi_query else cfg.n_head,
+            max_position_embeddings=cfg.n_positions,
+            attention_dropout=cfg.dropout,
+            initializer_range=cfg.init_std,
+            rms_norm_eps=1e-5,
+            bos_token_id=eos_id,
+            eos_token_id=eos_id,
+            tie_word_embeddings=False,
+            attn_implementation="sdpa",
+        )
+    else:
+        raise ValueError(f"unknown model.arch '{cfg.arch}' (known: gpt_bigcode, llama)")
+    # built on CPU with a private RNG so a seed gives the same weights on any machine and leaves the caller's RNG alone
+    with torch.random.fork_rng(devices=[]), torch.device("cpu"):
+        torch.random.default_generator.manual_seed(seed)
+        model = AutoModelForCausalLM.from_config(hf_cfg, dtype=torch.float32)
+    # generate() pads finished rows; EOS is the only special token a fresh model has
+    model.generation_config.pad_token_id = eos_id
+    return model
+
+
+def _swiglu_width(n_embd: int) -> int:
+    # SwiGLU has three matrices, so 2/3 of a 4x MLP keeps the parameter count; rounded up to a multiple of 32
+    width = (8 * n_embd) // 3
+    return -(-width // 32) * 32
+
+
+# ----------------------------------------------------------------------------------------------------
+# A base model from a local directory.
+
+
+def load_base(path: str | Path) -> tuple[transformers.PreTrainedModel, transformers.PreTrainedTokenizerBase]:
+    d = Path(path).expanduser()
+    where = str(d)
+    if not d.is_dir():
+        raise BaseModelError(f"{where}: not a directory (expected a saved Hugging Face model)")
+    if not (d / "config.json").is_file():
+        raise BaseModelError(f"{where}: no config.json (expected a directory written by model.save_pretrained)")
+    try:
+        raw = json.loads((d / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise BaseModelError(f"{where}: config.json is not readable JSON ({_first_line(e)})") from e
+    model_type = raw.get("model_type") if isinstance(raw, dict) else None
+    if model_type not in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES:
+        raise BaseModelError(f"{where}: unsupported model type {model_type!r} (not a causal language model in transformers {transformers.__version__})")
+    if not any((d / f).is_file() for f in _TOKENIZER_FILES):
+        raise BaseModelError(f"{where}: has no tokenizer: save one with tokenizer.save_pretrained(DIR)")
+
+    # local_files_only: a base is a directory on this machine; nothing may be fetched from the hub
+    config = _wrap(where, "config", lambda: AutoConfig.from_pretrained(d, local_files_only=True))
+    tokenizer = _wrap(where, "tokenizer", lambda: AutoTokenizer.from_pretrained(d, local_files_only=True))
+    # checked before the weights load, so a mismatched 15B base fails in a second rather than a minute
+    _check_eos(tokenizer, where)
+    rows = getattr(config.get_text_config(), "vocab_size", None)
+    if isinstance(rows, int):
+        _check_vocab(len(tokenizer), rows, where)
+    model = _wrap(
+        where,
+        "model",
+        lambda: AutoModelForCausalLM.from_pretrained(d, config=config, dtype=torch.float32, local_files_only=True),
+    )
+    check_model_tokenizer(model, tokenizer, where)
+    model.eval()
+    return model, tokenizer
+
+
+def check_model_tokenizer(model: nn.Module, tokenizer: Any, where: str) -> None:
+    """Raise BaseModelError unless every token id has an embedding row and there is an EOS to end documents."""
+    _check_eos(tokenizer, where)
+    _check_vocab(len(tokenizer), model.get_input_embeddings().weight.shape[0], where)
+
+
+def _check_eos(tokenizer: Any, where: str) -> None:
+    if getattr(tokenizer, "eos_token_id", None) is None:
+        raise BaseModelError(
+            f"{where}: the tokenizer has no EOS token to separate documents; set tokenizer.eos_token and save it again"
+        )
+
+
+def _check_vocab(n_tokens: int, rows: int, where: str) -> None:
+    if n_tokens > rows:
+        raise BaseModelError(
+            f"{where}: the tokenizer has {n_tokens} tokens but the model's embedding has only {rows} rows "
+            f"(resize with model.resize_token_embeddings({n_tokens}) and save again)"
+        )
+
+
+def _wrap(where: str, what: str, load: Any) -> Any:
+    try:
+        return load()
+    except BaseModelError:
+        raise
+    except Exception as e:  # transformers raises OSError, ValueError, KeyError... with multi-page messages
+        raise BaseModelError(f"{where}: cannot load the {what} ({type(e).__name__}: {_first_line(e)})") from e
+
+
+def _first_line(e: BaseException) -> str:
+    lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
+    text = lines[0] if lines else type(e).__name__
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+# ----------------------------------------------------------------------------------------------------
+# Sizes and cost.
+
+
+def count_params(model: nn.Module) -> dict[str, int]:
+    """{"total", "embedding", "non_embedding", "head"}: embedding = token and position tables; a tied head
+    is part of "embedding" and also reported as "head"; an untied head is part of "non_embedding"."""
+    params = {id(p): p for p in model.parameters()}  # a tied matrix counts once
+    total = sum(p.numel() for p in params.values())
+    emb_ids = {id(p) for m in model.modules() if isinstance(m, nn.Embedding) for p in m.parameters(recurse=False)}
+    embedding = sum(params[i].numel() for i in emb_ids if i in params)
+    head_module = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
+    head = sum(p.numel() for p in head_module.parameters(recurse=False)) if head_module is not None else 0
+    return {"total": total, "embedding": embedding, "non_embedding": total - embedding, "head": head}
+
+
+def flops_per_token(model: nn.Module, seq_len: int) -> float:
+    # FLOPs = 6 x (non-embedding params without the LM head) + 6 x (LM-head params) + 12 x layers x width x seq_len:
+    # forward+backward matmuls cost 6 per weight, and attention scores/values 12*L*d*T (Kaplan et al. 2020);
+    # a tied head is counted once, as head, since its lookup side costs nothing
+    counts = count_params(model)
+    head_module = model.get_output_embeddings()
+    head_ids = {id(p) for p in head_module.parameters(recurse=False)} if head_module is not None else set()
+    emb_ids = {id(p) for m in model.modules() if isinstance(m, nn.Embedding) for p in m.parameters(recurse=False)}
+    tied = bool(head_ids & emb_ids)
+    body = counts["non_embedding"] - (0 if tied else counts["head"])
+    text_cfg = model.config.get_text_config()
+    layers, width = text_cfg.num_hidden_layers, text_cfg.hidden_size
+    return float(6 * body + 6 * counts["head"] + 12 * layers * width * seq_len)

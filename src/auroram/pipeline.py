@@ -1,0 +1,516 @@
+"""`auroram run`: every step of a recipe, in order, each skipped when its output is complete and was made
+from the same resolved configuration and inputs.
+
+    data -> tokenizer -> shards -> stage 1 (base) -> stage 2 (cap) -> stage 3 (cat) -> report
+
+Each step's directory holds `step.json` with the hash of what it was made from; a step whose hash
+changed (an edited recipe, new data) is redone, and so is everything after it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import math
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Iterator
+
+import yaml
+
+from auroram import __version__
+from auroram.config import Recipe, StageConfig, check_paths
+from auroram.data.sources import (
+    demo_dir,
+    input_fingerprint,
+    iter_source,
+    read_heldout,
+    uses_demo,
+)
+from auroram.io import hash_obj, mark_step_done, read_json, step_done, write_json, write_text
+
+INPROGRESS = "inputs.json"
+
+
+class RunError(RuntimeError):
+    """A run cannot go on; the message says why and what to do."""
+
+
+# ---------------------------------------------------------------------------------------------------
+# small plumbing
+
+
+class Console:
+    """Prints step lines; quiet in tests."""
+
+    def __init__(self, quiet: bool = False):
+        self.quiet = quiet
+        from rich.console import Console as RichConsole
+
+        self.rich = RichConsole(stderr=True, highlight=False)
+
+    def step(self, name: str, status: str) -> None:
+        if not self.quiet:
+            self.rich.print(f"[bold]{name:<22}[/bold] {status}")
+
+    def warn(self, msg: str) -> None:
+        if not self.quiet:
+            self.rich.print(f"[yellow]warning:[/yellow] {msg}")
+
+    @contextlib.contextmanager
+    def progress(self) -> Iterator[Any]:
+        if self.quiet:
+            yield None
+            return
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+        with Progress(TextColumn("{task.description:<22}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                      TimeRemainingColumn(), TextColumn("{task.fields[info]}"), console=self.rich,
+                      transient=False) as p:
+            yield p
+
+
+@contextlib.contextmanager
+def run_lock(run_dir: Path) -> Iterator[None]:
+    """One run per run directory: a second `auroram run` on it refuses instead of corrupting it."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    fh = open(run_dir / ".lock", "a+")
+    try:
+        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        fh.seek(0)
+        holder = fh.read().strip() or "?"
+        fh.close()
+        raise RunError(f"{run_dir}: another auroram run is using this run directory (pid {holder})") from None
+    fh.seek(0)
+    fh.truncate()
+    fh.write(str(os.getpid()))
+    fh.flush()
+    try:
+        yield
+    finally:
+        fcntl.flock(fh, fcntl.LOCK_UN)
+        fh.close()
+
+
+def begin_step(out_dir: Path, step_hash: str) -> bool:
+    """True when the step is already complete for this hash. Otherwise prepare out_dir: partial work made
+    from other inputs is wiped (it would be resumed wrongly); partial work from the same inputs is kept
+    so training resumes from its checkpoints."""
+    if step_done(out_dir, step_hash):
+        return True
+    marker = out_dir / INPROGRESS
+    if out_dir.exists():
+        same = False
+        if marker.is_file():
+            with contextlib.suppress(ValueError, OSError):
+                same = read_json(marker).get("hash") == step_hash
+        if not same:
+            shutil.rmtree(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_json(marker, {"hash": step_hash})
+    return False
+
+
+def _git_commit() -> str | None:
+    here = Path(__file__).resolve().parent
+    try:
+        out = subprocess.run(["git", "-C", str(here), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+def provenance(recipe: Recipe) -> dict[str, Any]:
+    import numpy
+    import tokenizers
+    import torch
+    import transformers
+
+    return {
+        "auroram": __version__,
+        "git_commit": _git_commit(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "tokenizers": tokenizers.__version__,
+        "numpy": numpy.__version__,
+        "platform": platform.platform(terse=True),
+        "seed": recipe.seed,
+        "command": " ".join([Path(sys.argv[0]).name] + sys.argv[1:]),
+        "config_hash": hash_obj(recipe.to_dict()),
+    }
+
+
+# ---------------------------------------------------------------------------------------------------
+# the steps
+
+
+def step_data(recipe: Recipe, console: Console) -> dict[str, Any] | None:
+    """Make sure the demo corpus exists when the recipe uses it; return its manifest."""
+    if not uses_demo(recipe):
+        return None
+    from auroram.data.demo import build_demo_corpus
+
+    d = demo_dir(recipe)
+    manifest = d / "manifest.json"
+    if manifest.is_file():
+        console.step("data", f"demo corpus (cached in {d})")
+    else:
+        console.step("data", f"building the demo corpus in {d} (once; a few minutes)")
+        build_demo_corpus(d, progress=not console.quiet)
+    return read_json(manifest)
+
+
+def step_tokenizer(recipe: Recipe, run_dir: Path, console: Console) -> tuple[Any, str]:
+    from auroram.tokenize.bpe import load_tokenizer, train_bpe
+
+    out = run_dir / "tokenizer"
+    if recipe.tokenizer.kind == "base":
+        if not recipe.model.base:
+            raise RunError("tokenizer.kind is 'base' but model.base names no model directory")
+        tok = load_tokenizer(recipe.model.base)
+        h = hash_obj({"base": str(Path(recipe.model.base).resolve()), "vocab": len(tok)})
+        console.step("tokenizer", f"the base model's own ({len(tok):,} tokens)")
+        return tok, h
+    t = recipe.tokenizer
+    inputs = {s: input_fingerprint(recipe.sources[s].path, recipe, "train") for s in t.train_sources}
+    h = hash_obj({"cfg": _plain(t), "sources": {s: _plain(recipe.sources[s]) for s in t.train_sources}, "inputs": inputs})
+    if begin_step(out, h):
+        console.step("tokenizer", "cached")
+        return load_tokenizer(out / "hf"), h
+
+    def texts() -> Iterator[str]:
+        budget = t.max_train_bytes
+        per_source = budget // len(t.train_sources)
+        for s in t.train_sources:  # equal bytes per source, so code does not crowd out English
+            used = 0
+            for text in iter_source(recipe.sources[s], recipe):
+                if used >= per_source:
+                    break
+                chunk = text[: max(per_source - used, 0)]
+                used += len(chunk.encode("utf-8"))
+                yield chunk
+
+    t0 = time.perf_counter()
+    tok = train_bpe(texts(), t.vocab_size, out / "hf")
+    mark_step_done(out, "tokenizer", h, vocab_size=len(tok))
+    console.step("tokenizer", f"byte-level BPE, {len(tok):,} tokens, trained on {', '.join(t.train_sources)} "
+                              f"in {time.perf_counter() - t0:.1f}s")
+    return tok, h
+
+
+def stage_sources(recipe: Recipe, stages: list[StageConfig]) -> list[str]:
+    used: set[str] = set()
+    for st in stages:
+        used.update(recipe.stage_weights(st))
+    return sorted(used)
+
+
+def step_shards(recipe: Recipe, run_dir: Path, tok: Any, tok_hash: str, names: list[str], console: Console,
+                ) -> tuple[dict[str, Any], dict[str, str], dict[str, dict]]:
+    from auroram.tokenize.bpe import eos_id as get_eos
+    from auroram.tokenize.shards import Shard, tokenize_to_shard
+
+    eos = get_eos(tok)
+    shards, hashes, stats = {}, {}, {}
+    with console.progress() as prog:
+        for name in names:
+            src = recipe.sources[name]
+            out = run_dir / "shards" / name
+            h = hash_obj({"src": _plain(src), "tok": tok_hash, "input": input_fingerprint(src.path, recipe, "train")})
+            hashes[name] = h
+            if not begin_step(out, h):
+                task = prog.add_task(f"tokenize {name}", total=src.max_docs, info="") if prog else None
+
+                def tick(n: int, task=task) -> None:
+                    if prog is not None:
+                        prog.update(task, completed=n)
+
+                st = tokenize_to_shard(tok, iter_source(src, recipe), out / "tokens.bin", eos_id=eos, progress=tick)
+                if st.get("documents", 0) == 0:
+                    raise RunError(f"source '{name}' ({src.path}) has no documents")
+                mark_step_done(out, "shard", h, **st)
+            shards[name] = Shard(out / "tokens.bin")
+            stats[name] = {k: v for k, v in read_json(out / "step.json").items() if k in ("documents", "tokens", "bytes")}
+    console.step("shards", ", ".join(f"{n} {stats[n].get('tokens', 0):,}" for n in names) + " tokens")
+    return shards, hashes, stats
+
+
+def load_heldout(recipe: Recipe) -> dict[str, list[str]]:
+    e = recipe.eval
+    return {d: read_heldout(recipe.heldout[d], recipe, max_docs=e.max_docs_per_domain, max_bytes=e.max_bytes_per_domain)
+            for d in recipe.domains}
+
+
+def make_evaluator(recipe: Recipe, tok: Any, heldout: dict[str, list[str]]):
+    from auroram.eval.bpb import bits_per_byte
+    from auroram.tokenize.bpe import eos_id as get_eos
+
+    eos = get_eos(tok)
+    stride = recipe.eval.stride or recipe.train.seq_len // 2
+
+    def full(model) -> dict[str, dict[str, Any]]:
+        device = next(model.parameters()).device
+        return {d: bits_per_byte(model, docs, tok, eos_id=eos, seq_len=recipe.train.seq_len, stride=stride,
+                                 batch_seqs=recipe.eval.batch_seqs, device=device)
+                for d, docs in heldout.items()}
+
+    def bpb_only(model) -> dict[str, float]:
+        return {d: round(r["bpb"], 6) for d, r in full(model).items()}
+
+    return full, bpb_only
+
+
+def _plain(obj: Any) -> Any:
+    from auroram.config import _to_plain
+
+    return _to_plain(obj)
+
+
+def new_model(recipe: Recipe, tok: Any):
+    from auroram.model.build import build_model, load_base
+    from auroram.tokenize.bpe import eos_id as get_eos
+
+    if recipe.model.base:
+        model, _ = load_base(recipe.model.base)
+        return model
+    return build_model(recipe.model, vocab_size=len(tok), eos_id=get_eos(tok), seed=recipe.seed)
+
+
+def run_stages(recipe: Recipe, run_dir: Path, tok: Any, tok_hash: str, shards: dict, shard_hashes: dict,
+               heldout: dict, console: Console, data_manifest: dict | None, stages: list[StageConfig],
+               ) -> list[dict[str, Any]]:
+    import torch
+
+    from auroram.mix.mixture import Mixture
+    from auroram.model.export import export_hf
+    from auroram.train.checkpoint import load_weights
+    from auroram.train.loop import resolve_device, train_stage
+
+    t = recipe.train
+    if t.threads:
+        torch.set_num_threads(t.threads)
+    device = resolve_device(t)
+    full_eval, bpb_eval = make_evaluator(recipe, tok, heldout)
+    global_seqs = t.global_batch_tokens // t.seq_len
+    eval_h = hash_obj({"eval": _plain(recipe.eval), "heldout": {d: hash_obj(v) for d, v in heldout.items()}})
+    reports: list[dict[str, Any]] = []
+    prev_hash = hash_obj({"base": recipe.model.base and str(Path(recipe.model.base).resolve()),
+                          "model": _plain(recipe.model), "tok": tok_hash, "seed": recipe.seed})
+    prev_final: Path | None = None
+
+    if recipe.model.base:  # the imported model is the start every forgetting number is measured against
+        out = run_dir / "stages" / "base"
+        h = hash_obj({"prev": prev_hash, "eval": eval_h})
+        if not begin_step(out, h):
+            console.step("eval base", f"scoring {recipe.model.base}")
+            model = new_model(recipe, tok).to(device)
+            model.eval()
+            write_json(out / "result.json", {"name": "base", "tokens": 0, "steps": 0, "seconds": 0.0,
+                                             "imported": str(recipe.model.base), "eval": full_eval(model),
+                                             "loss": [], "curve": [], "mixture": {}, "warnings": []})
+            mark_step_done(out, "eval-base", h)
+            del model
+        reports.append(read_json(out / "result.json"))
+        prev_hash = h
+
+    token_offset = sum(r["tokens"] for r in reports)
+    for idx, st in enumerate(recipe.stages):
+        if st not in stages:
+            continue
+        out = run_dir / "stages" / st.name
+        weights = recipe.stage_weights(st)
+        steps = math.ceil(st.tokens / t.global_batch_tokens)
+        h = hash_obj({"prev": prev_hash, "stage": _plain(st), "weights": weights, "train": _plain(t),
+                      "shards": {s: shard_hashes[s] for s in weights}, "eval": eval_h, "index": idx})
+        if begin_step(out, h):
+            console.step(f"stage {st.name}", "cached")
+        else:
+            model = new_model(recipe, tok)
+            if prev_final is not None:
+                load_weights(prev_final, model)
+            model.to(device)
+            mixture = Mixture({s: shards[s] for s in weights}, weights, seq_len=t.seq_len,
+                              global_batch_seqs=global_seqs, seed=recipe.seed, stage_index=idx)
+            usage = mixture.usage(steps)
+            warnings = []
+            for s, u in usage.items():
+                u["domain"] = recipe.sources[s].domain
+                if u["epochs"] > t.max_epochs_warning:
+                    warnings.append(f"source '{s}' repeats {u['epochs']:.1f} times in stage {st.name}: "
+                                    f"add data or lower its weight")
+            for w in warnings:
+                console.warn(w)
+            console.step(f"stage {st.name}", f"{steps} steps x {t.global_batch_tokens:,} tokens, "
+                                             f"peak LR {st.optim.lr:g} ({st.schedule.kind}, warmup {st.schedule.warmup_steps})")
+            tb = _tb_writer(run_dir)
+            with console.progress() as prog:
+                res = train_stage(model=model, mixture=mixture, stage=st, stage_index=idx, train=t, total_steps=steps,
+                                  out_dir=out, evaluate=bpb_eval, progress=prog, tb_writer=tb, token_offset=token_offset)
+            if tb is not None:
+                tb.close()
+            model.eval()
+            final_eval = full_eval(model)
+            train_seconds = max(res.seconds - res.eval_seconds, 1e-9)
+            result = {
+                "name": st.name, "tokens": res.tokens, "steps": res.steps, "seconds": round(res.seconds, 2),
+                "train_seconds": round(train_seconds, 2), "tokens_per_s": round(res.tokens / train_seconds, 1),
+                "resumed_from": res.resumed_from, "eval": final_eval, "curve": res.curve, "loss": res.loss,
+                "mixture": usage, "weights": weights, "warnings": warnings,
+                "lr": st.optim.lr, "schedule": _plain(st.schedule),
+            }
+            card = _model_card(recipe, st, result, reports, data_manifest)
+            export_hf(model, tok, out / "hf", card=card)
+            write_json(out / "result.json", result)
+            mark_step_done(out, f"stage:{st.name}", h)
+            # step checkpoints are only for resuming this stage; the final weights and export remain
+            shutil.rmtree(out / "ckpt", ignore_errors=True)
+            del model
+        r = read_json(out / "result.json")
+        reports.append(r)
+        token_offset += r["tokens"]
+        prev_hash = h
+        prev_final = out / "final"
+    return reports
+
+
+def _tb_writer(run_dir: Path):
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:  # tensorboard is optional at run time
+        return None
+    return SummaryWriter(log_dir=str(run_dir / "tb"))
+
+
+def _model_card(recipe: Recipe, st: StageConfig, result: dict, before: list[dict], manifest: dict | None) -> dict:
+    base = before[-1]["name"] if before else None
+    if before and before[-1].get("imported"):
+        base = before[-1]["imported"]
+    return {
+        "name": f"{recipe.name}-{st.name}",
+        "base": base or "trained from scratch",
+        "stage": st.name,
+        "recipe": recipe.name,
+        "languages": [d for d in recipe.domains if d != "code"],
+        "training": {"tokens": result["tokens"], "steps": result["steps"], "seq_len": recipe.train.seq_len,
+                     "global_batch_tokens": recipe.train.global_batch_tokens, "peak_lr": st.optim.lr,
+                     "schedule": st.schedule.kind, "warmup_steps": st.schedule.warmup_steps,
+                     "weight_decay": st.optim.weight_decay},
+        "mixture": result["mixture"],
+        "eval": {d: {"bpb": v["bpb"]} for d, v in result["eval"].items()},
+        "license": "apache-2.0",
+        "data_sources": (manifest or {}).get("sources", []),
+    }
+
+
+def build_report(recipe: Recipe, run_dir: Path, stages: list[dict], *, data_manifest: dict | None,
+                 tok: Any, heldout: dict, shard_stats: dict) -> dict[str, Any]:
+    from auroram.eval.bpb import fertility
+    from auroram.eval.forgetting import forgetting
+
+    return {
+        "recipe": recipe.name,
+        "description": recipe.description,
+        "created": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "config_hash": hash_obj(recipe.to_dict()),
+        "domains": recipe.domains,
+        "use_replay": recipe.use_replay,
+        "stages": stages,
+        "forgetting": forgetting(stages, recipe.domains),
+        "data": {"sources": (data_manifest or {}).get("sources", []), "shards": shard_stats},
+        "tokenizer": {"kind": recipe.tokenizer.kind, "vocab_size": len(tok),
+                      "fertility": {d: fertility(tok, docs) for d, docs in heldout.items()}},
+        "provenance": read_json(run_dir / "provenance.json"),
+    }
+
+
+def run_recipe(recipe: Recipe, run_dir: Path, *, quiet: bool = False, until: str | None = None,
+               ) -> dict[str, Any] | None:
+    """Execute the recipe in run_dir (up to step `until`, if given); returns the report."""
+    from auroram.report.html import write_html_report
+
+    console = Console(quiet)
+    check_paths(recipe)
+    stages = [s for s in recipe.stages if not (recipe.model.base and s.name == "base")]
+    known = ["data", "tokenizer", "shards"] + [s.name for s in stages]
+    if until is not None and until not in known:
+        raise RunError(f"--until/--stage {until!r}: not a step of recipe '{recipe.name}' (steps: {', '.join(known)})")
+    if until in [s.name for s in stages]:
+        stages = stages[: [s.name for s in stages].index(until) + 1]
+    run_dir = Path(run_dir)
+    with run_lock(run_dir):
+        t0 = time.perf_counter()
+        write_text(run_dir / "recipe.yaml", yaml.safe_dump(recipe.to_dict(), sort_keys=False, allow_unicode=True))
+        write_json(run_dir / "provenance.json", provenance(recipe))
+        manifest = step_data(recipe, console)
+        if until == "data":
+            return None
+        tok, tok_hash = step_tokenizer(recipe, run_dir, console)
+        if until == "tokenizer":
+            return None
+        names = stage_sources(recipe, stages)
+        shards, shard_hashes, shard_stats = step_shards(recipe, run_dir, tok, tok_hash, names, console)
+        if until == "shards":
+            return None
+        heldout = load_heldout(recipe)
+        results = run_stages(recipe, run_dir, tok, tok_hash, shards, shard_hashes, heldout, console, manifest,
+                             stages)
+        if until is not None:
+            console.step("done", f"stopped after stage {until}")
+            return None
+        report = build_report(recipe, run_dir, results, data_manifest=manifest, tok=tok, heldout=heldout,
+                              shard_stats=shard_stats)
+        write_json(run_dir / "report.json", report)
+        html = write_html_report(run_dir, report)
+        console.step("report", f"{run_dir / 'report.json'} and {html} ({time.perf_counter() - t0:.0f}s)")
+        if not console.quiet:
+            print_summary(report, console)
+        return report
+
+
+def eval_model_dir(recipe: Recipe, model_dir: Path, *, quiet: bool = False) -> dict[str, dict[str, Any]]:
+    """Bits per byte (and fertility) of any local HF causal LM on the recipe's held-out domains."""
+    import torch
+
+    from auroram.eval.bpb import fertility
+    from auroram.model.build import load_base
+    from auroram.train.loop import resolve_device
+
+    console = Console(quiet)
+    step_data(recipe, console)
+    model, tok = load_base(str(model_dir))
+    model.to(resolve_device(recipe.train)).eval()
+    heldout = load_heldout(recipe)
+    full, _ = make_evaluator(recipe, tok, heldout)
+    with torch.inference_mode():
+        res = full(model)
+    for d, docs in heldout.items():
+        res[d]["tokens_per_byte"] = fertility(tok, docs)["tokens_per_byte"]
+    return res
+
+
+def print_summary(report: dict[str, Any], console: Console) -> None:
+    from rich.table import Table
+
+    stages = report["stages"]
+    table = Table(title="bits per byte on held-out text (lower is better)")
+    table.add_column("domain")
+    for s in stages:
+        table.add_column(s["name"], justify="right")
+    table.add_column(f"{stages[-1]['name']} vs {stages[0]['name']}", justify="right")
+    for d in report["domains"]:
+        vals = [s["eval"][d]["bpb"] for s in stages]
+        change = 100 * (vals[-1] - vals[0]) / vals[0] if vals[0] else float("nan")
+        table.add_row(d, *[f"{v:.3f}" for v in vals], f"{change:+.1f}%")
+    console.rich.print(table)
+
+
+def dumps(obj: Any) -> str:
+    return json.dumps(obj, indent=2, ensure_ascii=False)

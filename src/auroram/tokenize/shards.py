@@ -1,0 +1,279 @@
+"""Packed token shards: one binary file per source, read through memory maps.
+
+Layout (little-endian):
+    header   64 bytes: magic b"AURSHRD1", version u32, token itemsize u32 (2 or 4), n_tokens u64,
+             n_docs u64, vocab_size u64, blake2b-128 checksum of the three arrays, zero padding
+    tokens   n_tokens x uint16/uint32
+    mask     n_tokens x uint8 (1: the token is a training target)
+    padding  zeros up to a multiple of 8 bytes, so the offsets are aligned
+    offsets  (n_docs + 1) x int64; document i is tokens[offsets[i]:offsets[i+1]]
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import struct
+import tempfile
+from pathlib import Path
+from typing import Callable, Iterable, Iterator
+
+import numpy as np
+
+from auroram.io import atomic_file
+
+MAGIC = b"AURSHRD1"
+VERSION = 1
+_HEAD = struct.Struct("<8sIIQQQ16s")
+HEADER_BYTES = 64
+_CHUNK_BYTES = 1 << 22
+
+
+class ShardError(ValueError):
+    """A shard file is missing, truncated, corrupt or not a shard; the message names the file."""
+
+
+def token_dtype(vocab_size: int) -> np.dtype:
+    return np.dtype(np.uint16) if vocab_size <= 65535 else np.dtype(np.uint32)
+
+
+def _layout(n_tokens: int, n_docs: int, itemsize: int) -> tuple[int, int, int, int]:
+    # (mask offset, offsets offset, total file bytes, padding bytes before offsets)
+    mask_at = HEADER_BYTES + n_tokens * itemsize
+    end_mask = mask_at + n_tokens
+    offsets_at = (end_mask + 7) // 8 * 8
+    return mask_at, offsets_at, offsets_at + (n_docs + 1) * 8, offsets_at - end_mask
+
+
+def _combine(h_tokens: "hashlib._Hash", h_mask: "hashlib._Hash", h_offsets: "hashlib._Hash") -> bytes:
+    # one hash per array so the writer can stream all three at once and the reader can check them in file order
+    return hashlib.blake2b(h_tokens.digest() + h_mask.digest() + h_offsets.digest(), digest_size=16).digest()
+
+
+def _hasher() -> "hashlib._Hash":
+    return hashlib.blake2b(digest_size=16)
+
+
+@contextlib.contextmanager
+def _spill(path: Path, what: str) -> Iterator[Path]:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".{what}.tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+
+
+def _copy_into(dst, src: Path) -> None:
+    with open(src, "rb") as fh:
+        while chunk := fh.read(_CHUNK_BYTES):
+            dst.write(chunk)
+
+
+def write_shard(
+    path: str | os.PathLike,
+    docs: Iterable[tuple[np.ndarray, np.ndarray | None]],
+    vocab_size: int,
+) -> dict:
+    """Write (tokens, loss mask or None for all-ones) per document; memory stays flat in the input size."""
+    path = Path(path)
+    if vocab_size <= 0 or vocab_size > 2**32:
+        raise ShardError(f"{path}: vocab_size must be in 1..2**32, got {vocab_size}")
+    dtype = token_dtype(vocab_size)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    h_tok, h_mask, h_off = _hasher(), _hasher(), _hasher()
+    n_tokens = 0
+    n_docs = 0
+    with atomic_file(path, "wb") as out, _spill(path, "mask") as mask_tmp, _spill(path, "offsets") as off_tmp:
+        with open(mask_tmp, "wb") as mask_fh, open(off_tmp, "wb") as off_fh:
+            out.write(b"\0" * HEADER_BYTES)  # placeholder; the real header needs the final counts
+            first = np.zeros(1, np.int64).tobytes()
+            off_fh.write(first)
+            h_off.update(first)
+            for i, (tokens, mask) in enumerate(docs):
+                tokens = np.asarray(tokens)
+                if tokens.ndim != 1:
+                    raise ShardError(f"{path}: document {i}: tokens must be 1-D, got shape {tokens.shape}")
+                if tokens.size:
+                    lo, hi = int(tokens.min()), int(tokens.max())
+                    if lo < 0 or hi >= vocab_size:
+                        bad = lo if lo < 0 else hi
+                        raise ShardError(f"{path}: document {i}: token id {bad} outside the vocabulary (size {vocab_size})")
+                if mask is None:
+                    m = np.ones(tokens.size, np.uint8)
+                else:
+                    m = np.asarray(mask)
+                    if m.shape != tokens.shape:
+                        raise ShardError(f"{path}: document {i}: loss mask shape {m.shape} != tokens shape {tokens.shape}")
+                    m = (m != 0).astype(np.uint8)
+                tb = tokens.astype(dtype, copy=False).tobytes()
+                mb = m.tobytes()
+                out.write(tb)
+                h_tok.update(tb)
+                mask_fh.write(mb)
+                h_mask.update(mb)
+                n_tokens += tokens.size
+                n_docs += 1
+                ob = np.array([n_tokens], np.int64).tobytes()
+                off_fh.write(ob)
+                h_off.update(ob)
+        _copy_into(out, mask_tmp)
+        _, _, _, pad = _layout(n_tokens, n_docs, dtype.itemsize)
+        out.write(b"\0" * pad)
+        _copy_into(out, off_tmp)
+        out.seek(0)
+        out.write(_pack_header(dtype.itemsize, n_tokens, n_docs, vocab_size, _combine(h_tok, h_mask, h_off)))
+    return {"documents": n_docs, "tokens": n_tokens}
+
+
+def _pack_header(itemsize: int, n_tokens: int, n_docs: int, vocab_size: int, checksum: bytes) -> bytes:
+    head = _HEAD.pack(MAGIC, VERSION, itemsize, n_tokens, n_docs, vocab_size, checksum)
+    return head + b"\0" * (HEADER_BYTES - len(head))
+
+
+class Shard:
+    """A shard opened read-only; arrays are memory maps, so opening costs nothing however large it is."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        try:
+            size = self.path.stat().st_size
+            with open(self.path, "rb") as fh:
+                head = fh.read(HEADER_BYTES)
+        except FileNotFoundError:
+            raise ShardError(f"{self.path}: shard file not found") from None
+        except IsADirectoryError:
+            raise ShardError(f"{self.path}: is a directory, not a shard file") from None
+        if len(head) < len(MAGIC) or head[: len(MAGIC)] != MAGIC:
+            raise ShardError(f"{self.path}: not an auroram shard (bad magic bytes)")
+        if len(head) < HEADER_BYTES:
+            raise ShardError(f"{self.path}: truncated: expected at least {HEADER_BYTES} header bytes, found {size}")
+        _, version, itemsize, n_tokens, n_docs, vocab_size, checksum = _HEAD.unpack_from(head)
+        if version != VERSION:
+            raise ShardError(f"{self.path}: shard format version {version}, this auroram reads version {VERSION}")
+        if itemsize not in (2, 4):
+            raise ShardError(f"{self.path}: corrupt header: token size {itemsize} bytes (expected 2 or 4)")
+        mask_at, offsets_at, total, _ = _layout(n_tokens, n_docs, itemsize)
+        if size != total:
+            what = "truncated" if size < total else "corrupt: trailing bytes"
+            raise ShardError(f"{self.path}: {what}: expected {total} bytes, found {size}")
+        self.n_tokens = int(n_tokens)
+        self.n_docs = int(n_docs)
+        self.vocab_size = int(vocab_size)
+        self.checksum = checksum
+        buf = np.memmap(self.path, dtype=np.uint8, mode="r")
+        self.tokens = buf[HEADER_BYTES:mask_at].view(np.uint16 if itemsize == 2 else np.uint32)
+        self.loss_mask = buf[mask_at : mask_at + self.n_tokens]
+        self.doc_offsets = buf[offsets_at:total].view(np.int64)
+        if self.doc_offsets[0] != 0 or self.doc_offsets[-1] != self.n_tokens:
+            raise ShardError(f"{self.path}: corrupt: document offsets do not span the {self.n_tokens} tokens")
+
+    def __len__(self) -> int:
+        return self.n_docs
+
+    def __repr__(self) -> str:
+        return f"Shard({str(self.path)!r}, docs={self.n_docs}, tokens={self.n_tokens}, vocab_size={self.vocab_size})"
+
+    def doc(self, i: int) -> np.ndarray:
+        if not -self.n_docs <= i < self.n_docs:
+            raise IndexError(f"{self.path}: document {i} out of range ({self.n_docs} documents)")
+        i %= self.n_docs
+        return self.tokens[self.doc_offsets[i] : self.doc_offsets[i + 1]]
+
+    def doc_mask(self, i: int) -> np.ndarray:
+        if not -self.n_docs <= i < self.n_docs:
+            raise IndexError(f"{self.path}: document {i} out of range ({self.n_docs} documents)")
+        i %= self.n_docs
+        return self.loss_mask[self.doc_offsets[i] : self.doc_offsets[i + 1]]
+
+    def verify(self) -> None:
+        """Recompute the checksum and check every offset; O(file size), so not done on open."""
+        hashes = []
+        for arr in (self.tokens, self.loss_mask, self.doc_offsets):
+            h = _hasher()
+            raw = arr.view(np.uint8)
+            for start in range(0, raw.size, _CHUNK_BYTES):
+                h.update(raw[start : start + _CHUNK_BYTES].tobytes())
+            hashes.append(h)
+        if _combine(*hashes) != self.checksum:
+            raise ShardError(f"{self.path}: corrupt: checksum mismatch (the file changed after it was written)")
+        if self.n_docs and np.any(np.diff(self.doc_offsets) < 0):
+            raise ShardError(f"{self.path}: corrupt: document offsets are not increasing")
+        if self.n_tokens and int(self.tokens.max()) >= self.vocab_size:
+            raise ShardError(f"{self.path}: corrupt: token id >= vocab_size {self.vocab_size}")
+
+
+def tokenize_to_shard(
+    tokenizer,
+    docs: Iterable[str | tuple[str, str]],
+    path: str | os.PathLike,
+    *,
+    eos_id: int,
+    batch_docs: int = 512,
+    progress: Callable[[int], None] | None = None,
+) -> dict:
+    """Encode documents (a (prompt, response) pair masks the prompt out of the loss), EOS after each."""
+    vocab_size = len(tokenizer)
+    if not 0 <= eos_id < vocab_size:
+        raise ShardError(f"{path}: eos_id {eos_id} is outside the tokenizer's vocabulary (size {vocab_size})")
+    if batch_docs <= 0:
+        raise ValueError(f"batch_docs must be positive, got {batch_docs}")
+    text_bytes = 0
+    eos = np.array([eos_id], np.int64)
+
+    def encode(texts: list[str]) -> list[list[int]]:
+        if not texts:
+            return []
+        # verbose=False: long documents are fine here, they are cut into windows later
+        return tokenizer(texts, add_special_tokens=False, return_attention_mask=False, verbose=False)["input_ids"]
+
+    def encoded() -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        nonlocal text_bytes
+        done = 0
+        batch: list[str | tuple[str, str]] = []
+
+        def flush() -> Iterator[tuple[np.ndarray, np.ndarray]]:
+            pairs = [d for d in batch if isinstance(d, tuple)]
+            plain = encode([d for d in batch if not isinstance(d, tuple)])
+            prompts = encode([p for p, _ in pairs])
+            responses = encode([r for _, r in pairs])
+            ip = ir = 0
+            for d in batch:
+                if isinstance(d, tuple):
+                    p = np.asarray(prompts[ip], np.int64)
+                    r = np.asarray(responses[ip], np.int64)
+                    ip += 1
+                    toks = np.concatenate([p, r, eos])
+                    mask = np.concatenate([np.zeros(p.size, np.uint8), np.ones(r.size + 1, np.uint8)])
+                else:
+                    toks = np.concatenate([np.asarray(plain[ir], np.int64), eos])
+                    ir += 1
+                    mask = np.ones(toks.size, np.uint8)
+                yield toks, mask
+
+        for d in docs:
+            if isinstance(d, tuple):
+                if len(d) != 2 or not all(isinstance(x, str) for x in d):
+                    raise ShardError(f"{path}: document {done + len(batch)}: a pair must be (prompt, response) strings")
+                text_bytes += len(d[0].encode("utf-8")) + len(d[1].encode("utf-8"))
+            elif isinstance(d, str):
+                text_bytes += len(d.encode("utf-8"))
+            else:
+                raise ShardError(f"{path}: document {done + len(batch)}: expected a string or (prompt, response), got {type(d).__name__}")
+            batch.append(d)
+            if len(batch) >= batch_docs:
+                yield from flush()
+                done += len(batch)
+                batch = []
+                if progress:
+                    progress(done)
+        if batch:
+            yield from flush()
+            done += len(batch)
+            if progress:
+                progress(done)
+
+    stats = write_shard(path, encoded(), vocab_size)
+    return {**stats, "bytes": text_bytes}

@@ -1,0 +1,216 @@
+"""The training loop of one stage, on plain PyTorch.
+
+Read top to bottom: resume if a checkpoint exists, then for each global step: LR from the stage's
+(re-warmed) schedule, gradient accumulation over micro-batches with the loss normalised by the global
+number of target tokens, clipping, AdamW step, logging, periodic eval and checkpoints.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+import torch.nn.functional as F
+
+from auroram.config import StageConfig, TrainConfig
+from auroram.faults import fault_point
+from auroram.io import write_text
+from auroram.train.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint, save_weights
+from auroram.train.schedule import lr_at
+
+
+class TrainingError(RuntimeError):
+    pass
+
+
+@dataclass
+class StageRun:
+    """What one stage did, for the report."""
+
+    steps: int
+    tokens: int
+    seconds: float  # wall time of the stage, evaluation included
+    eval_seconds: float
+    loss: list[dict[str, Any]] = field(default_factory=list)
+    curve: list[dict[str, Any]] = field(default_factory=list)
+    resumed_from: int | None = None
+
+
+def resolve_device(train: TrainConfig) -> torch.device:
+    if train.device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(train.device)
+
+
+def autocast_dtype(train: TrainConfig, device: torch.device) -> torch.dtype | None:
+    """bf16 autocast over fp32 master weights on GPU; fp32 on CPU (no fast bf16 there)."""
+    if train.precision == "bf16" or (train.precision == "auto" and device.type == "cuda"):
+        return torch.bfloat16
+    return None
+
+
+def build_optimizer(model: torch.nn.Module, stage: StageConfig) -> torch.optim.Optimizer:
+    # decay matrices only: decaying norms, biases and embeddings hurts and buys nothing
+    embeddings = {id(m.weight) for m in model.modules() if isinstance(m, torch.nn.Embedding)}
+    decay, no_decay = [], []
+    for p in model.parameters():
+        if not p.requires_grad:
+            continue
+        (decay if p.dim() >= 2 and id(p) not in embeddings else no_decay).append(p)
+    o = stage.optim
+    groups = [{"params": decay, "weight_decay": o.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    kwargs: dict[str, Any] = {"lr": o.lr, "betas": o.betas, "eps": o.eps}
+    if next(model.parameters()).is_cuda:
+        kwargs["fused"] = True
+    return torch.optim.AdamW(groups, **kwargs)
+
+
+def micro_loss_sum(model: torch.nn.Module, input_ids: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Sum of token cross-entropies over the micro-batch's target tokens (labels -100 are skipped)."""
+    logits = model(input_ids=input_ids).logits
+    return F.cross_entropy(logits.float().reshape(-1, logits.size(-1)), labels.reshape(-1),
+                           ignore_index=-100, reduction="sum")
+
+
+def train_stage(
+    *,
+    model: torch.nn.Module,
+    mixture: Any,
+    stage: StageConfig,
+    stage_index: int,
+    train: TrainConfig,
+    total_steps: int,
+    out_dir: Path,
+    evaluate: Callable[[torch.nn.Module], dict[str, float]] | None = None,
+    progress: Any = None,
+    tb_writer: Any = None,
+    token_offset: int = 0,
+    rank: int = 0,
+    world_size: int = 1,
+) -> StageRun:
+    device = next(model.parameters()).device
+    amp = autocast_dtype(train, device)
+    seq_len = train.seq_len
+    global_seqs = train.global_batch_tokens // seq_len
+    if global_seqs % world_size:
+        raise TrainingError(f"global batch of {global_seqs} sequences does not split over {world_size} ranks")
+    local_seqs = global_seqs // world_size
+    micro = min(train.micro_batch_seqs, local_seqs)
+    tokens_per_step = global_seqs * seq_len
+
+    optimizer = build_optimizer(model, stage)
+    ckpt_root = out_dir / "ckpt"
+    history: dict[str, list] = {"loss": [], "curve": []}
+    start_step = 0
+    resumed_from = None
+    seconds_before = 0.0  # time spent before a resume, so the report's seconds cover the whole stage
+    if (last := latest_checkpoint(ckpt_root)) is not None:
+        state = load_checkpoint(last, model=model, optimizer=optimizer)
+        start_step = state["step"]
+        history = state.get("history", history)
+        seconds_before = float(state.get("seconds", 0.0))
+        resumed_from = start_step
+
+    eval_seconds = [float(state.get("eval_seconds", 0.0)) if resumed_from is not None else 0.0]
+
+    def run_eval(step: int) -> None:
+        if evaluate is None:
+            return
+        t0 = time.perf_counter()
+        was_training = model.training
+        model.eval()
+        bpb = evaluate(model)
+        model.train(was_training)
+        history["curve"].append({"step": step, "tokens": token_offset + step * tokens_per_step, "bpb": bpb})
+        eval_seconds[0] += time.perf_counter() - t0
+        if tb_writer is not None:
+            for d, v in bpb.items():
+                tb_writer.add_scalar(f"bpb/{d}", v, token_offset + step * tokens_per_step)
+
+    if start_step == 0 and not history["curve"]:
+        run_eval(0)  # the curve starts where the previous stage ended
+
+    model.train()
+    task = progress.add_task(f"train {stage.name}", total=total_steps, completed=start_step,
+                             info="") if progress is not None else None
+    t_start = time.perf_counter()
+    t_log, tokens_since_log = t_start, 0
+    for step in range(start_step, total_steps):
+        lr = lr_at(step, total_steps, stage.optim.lr, stage.schedule)
+        for g in optimizer.param_groups:
+            g["lr"] = lr
+        batch = mixture.rank_batch(step, rank, world_size)
+        # normalise by the global count of target tokens so every token weighs the same whatever the
+        # split into micro-batches and ranks (the mean-of-means bias of per-micro-batch averaging)
+        n_targets = torch.tensor(float((batch.labels != -100).sum()))
+        if world_size > 1:
+            n_targets = n_targets.to(device)
+            torch.distributed.all_reduce(n_targets)
+        n_targets_f = max(float(n_targets), 1.0)
+        loss_sum = 0.0
+        for i in range(0, local_seqs, micro):
+            x = batch.input_ids[i : i + micro].to(device, non_blocking=True)
+            y = batch.labels[i : i + micro].to(device, non_blocking=True)
+            ctx = torch.autocast(device.type, dtype=amp) if amp is not None else contextlib.nullcontext()
+            with ctx:
+                loss = micro_loss_sum(model, x, y) / n_targets_f
+            loss.backward()
+            loss_sum += float(loss.detach())
+        if world_size > 1:
+            t = torch.tensor(loss_sum, device=device)
+            torch.distributed.all_reduce(t)
+            loss_sum = float(t)
+        if not math.isfinite(loss_sum):
+            raise TrainingError(f"stage {stage.name}: loss is {loss_sum} at step {step} (lower the LR?)")
+        grad_norm = None
+        if stage.optim.grad_clip > 0:
+            grad_norm = float(torch.nn.utils.clip_grad_norm_(model.parameters(), stage.optim.grad_clip))
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        fault_point(f"train:{stage.name}:step:{step + 1}")
+
+        done = step + 1
+        tokens_since_log += tokens_per_step
+        rec = {"step": done, "tokens": token_offset + done * tokens_per_step, "loss": round(loss_sum, 6),
+               "lr": lr}
+        if grad_norm is not None:
+            rec["grad_norm"] = round(grad_norm, 6)
+        history["loss"].append(rec)
+        if tb_writer is not None:
+            tb_writer.add_scalar(f"loss/{stage.name}", loss_sum, rec["tokens"])
+            tb_writer.add_scalar(f"lr/{stage.name}", lr, rec["tokens"])
+        if done % train.log_every_steps == 0 or done == total_steps:
+            now = time.perf_counter()
+            tok_s = tokens_since_log / max(now - t_log, 1e-9)
+            t_log, tokens_since_log = now, 0
+            if task is not None:
+                progress.update(task, completed=done, info=f"loss {loss_sum:.3f}  lr {lr:.2e}  {tok_s:,.0f} tok/s")
+            if tb_writer is not None:
+                tb_writer.add_scalar("throughput/tokens_per_s", tok_s, rec["tokens"])
+        elif task is not None:
+            progress.update(task, completed=done)
+
+        if stage.eval_every_steps and done % stage.eval_every_steps == 0 and done != total_steps:
+            run_eval(done)
+        if stage.checkpoint_every_steps and done % stage.checkpoint_every_steps == 0 and done != total_steps:
+            save_checkpoint(ckpt_root, done, model=model, optimizer=optimizer,
+                            state={"history": history, "stage": stage.name,
+                                   "seconds": seconds_before + time.perf_counter() - t_start,
+                                   "eval_seconds": eval_seconds[0]},
+                            keep=stage.keep_checkpoints)
+            fault_point(f"train:{stage.name}:after-checkpoint:{done}")
+
+    run_eval(total_steps)
+    seconds = seconds_before + time.perf_counter() - t_start
+    if rank == 0:
+        save_weights(out_dir / "final", model)
+        write_text(out_dir / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in history["loss"]))
+    return StageRun(steps=total_steps, tokens=total_steps * tokens_per_step, seconds=seconds,
+                    eval_seconds=eval_seconds[0],
+                    loss=history["loss"], curve=history["curve"], resumed_from=resumed_from)
