@@ -339,7 +339,10 @@ def load_recipe(name_or_path: str = "tiny", overrides: list[str] | None = None) 
     if not isinstance(data, dict):
         raise ConfigError(f"{where}: a recipe must be a mapping of keys, got {type(data).__name__}")
     for o in overrides or []:
-        apply_override(data, o)
+        try:
+            apply_override(data, o)
+        except ConfigError as e:
+            raise ConfigError(f"{where}: {e}") from None
     recipe = _build(Recipe, data, "", where)
     validate(recipe, where)
     return recipe

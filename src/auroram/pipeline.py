@@ -192,6 +192,8 @@ def step_tokenizer(recipe: Recipe, run_dir: Path, console: Console) -> tuple[Any
         for s in t.train_sources:  # equal bytes per source, so code does not crowd out English
             used = 0
             for text in iter_source(recipe.sources[s], recipe):
+                if isinstance(text, tuple):
+                    text = "\n".join(text)
                 if used >= per_source:
                     break
                 chunk = text[: max(per_source - used, 0)]

@@ -172,13 +172,15 @@ def text_paragraphs(text: str) -> list[str]:
     return out
 
 
-# "1.2.8. Named pipes (FIFOs)", "A.1. The Debian maze" at column 0 start a section of a text book
-_SECTION_HEADING = re.compile(r"^(?:[0-9]+|[A-Z])(?:\.[0-9]+)*\. \S.*$", re.MULTILINE)
+# "Chapter 1. Tutorials", "1.2.8. Named pipes (FIFOs)", "Phụ lục A. ..." at column 0 start a section
+# of a DocBook text rendering (its body text is indented)
+_SECTION_HEADING = re.compile(r"^(?:\w+(?: \w+)? )?(?:[0-9]+|[A-Z])(?:\.[0-9]+)*\. \S.*$", re.MULTILINE)
 _TOC_LINE = re.compile(r"^\s*(?:[0-9]+|[A-Z])(?:\.[0-9]+)*\. \S")
 
 
 def book_sections(text: str) -> list[tuple[str, list[str]]]:
     """Split a DocBook text rendering into (heading, paragraphs) sections, dropping table-of-contents blocks."""
+    text = text.replace("\u00a0", " ")  # DocBook's text output indents and spaces headings with NBSP
     starts = [m.start() for m in _SECTION_HEADING.finditer(text)]
     bounds = [0, *starts, len(text)]
     sections = []
@@ -186,14 +188,16 @@ def book_sections(text: str) -> list[tuple[str, list[str]]]:
         chunk = text[begin:end]
         heading = chunk.split("\n", 1)[0].strip() if begin in starts else "front matter"
         paragraphs = [p for p in text_paragraphs(chunk) if not _is_toc_block(p)]
-        if paragraphs:
+        # a heading with no text of its own (a "List of Tables" entry, a chapter opening straight into 1.1)
+        if paragraphs and not (len(paragraphs) == 1 and paragraphs[0].startswith(heading)):
             sections.append((heading, paragraphs))
     return sections
 
 
 def _is_toc_block(paragraph: str) -> bool:
     lines = [line for line in paragraph.splitlines() if line.strip()]
-    return len(lines) > 1 and all(_TOC_LINE.match(line) for line in lines)
+    numbered = sum(bool(_TOC_LINE.match(line)) for line in lines)
+    return len(lines) > 1 and numbered >= 0.8 * len(lines)  # long titles wrap onto unnumbered lines
 
 
 # ---- language and script ----

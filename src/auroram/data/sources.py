@@ -54,7 +54,7 @@ def _files(path: str, recipe: Recipe, split: str) -> list[Path]:
     return [p]
 
 
-def _read_file(f: Path, text_field: str) -> Iterator[str]:
+def _read_file(f: Path, text_field: str, pairs: bool = False) -> Iterator[str | tuple[str, str]]:
     opener = gzip.open if f.name.endswith(".gz") else open
     try:
         with opener(f, "rt", encoding="utf-8") as fh:
@@ -70,6 +70,13 @@ def _read_file(f: Path, text_field: str) -> Iterator[str]:
                     rec = json.loads(line)
                 except json.JSONDecodeError as e:
                     raise SourceError(f"{f}: line {lineno}: not valid JSON ({e.msg})") from None
+                if pairs:  # response-only training: the prompt is context, not a target
+                    if not isinstance(rec, dict) or not isinstance(rec.get("prompt"), str) \
+                            or not isinstance(rec.get("response"), str):
+                        raise SourceError(f"{f}: line {lineno}: loss_on 'response' needs string fields "
+                                          "'prompt' and 'response'")
+                    yield rec["prompt"], rec["response"]
+                    continue
                 if not isinstance(rec, dict) or text_field not in rec:
                     raise SourceError(f"{f}: line {lineno}: no '{text_field}' field")
                 text = rec[text_field]
@@ -85,10 +92,12 @@ def _read_file(f: Path, text_field: str) -> Iterator[str]:
         raise SourceError(f"{f}: unreadable ({e})") from None
 
 
-def iter_source(src: SourceConfig, recipe: Recipe, split: str = "train") -> Iterator[str]:
+def iter_source(src: SourceConfig, recipe: Recipe, split: str = "train") -> Iterator[str | tuple[str, str]]:
     n = 0
     for f in _files(src.path, recipe, split):
-        for text in _read_file(f, src.text_field):
+        if src.loss_on == "response" and f.name.endswith(".txt"):
+            raise SourceError(f"{f}: loss_on 'response' needs JSONL records with 'prompt' and 'response'")
+        for text in _read_file(f, src.text_field, pairs=src.loss_on == "response"):
             yield text
             n += 1
             if src.max_docs is not None and n >= src.max_docs:
