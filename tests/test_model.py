@@ -57,7 +57,7 @@ def save_base(path: Path, model, tokenizer) -> Path:
 
 CARD = {
     "name": "auroram-tiny-cap",
-    "base": "scratch-gpt_bigcode",
+    "base": "auroram-tiny-base",
     "stage": "cap",
     "recipe": "tiny",
     "languages": ["en", "fi", "hi", "ja", "vi", "code"],
@@ -177,10 +177,12 @@ def test_model_card_has_front_matter_and_tables():
     assert "Stage: `cap`. Tokens: 409,600. Steps: 100." in text
     assert "AutoModelForCausalLM.from_pretrained" in text
     assert "## Limitations" in text
+    assert "continued from `auroram-tiny-base`" in text
 
 
 def test_model_card_tolerates_missing_sections():
-    text = render_model_card({"name": "bare"})
+    text = render_model_card({"name": "bare", "base": "trained from scratch"})
+    assert "trained from scratch" in text and "continued from" not in text
     assert text.startswith("---\n") and "# bare" in text and "Not evaluated." in text
 
 

@@ -123,7 +123,9 @@ def render_model_card(card: dict[str, Any]) -> str:
 
     out += ["## What it is", ""]
     what = f"A {arch} causal language model" if arch else "A causal language model"
-    what += f" continued from `{base}`" if base else " trained from scratch"
+    # the pipeline names a fresh model's base "trained from scratch"; say it once, not as a model name
+    scratch = not base or "scratch" in str(base).lower()
+    what += " trained from scratch" if scratch else f" continued from `{base}`"
     what += f", at the end of stage `{stage}`" if stage else ""
     if card.get("recipe"):
         what += f" of the auroram recipe `{card['recipe']}`"
