@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -110,6 +111,8 @@ def train_stage(
     start_step = 0
     resumed_from = None
     seconds_before = 0.0  # time spent before a resume, so the report's seconds cover the whole stage
+    for stale in ckpt_root.glob(".step-*.tmp"):  # a checkpoint write killed midway: never complete, drop it
+        shutil.rmtree(stale, ignore_errors=True)
     if (last := latest_checkpoint(ckpt_root)) is not None:
         state = load_checkpoint(last, model=model, optimizer=optimizer)
         start_step = state["step"]

@@ -1,0 +1,141 @@
+"""The main job end to end on the micro recipe and a corpus the test writes: every stage, the report,
+the exports, skip-on-rerun, redo-on-edit and exact resume after a kill."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from auroram.config import load_recipe
+from auroram.pipeline import RunError, run_recipe
+
+pytestmark = pytest.mark.slow
+
+
+def micro(corpus: Path, *extra: str):
+    return load_recipe("micro", [f"demo_dir={corpus}", *extra])
+
+
+@pytest.fixture(scope="module")
+def micro_run(tiny_corpus, tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("run") / "micro"
+    report = run_recipe(micro(tiny_corpus), run_dir, quiet=True)
+    return run_dir, report
+
+
+def test_report_has_every_stage_domain_and_forgetting(micro_run):
+    run_dir, report = micro_run
+    on_disk = json.loads((run_dir / "report.json").read_text())
+    assert [s["name"] for s in on_disk["stages"]] == ["base", "cap", "cat"]
+    for s in on_disk["stages"]:
+        assert s["tokens"] > 0 and s["steps"] > 0
+        assert set(s["eval"]) == {"en", "fi", "hi", "ja", "vi", "code"}
+        assert all(v["bpb"] > 0 for v in s["eval"].values())
+    for d in on_disk["domains"]:
+        f = on_disk["forgetting"][d]
+        assert set(f["vs_previous"]) == {"cap", "cat"} and set(f["vs_start"]) == {"cap", "cat"}
+    assert (run_dir / "report" / "index.html").is_file()
+    # the mixture as it ran: the cap stage drew the new languages and replayed English and code
+    cap = on_disk["stages"][1]["mixture"]
+    assert {"fi", "hi", "ja", "vi", "en", "code"} == set(cap)
+    assert all(u["tokens"] > 0 for u in cap.values())
+
+
+def test_base_stage_learns(micro_run):
+    _, report = micro_run
+    base = report["stages"][0]
+    first, last = base["curve"][0]["bpb"], base["curve"][-1]["bpb"]
+    assert last["en"] < first["en"] and last["code"] < first["code"]
+    assert base["loss"][-1]["loss"] < base["loss"][0]["loss"]
+
+
+def test_every_stage_exports_a_loadable_hf_model(micro_run):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    run_dir, _ = micro_run
+    for stage in ("base", "cap", "cat"):
+        hf = run_dir / "stages" / stage / "hf"
+        model = AutoModelForCausalLM.from_pretrained(hf)
+        tok = AutoTokenizer.from_pretrained(hf)
+        ids = tok("def add(a, b):", return_tensors="pt").input_ids
+        out = model.generate(ids, max_new_tokens=4, do_sample=False, pad_token_id=tok.eos_token_id)
+        assert out.shape[1] > ids.shape[1]
+        assert (hf / "README.md").read_text().count("bits per byte") >= 1
+
+
+def test_exported_logits_equal_training_weights(micro_run):
+    from transformers import AutoModelForCausalLM
+
+    run_dir, _ = micro_run
+    hf = run_dir / "stages" / "cat" / "hf"
+    exported = AutoModelForCausalLM.from_pretrained(hf).eval()
+    trained = AutoModelForCausalLM.from_pretrained(hf).eval()
+    trained.load_state_dict(torch.load(run_dir / "stages" / "cat" / "final" / "model.pt", weights_only=True))
+    x = torch.randint(0, exported.config.vocab_size, (2, 16))
+    with torch.no_grad():
+        assert torch.equal(exported(input_ids=x).logits, trained(input_ids=x).logits)
+
+
+def test_rerun_skips_everything_and_gives_the_same_report(micro_run, tiny_corpus):
+    run_dir, report = micro_run
+    before = {p: p.stat().st_mtime_ns for p in (run_dir / "stages").rglob("model.pt")}
+    again = run_recipe(micro(tiny_corpus), run_dir, quiet=True)
+    after = {p: p.stat().st_mtime_ns for p in (run_dir / "stages").rglob("model.pt")}
+    assert before == after
+    assert [s["eval"] for s in again["stages"]] == [s["eval"] for s in report["stages"]]
+
+
+def test_edited_stage_is_redone_with_what_follows_and_not_before(tiny_corpus, tmp_path):
+    run_dir = tmp_path / "r"
+    run_recipe(micro(tiny_corpus), run_dir, quiet=True)
+    base_w = (run_dir / "stages" / "base" / "final" / "model.pt").stat().st_mtime_ns
+    cap_w = (run_dir / "stages" / "cap" / "final" / "model.pt").stat().st_mtime_ns
+    report = run_recipe(micro(tiny_corpus, "stages.cap.optim.lr=1e-3"), run_dir, quiet=True)
+    assert (run_dir / "stages" / "base" / "final" / "model.pt").stat().st_mtime_ns == base_w
+    assert (run_dir / "stages" / "cap" / "final" / "model.pt").stat().st_mtime_ns != cap_w
+    assert report["stages"][1]["lr"] == 1e-3
+
+
+def _final_weights(run_dir: Path) -> dict[str, torch.Tensor]:
+    return torch.load(run_dir / "stages" / "cat" / "final" / "model.pt", weights_only=True)
+
+
+@pytest.mark.parametrize("point", ["train:cap:step:13", "checkpoint:after-optimizer"])
+def test_killed_run_resumes_to_bitwise_identical_weights(micro_run, tiny_corpus, tmp_path, point):
+    run_dir, report = micro_run
+    killed = tmp_path / "killed"
+    cmd = [sys.executable, "-m", "auroram.cli", "run", "micro", "--quiet", "--run-dir", str(killed),
+           "--set", f"demo_dir={tiny_corpus}"]
+    env = {**os.environ, "AURORAM_FAULT": point, "OMP_NUM_THREADS": str(torch.get_num_threads())}
+    p = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    assert p.returncode == -signal.SIGKILL, p.stderr
+    assert not (killed / "report.json").exists()
+    env.pop("AURORAM_FAULT")
+    p = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    assert p.returncode == 0, p.stderr
+    resumed = json.loads((killed / "report.json").read_text())
+    a, b = _final_weights(run_dir), _final_weights(killed)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert [s["loss"] for s in resumed["stages"]] == [s["loss"] for s in report["stages"]]
+
+
+def test_second_run_on_the_same_directory_refuses(tiny_corpus, tmp_path):
+    from auroram.pipeline import run_lock
+
+    with run_lock(tmp_path / "r"):
+        with pytest.raises(RunError, match="another auroram run is using"):
+            run_recipe(micro(tiny_corpus), tmp_path / "r", quiet=True)
+
+
+def test_until_stops_after_the_named_stage(tiny_corpus, tmp_path):
+    run_recipe(micro(tiny_corpus), tmp_path / "r", quiet=True, until="base")
+    assert (tmp_path / "r" / "stages" / "base" / "hf" / "config.json").is_file()
+    assert not (tmp_path / "r" / "stages" / "cap").exists()
+    assert not (tmp_path / "r" / "report.json").exists()
