@@ -126,7 +126,8 @@ def test_rewrite_replaces_old_shard(tmp_path):
 
 @pytest.fixture(scope="module")
 def tok(tmp_path_factory):
-    corpus = ["hello world, this is text.", "def f(x): return x", "नमस्ते दुनिया", "こんにちは"] * 30
+    corpus = ["hello world, this is text.", "def f(x): return x", "नमस्ते दुनिया", "こんにちは"]
+    corpus *= 30
     return train_bpe(corpus, 320, tmp_path_factory.mktemp("bpe") / "tok")
 
 
@@ -161,3 +162,9 @@ def test_prompt_response_masks_prompt_only(tmp_path, tok):
 def test_eos_outside_vocab_rejected(tmp_path, tok):
     with pytest.raises(ShardError, match="eos_id"):
         tokenize_to_shard(tok, ["x"], tmp_path / "s", eos_id=len(tok))
+
+
+def test_bad_document_type_is_named(tmp_path, tok):
+    with pytest.raises(ShardError, match="document 1: expected a string"):
+        tokenize_to_shard(tok, ["ok", 42], tmp_path / "s", eos_id=0)
+    assert not (tmp_path / "s").exists()

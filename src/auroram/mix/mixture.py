@@ -27,7 +27,7 @@ from auroram.tokenize.shards import Shard
 
 IGNORE_INDEX = -100  # label value torch's cross-entropy skips
 _CUM_CHUNK_STEPS = 1024  # the cumulative table grows by at least this many steps at a time
-_PERMS_CACHED = 4  # (source, epoch) permutations kept; a step needs at most two epochs of one source
+_EPOCHS_CACHED = 2  # permutations kept per source; a step spans at most two epochs of a source
 
 
 class MixtureError(ValueError):
@@ -60,7 +60,8 @@ class Mixture:
             if isinstance(w, bool) or not isinstance(w, numbers.Real) or not math.isfinite(w) or w < 0:
                 raise MixtureError(f"source '{name}': weight must be a finite number >= 0, got {w!r}")
             if w > 0 and name not in shards:
-                raise MixtureError(f"source '{name}' has a weight but no shard (shards: {', '.join(sorted(shards)) or 'none'})")
+                have = ", ".join(sorted(shards)) or "none"
+                raise MixtureError(f"source '{name}' has a weight but no shard (shards: {have})")
         # sorted names give every source a stable index whatever order the dicts were built in
         self.sources = sorted(n for n, w in weights.items() if w > 0)
         if not self.sources:
@@ -90,7 +91,7 @@ class Mixture:
         if self._remainder > 0:
             self._p = self._fracs / self._fracs.sum()
         self._cum = np.zeros((1, len(self.sources)), np.int64)  # _cum[t]: sequences per source before step t
-        self._perms: OrderedDict[tuple[int, int], np.ndarray] = OrderedDict()
+        self._perms: list[OrderedDict[int, np.ndarray]] = [OrderedDict() for _ in self.sources]
         self._offsets = np.arange(seq_len + 1, dtype=np.int64)
 
     @property
@@ -124,19 +125,19 @@ class Mixture:
         return self._cum[step]
 
     def _perm(self, s: int, epoch: int) -> np.ndarray:
-        key = (s, epoch)
-        p = self._perms.get(key)
+        cache = self._perms[s]
+        p = cache.get(epoch)
         if p is None:
             n = int(self._n[s])
             rng = np.random.default_rng([self.seed, self.stage_index, s, epoch])
             # int32 halves the memory of the permutation of a large source
             p = np.arange(n, dtype=np.int32 if n < 2**31 else np.int64)
             rng.shuffle(p)
-            self._perms[key] = p
-            while len(self._perms) > _PERMS_CACHED:
-                self._perms.popitem(last=False)
+            cache[epoch] = p
+            while len(cache) > _EPOCHS_CACHED:
+                cache.popitem(last=False)
         else:
-            self._perms.move_to_end(key)
+            cache.move_to_end(epoch)
         return p
 
     def _plan(self, step: int) -> tuple[np.ndarray, np.ndarray]:

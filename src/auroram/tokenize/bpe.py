@@ -18,7 +18,9 @@ from auroram.io import atomic_dir, read_json, write_json
 EOS_TOKEN = "<|endoftext|>"
 
 # files that mean "a tokenizer lives here"; checked before AutoTokenizer so a bad path never reaches the Hub
-_TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.json", "tokenizer.model", "spiece.model", "vocab.txt")
+_TOKENIZER_FILES = (
+    "tokenizer.json", "tokenizer_config.json", "vocab.json", "tokenizer.model", "spiece.model", "vocab.txt"
+)
 
 
 class TokenizerError(ValueError):
@@ -28,7 +30,8 @@ class TokenizerError(ValueError):
 def train_bpe(texts: Iterable[str], vocab_size: int, out_dir: str | os.PathLike) -> PreTrainedTokenizerFast:
     alphabet = pre_tokenizers.ByteLevel.alphabet()
     if vocab_size < len(alphabet) + 1:
-        raise TokenizerError(f"BPE vocab_size must be at least {len(alphabet) + 1} (256 bytes + {EOS_TOKEN}), got {vocab_size}")
+        need = len(alphabet) + 1
+        raise TokenizerError(f"BPE vocab_size must be at least {need} (256 bytes + {EOS_TOKEN}), got {vocab_size}")
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()

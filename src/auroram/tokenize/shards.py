@@ -72,6 +72,23 @@ def _copy_into(dst, src: Path) -> None:
             dst.write(chunk)
 
 
+def _check_doc(path: Path, i: int, tokens, mask, vocab_size: int) -> tuple[np.ndarray, np.ndarray]:
+    tokens = np.asarray(tokens)
+    where = f"{path}: document {i}"
+    if tokens.ndim != 1:
+        raise ShardError(f"{where}: tokens must be 1-D, got shape {tokens.shape}")
+    if tokens.size:
+        lo, hi = int(tokens.min()), int(tokens.max())
+        if lo < 0 or hi >= vocab_size:
+            raise ShardError(f"{where}: token id {lo if lo < 0 else hi} outside the vocabulary (size {vocab_size})")
+    if mask is None:
+        return tokens, np.ones(tokens.size, np.uint8)
+    m = np.asarray(mask)
+    if m.shape != tokens.shape:
+        raise ShardError(f"{where}: loss mask shape {m.shape} != tokens shape {tokens.shape}")
+    return tokens, (m != 0).astype(np.uint8)
+
+
 def write_shard(
     path: str | os.PathLike,
     docs: Iterable[tuple[np.ndarray, np.ndarray | None]],
@@ -93,21 +110,7 @@ def write_shard(
             off_fh.write(first)
             h_off.update(first)
             for i, (tokens, mask) in enumerate(docs):
-                tokens = np.asarray(tokens)
-                if tokens.ndim != 1:
-                    raise ShardError(f"{path}: document {i}: tokens must be 1-D, got shape {tokens.shape}")
-                if tokens.size:
-                    lo, hi = int(tokens.min()), int(tokens.max())
-                    if lo < 0 or hi >= vocab_size:
-                        bad = lo if lo < 0 else hi
-                        raise ShardError(f"{path}: document {i}: token id {bad} outside the vocabulary (size {vocab_size})")
-                if mask is None:
-                    m = np.ones(tokens.size, np.uint8)
-                else:
-                    m = np.asarray(mask)
-                    if m.shape != tokens.shape:
-                        raise ShardError(f"{path}: document {i}: loss mask shape {m.shape} != tokens shape {tokens.shape}")
-                    m = (m != 0).astype(np.uint8)
+                tokens, m = _check_doc(path, i, tokens, mask, vocab_size)
                 tb = tokens.astype(dtype, copy=False).tobytes()
                 mb = m.tobytes()
                 out.write(tb)
@@ -205,6 +208,31 @@ class Shard:
             raise ShardError(f"{self.path}: corrupt: token id >= vocab_size {self.vocab_size}")
 
 
+def _encode(tokenizer, texts: list[str]) -> list[list[int]]:
+    if not texts:
+        return []
+    # verbose=False: documents longer than the model's context are fine, they are cut into windows later
+    return tokenizer(texts, add_special_tokens=False, return_attention_mask=False, verbose=False)["input_ids"]
+
+
+def _encode_batch(tokenizer, batch: list, eos_id: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    # one batched call per kind of text, so the fast tokenizer works on many documents in parallel
+    plain = iter(_encode(tokenizer, [d for d in batch if isinstance(d, str)]))
+    prompts = iter(_encode(tokenizer, [d[0] for d in batch if isinstance(d, tuple)]))
+    responses = iter(_encode(tokenizer, [d[1] for d in batch if isinstance(d, tuple)]))
+    eos = np.array([eos_id], np.int64)
+    for d in batch:
+        if isinstance(d, tuple):
+            p = np.asarray(next(prompts), np.int64)
+            r = np.asarray(next(responses), np.int64)
+            tokens = np.concatenate([p, r, eos])
+            mask = np.concatenate([np.zeros(p.size, np.uint8), np.ones(r.size + 1, np.uint8)])
+        else:
+            tokens = np.concatenate([np.asarray(next(plain), np.int64), eos])
+            mask = np.ones(tokens.size, np.uint8)
+        yield tokens, mask
+
+
 def tokenize_to_shard(
     tokenizer,
     docs: Iterable[str | tuple[str, str]],
@@ -214,63 +242,36 @@ def tokenize_to_shard(
     batch_docs: int = 512,
     progress: Callable[[int], None] | None = None,
 ) -> dict:
-    """Encode documents (a (prompt, response) pair masks the prompt out of the loss), EOS after each."""
+    """Encode documents, EOS after each (a target too); a (prompt, response) pair masks the prompt out of the loss."""
     vocab_size = len(tokenizer)
     if not 0 <= eos_id < vocab_size:
         raise ShardError(f"{path}: eos_id {eos_id} is outside the tokenizer's vocabulary (size {vocab_size})")
     if batch_docs <= 0:
         raise ValueError(f"batch_docs must be positive, got {batch_docs}")
     text_bytes = 0
-    eos = np.array([eos_id], np.int64)
-
-    def encode(texts: list[str]) -> list[list[int]]:
-        if not texts:
-            return []
-        # verbose=False: long documents are fine here, they are cut into windows later
-        return tokenizer(texts, add_special_tokens=False, return_attention_mask=False, verbose=False)["input_ids"]
 
     def encoded() -> Iterator[tuple[np.ndarray, np.ndarray]]:
         nonlocal text_bytes
         done = 0
         batch: list[str | tuple[str, str]] = []
-
-        def flush() -> Iterator[tuple[np.ndarray, np.ndarray]]:
-            pairs = [d for d in batch if isinstance(d, tuple)]
-            plain = encode([d for d in batch if not isinstance(d, tuple)])
-            prompts = encode([p for p, _ in pairs])
-            responses = encode([r for _, r in pairs])
-            ip = ir = 0
-            for d in batch:
-                if isinstance(d, tuple):
-                    p = np.asarray(prompts[ip], np.int64)
-                    r = np.asarray(responses[ip], np.int64)
-                    ip += 1
-                    toks = np.concatenate([p, r, eos])
-                    mask = np.concatenate([np.zeros(p.size, np.uint8), np.ones(r.size + 1, np.uint8)])
-                else:
-                    toks = np.concatenate([np.asarray(plain[ir], np.int64), eos])
-                    ir += 1
-                    mask = np.ones(toks.size, np.uint8)
-                yield toks, mask
-
         for d in docs:
-            if isinstance(d, tuple):
-                if len(d) != 2 or not all(isinstance(x, str) for x in d):
-                    raise ShardError(f"{path}: document {done + len(batch)}: a pair must be (prompt, response) strings")
-                text_bytes += len(d[0].encode("utf-8")) + len(d[1].encode("utf-8"))
-            elif isinstance(d, str):
+            if isinstance(d, str):
                 text_bytes += len(d.encode("utf-8"))
+            elif isinstance(d, tuple) and len(d) == 2 and all(isinstance(x, str) for x in d):
+                text_bytes += len(d[0].encode("utf-8")) + len(d[1].encode("utf-8"))
             else:
-                raise ShardError(f"{path}: document {done + len(batch)}: expected a string or (prompt, response), got {type(d).__name__}")
+                what = f"{type(d).__name__} of {len(d)}" if isinstance(d, tuple) else type(d).__name__
+                i = done + len(batch)
+                raise ShardError(f"{path}: document {i}: expected a string or (prompt, response) strings, got {what}")
             batch.append(d)
             if len(batch) >= batch_docs:
-                yield from flush()
+                yield from _encode_batch(tokenizer, batch, eos_id)
                 done += len(batch)
                 batch = []
                 if progress:
                     progress(done)
         if batch:
-            yield from flush()
+            yield from _encode_batch(tokenizer, batch, eos_id)
             done += len(batch)
             if progress:
                 progress(done)
