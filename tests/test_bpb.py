@@ -17,6 +17,15 @@ SENTENCES = [
 EOS = "<|endoftext|>"
 
 
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    # a model this small gains nothing from threads, and they stall badly on a busy machine
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="module")
 def tokenizer():
     tok = Tokenizer(models.BPE())

@@ -58,7 +58,7 @@ def score_documents(
     device: str | torch.device = "cpu",
 ) -> list[dict]:
     """Per document, in input order: {"nll_nats", "tokens", "bytes"}; an empty document scores 0/0/0."""
-    stride = seq_len // 2 if stride is None else stride
+    stride = max(1, seq_len // 2) if stride is None else stride
     if seq_len < 1:
         raise ValueError(f"seq_len must be >= 1, got {seq_len}")
     if not 1 <= stride <= seq_len:
