@@ -110,7 +110,7 @@ def build_demo_corpus(
     if not force and manifest_complete(out_dir):
         return out_dir / "corpus"
     require_tools()
-    with _progress(progress) as bars:
+    with _ProgressBars(progress) as bars:
         docs_by_domain, sources, _stats = collect(out_dir, bars)
     return write_corpus(
         docs_by_domain, sources, out_dir, val_fraction=val_fraction, min_val_docs=min_val_docs, seed=seed
@@ -160,7 +160,7 @@ class _NoBars:
         pass
 
 
-class _progress:
+class _ProgressBars:
     # rich's Progress is optional at call sites: tests and library users pass progress=False
     def __init__(self, enabled: bool) -> None:
         self.enabled = enabled

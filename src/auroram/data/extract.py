@@ -137,9 +137,12 @@ def mo_strings(data: bytes) -> list[str]:
     return out
 
 
+# keyboard accelerators are not part of the words: "~Open", "_Open", and "खोलें (_O)" in translations
+_ACCELERATOR = re.compile(r"~|\s*\(_[^\s)]\)|(?<!\w)_(?=\w)")
+
+
 def clean_ui_string(text: str) -> str:
-    # "~" marks the keyboard accelerator in LibreOffice strings; it is not part of the word
-    return _SPACE_RUN.sub(" ", text.replace("~", "")).strip()
+    return _SPACE_RUN.sub(" ", _ACCELERATOR.sub("", text)).strip()
 
 
 # ---- man pages and plain-text books ----
