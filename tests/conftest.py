@@ -7,6 +7,10 @@ import random
 from pathlib import Path
 
 import pytest
+import torch
+
+# tiny models gain nothing from threads, and on a shared 2-core machine threads stall each other
+torch.set_num_threads(1)
 
 # a few words per language, written for these tests; documents are random sentences over them
 WORDS = {

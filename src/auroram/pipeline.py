@@ -264,10 +264,7 @@ def make_evaluator(recipe: Recipe, tok: Any, heldout: dict[str, list[str]]):
                                  batch_seqs=recipe.eval.batch_seqs, device=device)
                 for d, docs in heldout.items()}
 
-    def bpb_only(model) -> dict[str, float]:
-        return {d: round(r["bpb"], 6) for d, r in full(model).items()}
-
-    return full, bpb_only
+    return full
 
 
 def _plain(obj: Any) -> Any:
@@ -300,7 +297,7 @@ def run_stages(recipe: Recipe, run_dir: Path, tok: Any, tok_hash: str, shards: d
     if t.threads:
         torch.set_num_threads(t.threads)
     device = resolve_device(t)
-    full_eval, bpb_eval = make_evaluator(recipe, tok, heldout)
+    full_eval = make_evaluator(recipe, tok, heldout)
     global_seqs = t.global_batch_tokens // t.seq_len
     eval_h = hash_obj({"eval": _plain(recipe.eval), "heldout": {d: hash_obj(v) for d, v in heldout.items()}})
     reports: list[dict[str, Any]] = []
@@ -355,11 +352,11 @@ def run_stages(recipe: Recipe, run_dir: Path, tok: Any, tok_hash: str, shards: d
             tb = _tb_writer(run_dir)
             with console.progress() as prog:
                 res = train_stage(model=model, mixture=mixture, stage=st, stage_index=idx, train=t, total_steps=steps,
-                                  out_dir=out, evaluate=bpb_eval, progress=prog, tb_writer=tb, token_offset=token_offset)
+                                  out_dir=out, evaluate=full_eval, progress=prog, tb_writer=tb, token_offset=token_offset)
             if tb is not None:
                 tb.close()
             model.eval()
-            final_eval = full_eval(model)
+            final_eval = res.final_eval
             train_seconds = max(res.seconds - res.eval_seconds, 1e-9)
             result = {
                 "name": st.name, "tokens": res.tokens, "steps": res.steps, "seconds": round(res.seconds, 2),
@@ -381,6 +378,14 @@ def run_stages(recipe: Recipe, run_dir: Path, tok: Any, tok_hash: str, shards: d
         prev_hash = h
         prev_final = out / "final"
     return reports
+
+
+def _quiet_transformers() -> None:
+    # our own progress bars say what is happening; transformers' per-file bars only add noise
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()
 
 
 def _tb_writer(run_dir: Path):
@@ -440,6 +445,7 @@ def run_recipe(recipe: Recipe, run_dir: Path, *, quiet: bool = False, until: str
 
     console = Console(quiet)
     check_paths(recipe)
+    _quiet_transformers()
     stages = [s for s in recipe.stages if not (recipe.model.base and s.name == "base")]
     known = ["data", "tokenizer", "shards"] + [s.name for s in stages]
     if until is not None and until not in known:
@@ -490,7 +496,7 @@ def eval_model_dir(recipe: Recipe, model_dir: Path, *, quiet: bool = False) -> d
     model, tok = load_base(str(model_dir))
     model.to(resolve_device(recipe.train)).eval()
     heldout = load_heldout(recipe)
-    full, _ = make_evaluator(recipe, tok, heldout)
+    full = make_evaluator(recipe, tok, heldout)
     with torch.inference_mode():
         res = full(model)
     for d, docs in heldout.items():

@@ -40,6 +40,7 @@ class StageRun:
     eval_seconds: float
     loss: list[dict[str, Any]] = field(default_factory=list)
     curve: list[dict[str, Any]] = field(default_factory=list)
+    final_eval: dict[str, Any] | None = None  # the evaluator's full result on the final weights
     resumed_from: int | None = None
 
 
@@ -88,7 +89,7 @@ def train_stage(
     train: TrainConfig,
     total_steps: int,
     out_dir: Path,
-    evaluate: Callable[[torch.nn.Module], dict[str, float]] | None = None,
+    evaluate: Callable[[torch.nn.Module], dict[str, dict[str, Any]]] | None = None,
     progress: Any = None,
     tb_writer: Any = None,
     token_offset: int = 0,
@@ -122,16 +123,18 @@ def train_stage(
 
     eval_seconds = [float(state.get("eval_seconds", 0.0)) if resumed_from is not None else 0.0]
 
-    def run_eval(step: int) -> None:
+    def run_eval(step: int) -> dict[str, Any] | None:
         if evaluate is None:
-            return
+            return None
         t0 = time.perf_counter()
         was_training = model.training
         model.eval()
-        bpb = evaluate(model)
+        result = evaluate(model)
         model.train(was_training)
+        bpb = {d: round(r["bpb"], 6) for d, r in result.items()}
         history["curve"].append({"step": step, "tokens": token_offset + step * tokens_per_step, "bpb": bpb})
         eval_seconds[0] += time.perf_counter() - t0
+        return result
         if tb_writer is not None:
             for d, v in bpb.items():
                 tb_writer.add_scalar(f"bpb/{d}", v, token_offset + step * tokens_per_step)
@@ -209,11 +212,12 @@ def train_stage(
                             keep=stage.keep_checkpoints)
             fault_point(f"train:{stage.name}:after-checkpoint:{done}")
 
-    run_eval(total_steps)
+    final_eval = run_eval(total_steps)
     seconds = seconds_before + time.perf_counter() - t_start
     if rank == 0:
         save_weights(out_dir / "final", model)
         write_text(out_dir / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in history["loss"]))
     return StageRun(steps=total_steps, tokens=total_steps * tokens_per_step, seconds=seconds,
                     eval_seconds=eval_seconds[0],
-                    loss=history["loss"], curve=history["curve"], resumed_from=resumed_from)
+                    loss=history["loss"], curve=history["curve"], final_eval=final_eval,
+                    resumed_from=resumed_from)
