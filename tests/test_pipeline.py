@@ -139,3 +139,19 @@ def test_until_stops_after_the_named_stage(tiny_corpus, tmp_path):
     assert (tmp_path / "r" / "stages" / "base" / "hf" / "config.json").is_file()
     assert not (tmp_path / "r" / "stages" / "cap").exists()
     assert not (tmp_path / "r" / "report.json").exists()
+
+
+def test_continuing_a_local_hf_model_skips_base_and_measures_against_it(micro_run, tiny_corpus, tmp_path):
+    run_dir, _ = micro_run
+    base_hf = run_dir / "stages" / "base" / "hf"
+    report = run_recipe(micro(tiny_corpus, f"model.base={base_hf}", "tokenizer.kind=base"), tmp_path / "cont",
+                        quiet=True)
+    names = [s["name"] for s in report["stages"]]
+    assert names == ["base", "cap", "cat"]
+    assert report["stages"][0]["imported"] == str(base_hf) and report["stages"][0]["steps"] == 0
+    assert not (tmp_path / "cont" / "tokenizer").exists()  # the base model's own tokenizer is used
+    # the imported model scores what the run's own base stage scored (same weights, same held-out text)
+    ours = micro_run[1]["stages"][0]["eval"]
+    for d, v in report["stages"][0]["eval"].items():
+        assert v["bpb"] == pytest.approx(ours[d]["bpb"], rel=1e-5)
+    assert (tmp_path / "cont" / "stages" / "cat" / "hf" / "config.json").is_file()

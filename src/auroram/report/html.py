@@ -525,7 +525,6 @@ def write_html_report(run_dir: Path, report: dict) -> Path:
     """Write run_dir/report/ (index.html and its PNGs) whole or not at all; returns the index.html path."""
     out = Path(run_dir) / "report"
     with atomic_dir(out) as tmp:
-        os.chmod(tmp, 0o755)  # mkdtemp makes it private; a report is meant to be read and served
         images = {key: name for key, name, plot in _plots() if plot(report, tmp / name)}
         (tmp / "index.html").write_text(render_html(report, images), encoding="utf-8")
     return out / "index.html"
