@@ -32,6 +32,9 @@ class SourceConfig:
     text_field: str = "text"  # JSON key holding the document text
     max_docs: int | None = None  # cap on documents read (None: all); for quick experiments
     loss_on: Literal["all", "response"] = "all"  # "response": prompt tokens are masked out of the loss
+    # instruction data: records are read as conversations in this format and rendered with the chat
+    # template (auroram.data.instruct); "text" reads `text_field` as plain documents
+    format: Literal["text", "alpaca", "sharegpt", "messages", "oasst", "xp3", "prompt_response"] = "text"
 
 
 @dataclass
@@ -359,6 +362,8 @@ def validate(r: Recipe, where: str) -> None:
             raise err(f"sources.{name}.domain", f"'{s.domain}' is not one of domains {r.domains}")
         if s.max_docs is not None and s.max_docs <= 0:
             raise err(f"sources.{name}.max_docs", "must be positive")
+        if s.path.startswith("demo-instruct:") and s.format == "text":
+            raise err(f"sources.{name}.format", "demo-instruct sets are conversations: use format 'messages'")
     for d in r.domains:
         if d not in r.heldout:
             raise err("heldout", f"domain '{d}' has no held-out text (e.g. heldout: {{{d}: demo:{d}}})")
@@ -417,7 +422,7 @@ def check_paths(r: Recipe, where: str = "recipe") -> None:
     if r.model.base:
         items.append(("model.base", r.model.base))
     for key, p in items:
-        if p.startswith("demo:"):
+        if p.startswith(("demo:", "demo-instruct:")):  # built by the pipeline when missing
             continue
         if not Path(p).expanduser().exists():
             raise ConfigError(f"{where}: key '{key}': '{p}' does not exist")

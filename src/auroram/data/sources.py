@@ -1,7 +1,9 @@
 """Reading a recipe's sources and held-out sets as streams of document texts.
 
-A source path is `demo:<domain>` (the built-in demo corpus), a JSONL file (optionally .gz), a text file,
-or a directory of those. Errors name the file and line; nothing is dropped silently.
+A source path is `demo:<domain>` (the built-in demo corpus), `demo-instruct:<set>` (the demo's own
+instruction sets, e.g. `demo-instruct:cap` or `demo-instruct:cat/fi`), a JSONL file (optionally .gz), a
+JSON array file, a text file, or a directory of those. Errors name the file and line; nothing is dropped
+silently: a source in an instruction format quarantines its bad records with the reason instead.
 """
 
 from __future__ import annotations
@@ -10,9 +12,10 @@ import gzip
 import json
 import os
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 from auroram.config import Recipe, SourceConfig
+from auroram.data.instruct import Conversation, Quarantine, RecordError, parse_record
 from auroram.io import hash_obj, sha256_file
 
 
@@ -31,7 +34,11 @@ def demo_dir(recipe: Recipe) -> Path:
 
 def uses_demo(recipe: Recipe) -> bool:
     paths = [s.path for s in recipe.sources.values()] + list(recipe.heldout.values())
-    return any(p.startswith("demo:") for p in paths)
+    return any(p.startswith(("demo:", "demo-instruct:")) for p in paths)
+
+
+def uses_demo_instruct(recipe: Recipe) -> bool:
+    return any(s.path.startswith("demo-instruct:") for s in recipe.sources.values())
 
 
 def _files(path: str, recipe: Recipe, split: str) -> list[Path]:
@@ -41,6 +48,13 @@ def _files(path: str, recipe: Recipe, split: str) -> list[Path]:
         if not f.is_file():
             raise SourceError(f"{f}: demo corpus file missing (build it with `auroram data demo`)")
         return [f]
+    if path.startswith("demo-instruct:"):
+        rel = path.split(":", 1)[1].strip("/")
+        base = demo_dir(recipe) / "instruct"
+        p = base / rel if (base / rel).is_dir() else base / f"{rel}.jsonl"
+        if not p.exists():
+            raise SourceError(f"{p}: demo instruction set missing (built by `auroram data instruct`)")
+        return sorted(p.glob("*.jsonl")) if p.is_dir() else [p]
     p = Path(path).expanduser()
     if p.is_dir():
         files = sorted(
@@ -54,22 +68,61 @@ def _files(path: str, recipe: Recipe, split: str) -> list[Path]:
     return [p]
 
 
-def _read_file(f: Path, text_field: str, pairs: bool = False) -> Iterator[str | tuple[str, str]]:
+def _records(f: Path, fh) -> Iterator[tuple[int, str]]:
+    """(line number, raw JSON) per record: one a line, or the items of a file holding one JSON array."""
+    head = fh.read(1)
+    while head and head.isspace():
+        head = fh.read(1)
+    if head == "[":  # Alpaca and ShareGPT dumps are often one JSON array
+        try:
+            items = json.loads(head + fh.read())
+        except json.JSONDecodeError as e:
+            raise SourceError(f"{f}: line {e.lineno}: not valid JSON ({e.msg})") from None
+        for i, item in enumerate(items, 1):
+            yield i, item
+        return
+    first = True
+    for lineno, line in enumerate(fh, 1):
+        if first:
+            line, first = head + line, False
+        if not line.strip():
+            continue
+        try:
+            yield lineno, json.loads(line)
+        except json.JSONDecodeError as e:
+            yield lineno, SourceError(f"{f}: line {lineno}: not valid JSON ({e.msg})")
+
+
+def _read_file(f: Path, text_field: str, pairs: bool = False, fmt: str = "text",
+               quarantine: Quarantine | None = None) -> Iterator[Any]:
     opener = gzip.open if f.name.endswith(".gz") else open
     try:
         with opener(f, "rt", encoding="utf-8") as fh:
             if f.name.endswith(".txt"):
+                if fmt != "text":
+                    raise SourceError(f"{f}: format '{fmt}' needs JSONL records, not a .txt file")
                 text = fh.read()
                 if text.strip():
                     yield text
                 return
-            for lineno, line in enumerate(fh, 1):
-                if not line.strip():
+            for lineno, rec in _records(f, fh):
+                if fmt != "text":
+                    # instruction data: a bad record is quarantined (or, with no quarantine, stops the read)
+                    if quarantine is not None:
+                        quarantine.records += 1
+                    try:
+                        if isinstance(rec, SourceError):
+                            raise RecordError(str(rec).split(": ", 2)[-1])
+                        turns = parse_record(fmt, rec)
+                    except RecordError as e:
+                        if quarantine is None:
+                            raise SourceError(f"{f}: line {lineno}: {e}") from None
+                        quarantine.reject(f, lineno, str(e))
+                        continue
+                    yield Conversation(turns, str(f), lineno)
                     continue
-                try:
-                    rec = json.loads(line)
-                except json.JSONDecodeError as e:
-                    raise SourceError(f"{f}: line {lineno}: not valid JSON ({e.msg})") from None
+                if isinstance(rec, SourceError):
+                    raise rec
                 if pairs:  # response-only training: the prompt is context, not a target
                     if not isinstance(rec, dict) or not isinstance(rec.get("prompt"), str) \
                             or not isinstance(rec.get("response"), str):
@@ -92,12 +145,16 @@ def _read_file(f: Path, text_field: str, pairs: bool = False) -> Iterator[str | 
         raise SourceError(f"{f}: unreadable ({e})") from None
 
 
-def iter_source(src: SourceConfig, recipe: Recipe, split: str = "train") -> Iterator[str | tuple[str, str]]:
+def iter_source(src: SourceConfig, recipe: Recipe, split: str = "train",
+                quarantine: Quarantine | None = None) -> Iterator[str | tuple[str, str] | Conversation]:
+    """Documents of a source: strings; (prompt, response) for format 'text' with loss_on 'response';
+    Conversation objects for the instruction formats (render them with auroram.tokenize.render)."""
     n = 0
+    pairs = src.format == "text" and src.loss_on == "response"
     for f in _files(src.path, recipe, split):
-        if src.loss_on == "response" and f.name.endswith(".txt"):
+        if pairs and f.name.endswith(".txt"):
             raise SourceError(f"{f}: loss_on 'response' needs JSONL records with 'prompt' and 'response'")
-        for text in _read_file(f, src.text_field, pairs=src.loss_on == "response"):
+        for text in _read_file(f, src.text_field, pairs=pairs, fmt=src.format, quarantine=quarantine):
             yield text
             n += 1
             if src.max_docs is not None and n >= src.max_docs:
