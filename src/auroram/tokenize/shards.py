@@ -216,33 +216,55 @@ def _encode(tokenizer, texts: list[str]) -> list[list[int]]:
 
 
 def _encode_batch(tokenizer, batch: list, eos_id: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    # one batched call per kind of text, so the fast tokenizer works on many documents in parallel
-    plain = iter(_encode(tokenizer, [d for d in batch if isinstance(d, str)]))
-    prompts = iter(_encode(tokenizer, [d[0] for d in batch if isinstance(d, tuple)]))
-    responses = iter(_encode(tokenizer, [d[1] for d in batch if isinstance(d, tuple)]))
+    # one batched call for all the texts of a batch, so the fast tokenizer works on many documents in parallel
+    texts: list[str] = []
+    for d in batch:
+        if isinstance(d, str):
+            texts.append(d)
+        elif isinstance(d, tuple):
+            texts.extend(d)
+        else:
+            texts.extend(t for t, _ in d)
+    ids = iter(_encode(tokenizer, texts))
     eos = np.array([eos_id], np.int64)
     for d in batch:
-        if isinstance(d, tuple):
-            p = np.asarray(next(prompts), np.int64)
-            r = np.asarray(next(responses), np.int64)
-            tokens = np.concatenate([p, r, eos])
-            mask = np.concatenate([np.zeros(p.size, np.uint8), np.ones(r.size + 1, np.uint8)])
-        else:
-            tokens = np.concatenate([np.asarray(next(plain), np.int64), eos])
+        if isinstance(d, str):
+            tokens = np.concatenate([np.asarray(next(ids), np.int64), eos])
             mask = np.ones(tokens.size, np.uint8)
+        else:
+            # (prompt, response) is the two-segment case: prompt masked, response a target
+            segs = [(d[0], False), (d[1], True)] if isinstance(d, tuple) else d
+            parts = [np.asarray(next(ids), np.int64) for _ in segs]
+            tokens = np.concatenate(parts + [eos])
+            mask = np.concatenate([np.full(p.size, 1 if tgt else 0, np.uint8) for p, (_, tgt) in zip(parts, segs)]
+                                  + [np.ones(1, np.uint8)])
         yield tokens, mask
+
+
+def _doc_bytes(d) -> int | None:
+    """UTF-8 size of a document, or None when it is not one of the accepted shapes."""
+    if isinstance(d, str):
+        return len(d.encode("utf-8"))
+    if isinstance(d, tuple) and len(d) == 2 and all(isinstance(x, str) for x in d):
+        return len(d[0].encode("utf-8")) + len(d[1].encode("utf-8"))
+    if isinstance(d, list) and d and all(
+        isinstance(s, tuple) and len(s) == 2 and isinstance(s[0], str) and isinstance(s[1], bool) for s in d
+    ):
+        return sum(len(t.encode("utf-8")) for t, _ in d)
+    return None
 
 
 def tokenize_to_shard(
     tokenizer,
-    docs: Iterable[str | tuple[str, str]],
+    docs: Iterable[str | tuple[str, str] | list[tuple[str, bool]]],
     path: str | os.PathLike,
     *,
     eos_id: int,
     batch_docs: int = 512,
     progress: Callable[[int], None] | None = None,
 ) -> dict:
-    """Encode documents, EOS after each (a target too); a (prompt, response) pair masks the prompt out of the loss."""
+    """Encode documents, EOS after each (a target too); a (prompt, response) pair masks the prompt out of the
+    loss; a list of (text, is_target) segments (a rendered conversation) masks every non-target segment."""
     vocab_size = len(tokenizer)
     if not 0 <= eos_id < vocab_size:
         raise ShardError(f"{path}: eos_id {eos_id} is outside the tokenizer's vocabulary (size {vocab_size})")
@@ -253,16 +275,15 @@ def tokenize_to_shard(
     def encoded() -> Iterator[tuple[np.ndarray, np.ndarray]]:
         nonlocal text_bytes
         done = 0
-        batch: list[str | tuple[str, str]] = []
+        batch: list = []
         for d in docs:
-            if isinstance(d, str):
-                text_bytes += len(d.encode("utf-8"))
-            elif isinstance(d, tuple) and len(d) == 2 and all(isinstance(x, str) for x in d):
-                text_bytes += len(d[0].encode("utf-8")) + len(d[1].encode("utf-8"))
-            else:
-                what = f"{type(d).__name__} of {len(d)}" if isinstance(d, tuple) else type(d).__name__
+            size = _doc_bytes(d)
+            if size is None:
+                what = f"{type(d).__name__} of {len(d)}" if isinstance(d, (tuple, list)) else type(d).__name__
                 i = done + len(batch)
-                raise ShardError(f"{path}: document {i}: expected a string or (prompt, response) strings, got {what}")
+                raise ShardError(f"{path}: document {i}: expected a string, (prompt, response) strings or a "
+                                 f"non-empty list of (text, is_target) segments, got {what}")
+            text_bytes += size
             batch.append(d)
             if len(batch) >= batch_docs:
                 yield from _encode_batch(tokenizer, batch, eos_id)
