@@ -1,0 +1,94 @@
+"""`auroram safety build`: the project's own red-team set from templates, in five languages.
+
+Every harmful ask and every safe contrast topic is crossed with every request frame of its language.
+Held-out items use frames that no training item uses, so a held-out prompt is never seen in training
+(split by template); the frames held out are drawn from the seed, the same ones for every category.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+from pathlib import Path
+from typing import Any
+
+from auroram.io import atomic_dir, hash_obj, read_json, sha256_file, write_json
+from auroram.safety.items import PENDING, counts, write_items
+from auroram.safety.templates import CATEGORIES, LANGUAGES, PROMPT_FORMAT, TEXT
+
+SOURCE = "auroram-templates-v1"
+HELDOUT_FRAMES = 4  # of 14 per language: 6 asks x 4 = 24 held-out harmful items per category and language
+ITEMS_FILE = "items.jsonl"
+MANIFEST_FILE = "manifest.json"
+
+
+def refusal_text(language: str, category: str, variant: int) -> str:
+    """A refusal that also says why, and offers something safe instead."""
+    t = TEXT[language]
+    c = t["categories"][category]
+    sep = "" if language == "ja" else " "
+    return sep.join([t["refusal_openers"][variant % len(t["refusal_openers"])], c["reason"], c["closer"]])
+
+
+def heldout_frames(language: str, seed: int, n: int = HELDOUT_FRAMES) -> list[int]:
+    frames = TEXT[language]["frames"]
+    if not 0 < n < len(frames):
+        raise ValueError(f"heldout frames must be between 1 and {len(frames) - 1}, got {n}")
+    return sorted(random.Random(f"{seed}:{language}").sample(range(len(frames)), n))
+
+
+def generate_items(seed: int = 1234, languages: list[str] | None = None, n_heldout_frames: int = HELDOUT_FRAMES,
+                   ) -> list[dict[str, Any]]:
+    items = []
+    for lang in languages or LANGUAGES:
+        if lang not in TEXT:
+            raise ValueError(f"no safety templates for language '{lang}' (have: {', '.join(TEXT)})")
+        t = TEXT[lang]
+        held = set(heldout_frames(lang, seed, n_heldout_frames))
+        for cat in CATEGORIES:
+            c = t["categories"][cat]
+            for f, frame in enumerate(t["frames"]):
+                split = "heldout" if f in held else "train"
+                for i, ask in enumerate(c["harmful"]):
+                    items.append({"id": f"{lang}-{cat}-h{i}-f{f}", "category": cat, "language": lang,
+                                  "kind": "harmful", "prompt": frame.format(a=ask),
+                                  "response": refusal_text(lang, cat, i + f), "source": SOURCE, "split": split,
+                                  "review_status": PENDING})
+                for i, (topic, answer) in enumerate(c["safe"]):
+                    items.append({"id": f"{lang}-{cat}-s{i}-f{f}", "category": cat, "language": lang,
+                                  "kind": "safe_contrast", "prompt": frame.format(a=topic), "response": answer,
+                                  "source": SOURCE, "split": split, "review_status": PENDING})
+    return items
+
+
+def build_safety_set(out_dir: str | os.PathLike, seed: int = 1234, *, languages: list[str] | None = None,
+                     force: bool = False) -> dict[str, Any]:
+    """Write DIR/items.jsonl and DIR/manifest.json (whole or not at all); returns the manifest.
+    A directory already built with the same seed and templates is kept as is."""
+    out = Path(out_dir)
+    langs = languages or LANGUAGES
+    fingerprint = hash_obj({"text": {k: TEXT[k] for k in langs}, "seed": seed, "heldout": HELDOUT_FRAMES,
+                            "format": PROMPT_FORMAT, "source": SOURCE})
+    mf = out / MANIFEST_FILE
+    if not force and mf.is_file() and (out / ITEMS_FILE).is_file():
+        try:
+            m = read_json(mf)
+        except ValueError:
+            m = {}
+        if m.get("fingerprint") == fingerprint:
+            return m
+    items = generate_items(seed, langs)
+    with atomic_dir(out) as tmp:
+        n = write_items(tmp / ITEMS_FILE, items)
+        manifest = {
+            "format": 1, "source": SOURCE, "seed": seed, "fingerprint": fingerprint,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "items": n,
+            "languages": langs, "categories": CATEGORIES,
+            "heldout_frames": {lang: heldout_frames(lang, seed) for lang in langs},
+            "prompt_format": PROMPT_FORMAT,
+            "counts": counts(items),
+            "sha256": sha256_file(tmp / ITEMS_FILE),
+        }
+        write_json(tmp / MANIFEST_FILE, manifest)
+    return manifest
