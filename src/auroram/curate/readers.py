@@ -1,0 +1,262 @@
+"""Input files as one global, ordered list of Documents; bad records become `unreadable` rejects.
+
+Every input file gets an index in a sorted global list, and every record a (file, record) key; that key,
+not the task layout, decides which copy of a duplicate survives, so results do not depend on `tasks`.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+from datatrove.data import Document
+
+from auroram.curate.config import ReaderConfig
+
+UNREADABLE = "unreadable"
+QUARANTINE_TEXT_CHARS = 4096  # of a bad record kept for inspection; the rest is noted, not stored
+
+JSONL_SUFFIXES = (".jsonl", ".json", ".ndjson", ".jsonl.gz", ".json.gz", ".ndjson.gz", ".jsonl.zst", ".json.zst",
+                  ".ndjson.zst")
+PARQUET_SUFFIXES = (".parquet",)
+ARROW_SUFFIXES = (".arrow",)
+
+
+class CurateInputError(ValueError):
+    """Bad input under --strict; the message names the file and line."""
+
+
+@dataclass(frozen=True)
+class InputFile:
+    path: str
+    kind: str  # jsonl | parquet | arrow | text | code
+    lang_hint: str | None = None
+
+
+def parse_input(spec: str, known_langs: set[str]) -> tuple[str, str | None]:
+    """`LANG:PATH` routes a whole input to a language (e.g. `code:src/`); a plain path is detected."""
+    if ":" in spec:
+        head, rest = spec.split(":", 1)
+        if head in known_langs and rest:
+            return rest, head
+    return spec, None
+
+
+def _kind(p: Path, rc: ReaderConfig) -> str | None:
+    name = p.name.lower()
+    if name.endswith(JSONL_SUFFIXES):
+        return "jsonl"
+    if name.endswith(PARQUET_SUFFIXES):
+        return "parquet"
+    if name.endswith(ARROW_SUFFIXES):
+        return "arrow"
+    if any(name.endswith(e) for e in rc.text_extensions):
+        return "text"
+    if any(name.endswith(e) for e in rc.code_extensions):
+        return "code"
+    return None
+
+
+def list_inputs(inputs: list[tuple[str, str | None]], rc: ReaderConfig) -> list[InputFile]:
+    """Expand files and directories into the global file list (input order, then sorted paths)."""
+    out: list[InputFile] = []
+    for path_str, hint in inputs:
+        p = Path(path_str).expanduser()
+        if p.is_dir():
+            if (p / "state.json").is_file() or (p / "dataset_info.json").is_file():
+                arrows = sorted(p.glob("*.arrow"))  # HF save_to_disk: data-0000x-of-0000n.arrow
+                out += [InputFile(str(a), "arrow", hint) for a in arrows]
+                continue
+            for f in sorted(x for x in p.rglob("*") if x.is_file() and not x.name.startswith(".")):
+                k = _kind(f, rc)
+                if k is not None:
+                    out.append(InputFile(str(f), k, hint or ("code" if k == "code" else None)))
+        elif p.is_file():
+            k = _kind(p, rc) or "jsonl"  # an unknown suffix named on purpose: try it as JSONL, quarantine if not
+            out.append(InputFile(str(p), k, hint or ("code" if k == "code" else None)))
+        else:
+            raise CurateInputError(f"{p}: no such file or directory")
+    seen, unique = set(), []
+    for f in out:
+        if f.path not in seen:
+            seen.add(f.path)
+            unique.append(f)
+    return unique
+
+
+def _bad(f: InputFile, file_idx: int, line: int, detail: str, raw: bytes | str = b"", strict: bool = False) -> Document:
+    where = f"{f.path}: line {line}" if line else f.path
+    if strict:
+        raise CurateInputError(f"{where}: {detail}")
+    text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
+    meta = {"file": f.path, "line": line, "key": [file_idx, line], "rejected": ["read", UNREADABLE, detail],
+            "bytes_in": len(raw) if isinstance(raw, bytes) else len(raw.encode("utf-8", "replace"))}
+    if len(text) > QUARANTINE_TEXT_CHARS:
+        meta["text_truncated_from_chars"] = len(text)
+        text = text[:QUARANTINE_TEXT_CHARS]
+    return Document(text=text, id=f"{f.path}:{line}", metadata=meta)
+
+
+def _doc(f: InputFile, file_idx: int, rec: int, text: str, doc_id: Any, lang: str | None) -> Document:
+    return Document(text=text, id=str(doc_id) if doc_id is not None else f"{f.path}:{rec}",
+                    metadata={"file": f.path, "line": rec, "key": [file_idx, rec], "lang_hint": lang})
+
+
+def _open_bytes(path: str) -> io.BufferedIOBase:
+    if path.endswith(".gz"):
+        return gzip.open(path, "rb")
+    if path.endswith(".zst"):
+        try:
+            import zstandard
+        except ImportError:
+            raise CurateInputError(f"{path}: reading .zst needs the zstandard package (pip install zstandard)") from None
+        return io.BufferedReader(zstandard.ZstdDecompressor().stream_reader(open(path, "rb"), closefd=True))
+    return open(path, "rb")
+
+
+def _looks_binary(head: bytes) -> bool:
+    return b"\x00" in head
+
+
+def read_file(f: InputFile, file_idx: int, rc: ReaderConfig, strict: bool = False) -> Iterator[Document]:
+    try:
+        if f.kind == "jsonl":
+            yield from _read_jsonl(f, file_idx, rc, strict)
+        elif f.kind in ("text", "code"):
+            yield from _read_text(f, file_idx, rc, strict)
+        elif f.kind in ("parquet", "arrow"):
+            yield from _read_table(f, file_idx, rc, strict)
+    except OSError as e:  # permissions, vanished file, device errors
+        yield _bad(f, file_idx, 0, f"cannot read ({e.strerror or e})", strict=strict)
+
+
+def _read_jsonl(f: InputFile, file_idx: int, rc: ReaderConfig, strict: bool) -> Iterator[Document]:
+    lineno = 0
+    any_line = False
+    try:
+        with _open_bytes(f.path) as fh:
+            head = fh.peek(8192)[:8192] if hasattr(fh, "peek") else b""
+            if _looks_binary(head):
+                yield _bad(f, file_idx, 0, "binary file (NUL bytes), not JSONL", head[:256], strict)
+                return
+            while True:
+                raw = fh.readline(rc.max_doc_bytes + 1)
+                if not raw:
+                    break
+                lineno += 1
+                if len(raw) > rc.max_doc_bytes and not raw.endswith(b"\n"):
+                    size = len(raw)
+                    while chunk := fh.readline(1 << 24):  # skip the rest of the oversized line
+                        size += len(chunk)
+                        if chunk.endswith(b"\n"):
+                            break
+                    yield _bad(f, file_idx, lineno, f"record larger than reader.max_doc_bytes "
+                                                    f"({size:,} > {rc.max_doc_bytes:,} bytes)", raw[:256], strict)
+                    continue
+                if not raw.strip():
+                    continue
+                any_line = True
+                try:
+                    line = raw.decode("utf-8")
+                except UnicodeDecodeError as e:
+                    yield _bad(f, file_idx, lineno, f"not valid UTF-8 (byte {e.start})", raw, strict)
+                    continue
+                try:
+                    rec = json.loads(line)
+                except json.JSONDecodeError as e:
+                    yield _bad(f, file_idx, lineno, f"not valid JSON ({e.msg})", raw, strict)
+                    continue
+                if not isinstance(rec, dict):
+                    yield _bad(f, file_idx, lineno, "not a JSON object", raw, strict)
+                    continue
+                text = rec.get(rc.text_field)
+                if not isinstance(text, str):
+                    what = "no" if text is None else "a non-string"
+                    yield _bad(f, file_idx, lineno, f"{what} '{rc.text_field}' field", raw, strict)
+                    continue
+                lang = f.lang_hint or (rec.get(rc.lang_field) if rc.lang_field else None)
+                yield _doc(f, file_idx, lineno, text, rec.get(rc.id_field), lang if isinstance(lang, str) else None)
+    except (EOFError, gzip.BadGzipFile, zlib.error) as e:
+        yield _bad(f, file_idx, lineno + 1, f"compressed stream ends early or is corrupt ({e})", b"", strict)
+        return
+    except Exception as e:  # zstandard raises its own ZstdError
+        if type(e).__name__ != "ZstdError":
+            raise
+        yield _bad(f, file_idx, lineno + 1, f"compressed stream ends early or is corrupt ({e})", b"", strict)
+        return
+    if not any_line:
+        yield _bad(f, file_idx, 0, "empty file", b"", strict)
+
+
+def _read_text(f: InputFile, file_idx: int, rc: ReaderConfig, strict: bool) -> Iterator[Document]:
+    size = Path(f.path).stat().st_size
+    if size > rc.max_doc_bytes:
+        yield _bad(f, file_idx, 0, f"file larger than reader.max_doc_bytes ({size:,} > {rc.max_doc_bytes:,} bytes)",
+                   b"", strict)
+        return
+    raw = Path(f.path).read_bytes()
+    if not raw.strip():
+        yield _bad(f, file_idx, 0, "empty file", raw, strict)
+        return
+    if _looks_binary(raw[:8192]):
+        yield _bad(f, file_idx, 0, "binary file (NUL bytes)", raw[:256], strict)
+        return
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        yield _bad(f, file_idx, 0, f"not valid UTF-8 (byte {e.start})", raw, strict)
+        return
+    yield _doc(f, file_idx, 1, text, None, f.lang_hint)
+
+
+def _read_table(f: InputFile, file_idx: int, rc: ReaderConfig, strict: bool) -> Iterator[Document]:
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise CurateInputError(f"{f.path}: reading Parquet/Arrow needs the pyarrow package (pip install pyarrow)") \
+            from None
+    try:
+        if f.kind == "parquet":
+            pf = pq.ParquetFile(f.path)
+            names = pf.schema_arrow.names
+            batches = pf.iter_batches(batch_size=1024, columns=[c for c in (rc.text_field, rc.id_field, rc.lang_field)
+                                                                 if c and c in names])
+        else:
+            src = pa.memory_map(f.path, "r")
+            try:
+                reader = pa.ipc.open_stream(src)
+            except pa.ArrowInvalid:
+                reader = pa.ipc.open_file(src)
+                reader = iter(reader.get_batch(i) for i in range(reader.num_record_batches))
+                names = None
+            else:
+                names = reader.schema.names
+            batches = reader
+        row = 0
+        for batch in batches:
+            cols = batch.schema.names if names is None else names
+            if rc.text_field not in cols:
+                yield _bad(f, file_idx, 0, f"no '{rc.text_field}' column (has: {', '.join(cols)})", b"", strict)
+                return
+            d = batch.to_pydict()
+            texts = d[rc.text_field]
+            ids = d.get(rc.id_field) or [None] * len(texts)
+            langs = d.get(rc.lang_field) if rc.lang_field else None
+            for i, text in enumerate(texts):
+                row += 1
+                if not isinstance(text, str):
+                    yield _bad(f, file_idx, row, f"'{rc.text_field}' is {'null' if text is None else 'not a string'}",
+                               b"", strict)
+                    continue
+                lang = f.lang_hint or (langs[i] if langs else None)
+                yield _doc(f, file_idx, row, text, ids[i], lang if isinstance(lang, str) else None)
+        if row == 0:
+            yield _bad(f, file_idx, 0, "empty table", b"", strict)
+    except (pa.ArrowInvalid, pa.ArrowIOError, OSError) as e:
+        yield _bad(f, file_idx, 0, f"not a readable {f.kind} file ({str(e).splitlines()[0]})", b"", strict)

@@ -1,0 +1,430 @@
+"""`curate()`: the step list as datatrove pipelines on datatrove executors, then one stats.json.
+
+    stage 1 (tasks)  read -> langid -> cat -> code -> toxicity -> gopher quality/repetition -> c4 -> fineweb
+                     -> quality -> pii -> write rejects, pending docs and dedup signatures
+    stage 2 (1 task) dedup clusters from the signatures on disk
+    stage 3 (tasks)  drop exact and near duplicates -> kept/, rejected/
+    stage 4 (1 task) merge the counters into stats.json
+
+Every task writes whole files named by its rank and is marked complete by datatrove; a rerun skips
+completed tasks and redoes the rest, so a killed run continues to the same output.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+from datatrove.data import Document, DocumentsPipeline
+from datatrove.executor.local import LocalPipelineExecutor
+from datatrove.pipeline.base import PipelineStep
+
+from auroram.curate import steps as S
+from auroram.curate.config import CurateConfig, config_hash_dict, resolved_languages, validate
+from auroram.curate.dedup import REASON_EXACT, REASON_NEAR, DedupClusterStep, DedupFilterStep, SigWriter, pending_doc
+from auroram.curate.readers import CurateInputError, InputFile, list_inputs, parse_input, read_file
+from auroram.io import atomic_file, hash_obj, mark_step_done, read_json, step_done, write_json
+
+STAGE1_STEPS = ["read", "langid", "cat", "code", "toxicity", "gopher_quality", "gopher_repetition", "c4", "fineweb",
+                "quality", "pii"]
+STAGE3_STEPS = ["exact_dedup", "near_dedup"]
+ALL_STEPS = STAGE1_STEPS + STAGE3_STEPS
+
+
+def _dumps(rec: dict[str, Any]) -> bytes:
+    try:
+        import orjson
+
+        return orjson.dumps(rec) + b"\n"
+    except (ImportError, TypeError):  # orjson refuses lone surrogates; json escapes them
+        return (json.dumps(rec, ensure_ascii=False) + "\n").encode("utf-8", "surrogatepass")
+
+
+class Stage1Writer(PipelineStep):
+    type = "auroram curate"
+    name = "write rejects, pending and signatures"
+
+    def __init__(self, cfg: CurateConfig, run_id: str, out_dir: str):
+        super().__init__()
+        self.cfg, self.run_id, self.out = cfg, run_id, Path(out_dir)
+
+    def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        work = self.out / "work"
+        S.clean_tmp([self.out / "rejected", work / "pending", work / "stats"], rank)
+        shutil.rmtree(work / "sigs" / f".{rank:05d}.tmp", ignore_errors=True)
+        sigs = SigWriter(work / "sigs", rank, self.cfg.dedup)
+        with contextlib.ExitStack() as st:
+            rej = st.enter_context(atomic_file(self.out / "rejected" / f"{rank:05d}.jsonl", "wb"))
+            pend = st.enter_context(atomic_file(work / "pending" / f"{rank:05d}.jsonl", "wb"))
+            for doc in data:
+                meta = doc.metadata
+                if meta.get("rejected"):
+                    rej.write(_dumps(S.doc_record(doc, True)))
+                    continue
+                rec = S.doc_record(doc, False)
+                rec["key"] = meta["key"]
+                pend.write(_dumps(rec))
+                fi, li = meta["key"]
+                sigs.add((fi << 32) | li, doc.text, meta.get("lang") or S.UNKNOWN_LANG)
+            sigs.close()
+            write_json(work / "stats" / f"stage1-{rank:05d}.json", S.take_counters(self.run_id, rank))
+        return
+        yield
+
+
+class PendingReader(PipelineStep):
+    type = "auroram curate"
+    name = "read pending"
+
+    def __init__(self, out_dir: str):
+        super().__init__()
+        self.out = Path(out_dir)
+
+    def run(self, data=None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        for rec in S.iter_jsonl(self.out / "work" / "pending" / f"{rank:05d}.jsonl"):
+            yield pending_doc(rec)
+
+
+class Stage3Writer(PipelineStep):
+    type = "auroram curate"
+    name = "write kept and duplicates"
+
+    def __init__(self, run_id: str, out_dir: str):
+        super().__init__()
+        self.run_id, self.out = run_id, Path(out_dir)
+
+    def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        S.clean_tmp([self.out / "kept", self.out / "rejected", self.out / "work" / "stats"], rank)
+        with contextlib.ExitStack() as st:
+            kept = st.enter_context(atomic_file(self.out / "kept" / f"{rank:05d}.jsonl", "wb"))
+            rej = st.enter_context(atomic_file(self.out / "rejected" / f"{rank:05d}.dedup.jsonl", "wb"))
+            for doc in data:
+                if doc.metadata.get("rejected"):
+                    rej.write(_dumps(S.doc_record(doc, True)))
+                else:
+                    kept.write(_dumps(S.doc_record(doc, False)))
+            write_json(self.out / "work" / "stats" / f"stage3-{rank:05d}.json", S.take_counters(self.run_id, rank))
+        return
+        yield
+
+
+class Finalize(PipelineStep):
+    type = "auroram curate"
+    name = "merge stats"
+
+    def __init__(self, out_dir: str, run_hash: str, tasks: int):
+        super().__init__()
+        self.out, self.run_hash, self.tasks = Path(out_dir), run_hash, tasks
+
+    def run(self, data=None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        stats = merge_stats(self.out / "work", self.tasks)
+        write_json(self.out / "stats.json", stats)
+        mark_step_done(self.out, "curate", self.run_hash, documents_in=stats["totals"]["docs_in"],
+                       documents_kept=stats["totals"]["docs_kept"])
+        return
+        yield
+
+
+def _add(dst: dict[str, Any], src: dict[str, Any]) -> None:
+    for k, v in src.items():
+        if isinstance(v, dict):
+            _add(dst.setdefault(k, {}), v)
+        else:
+            dst[k] = dst.get(k, 0) + v
+
+
+def merge_stats(work: Path, tasks: int) -> dict[str, Any]:
+    per_step: dict[str, dict[str, Any]] = {}
+    pii: dict[str, Any] = {}
+    for stage in ("stage1", "stage3"):
+        for r in range(tasks):
+            part = read_json(work / "stats" / f"{stage}-{r:05d}.json")
+            for step, langs in part.items():
+                if step == "_pii_found":
+                    _add(pii, langs)
+                else:
+                    _add(per_step.setdefault(step, {}), langs)
+    steps = [s for s in ALL_STEPS if s in per_step]
+    ordered = {s: {lang: per_step[s][lang] for lang in sorted(per_step[s])} for s in steps}
+    by_reason: dict[str, dict[str, int]] = {}
+    by_lang: dict[str, dict[str, Any]] = {}
+    for s in steps:
+        for lang, c in ordered[s].items():
+            for reason, d in c["dropped"].items():
+                _add(by_reason.setdefault(f"{s}/{reason}", {}), d)
+                bl = by_lang.setdefault(lang, {"docs_kept": 0, "bytes_kept": 0, "docs_dropped": 0, "dropped": {}})
+                bl["docs_dropped"] += d["docs"]
+                bl["dropped"][f"{s}/{reason}"] = bl["dropped"].get(f"{s}/{reason}", 0) + d["docs"]
+    last = steps[-1]
+    for lang, c in ordered[last].items():
+        bl = by_lang.setdefault(lang, {"docs_kept": 0, "bytes_kept": 0, "docs_dropped": 0, "dropped": {}})
+        bl["docs_kept"] += c["docs_kept"]
+        bl["bytes_kept"] += c["bytes_kept"]
+    read = ordered.get("read", {})
+    docs_in = sum(c["docs_in"] for c in read.values())
+    docs_kept = sum(c["docs_kept"] for c in ordered[last].values())
+    docs_dropped = sum(d["docs"] for d in by_reason.values())
+    extra: dict[str, Any] = {}
+    for name in ("quality",):
+        qdir = work / "quality"
+        if qdir.is_dir():
+            extra["quality_models"] = {p.stem: read_json(p) for p in sorted(qdir.glob("*.json"))}
+    if (work / "dups" / "summary.json").is_file():
+        extra["dedup"] = read_json(work / "dups" / "summary.json")
+    return {
+        "format": 1,
+        "steps": steps,
+        "totals": {"docs_in": docs_in, "bytes_in": sum(c["bytes_in"] for c in read.values()),
+                   "docs_kept": docs_kept, "bytes_kept": sum(c["bytes_kept"] for c in ordered[last].values()),
+                   "docs_dropped": docs_dropped, "balanced": docs_in == docs_kept + docs_dropped},
+        "by_language": {k: by_lang[k] for k in sorted(by_lang)},
+        "dropped_by_reason": {k: by_reason[k] for k in sorted(by_reason, key=lambda k: -by_reason[k]["docs"])},
+        "per_step": ordered,
+        "pii_replacements": pii,
+        **extra,
+    }
+
+
+# ------------------------------------------------------------------------------------------------------
+# quality classifiers, trained before the run so every task scores with the same model
+
+
+def _train_quality(cfg: CurateConfig, files: list[InputFile], work: Path, quiet: bool) -> None:
+    from auroram.curate.quality import train_with_heldout
+
+    langs = {lang: lc for lang, lc in resolved_languages(cfg).items() if lc.quality.enabled}
+    todo = {lang: lc for lang, lc in langs.items() if not (work / "quality" / f"{lang}.npz").is_file()}
+    if not todo:
+        return
+    lid = S.LangIdStep(cfg, "train")
+    pool: dict[str, list[str]] = {lang: [] for lang in todo}
+    for i, f in enumerate(files):
+        if all(len(pool[lang]) >= todo[lang].quality.max_train_docs for lang in todo):
+            break
+        for doc in read_file(f, i, cfg.reader):
+            if doc.metadata.get("rejected") or not doc.text.strip():
+                continue
+            hint = doc.metadata.get("lang_hint")
+            lang = hint if hint else lid.detect(doc.text)[0]
+            if lang in pool and len(pool[lang]) < todo[lang].quality.max_train_docs:
+                pool[lang].append(doc.text)
+    for lang, lc in todo.items():
+        q = lc.quality
+        good_files = list_inputs([(q.good_path, lang)], cfg.reader)
+        good = []
+        for i, f in enumerate(good_files):
+            for doc in read_file(f, i, cfg.reader):
+                if not doc.metadata.get("rejected") and doc.text.strip() and len(good) < q.max_train_docs:
+                    good.append(doc.text)
+        if len(good) < 2 or len(pool[lang]) < 2:
+            raise CurateInputError(f"languages.{lang}.quality: needs at least 2 good and 2 pool documents "
+                                   f"(have {len(good)} good from {q.good_path}, {len(pool[lang])} in the inputs)")
+        model, report = train_with_heldout(good, pool[lang], lang, heldout_fraction=q.heldout_fraction,
+                                           bits=q.hash_bits, epochs=q.epochs, l2=q.l2)
+        report["threshold"] = q.threshold
+        model.save(work / "quality" / f"{lang}.npz")
+        write_json(work / "quality" / f"{lang}.json", report)
+        if not quiet:
+            print(f"quality classifier {lang}: held-out AUC {report['auc_heldout']:.3f} "
+                  f"({len(good)} good vs {len(pool[lang])} pool documents)", file=sys.stderr)
+
+
+# ------------------------------------------------------------------------------------------------------
+# executors
+
+
+class _QuietLocalExecutor(LocalPipelineExecutor):
+    def _run_for_rank(self, rank: int, local_rank: int = 0, node_rank: int = -1):
+        # datatrove logs INFO to stderr only for local_rank 0; the task logs still go to logging_dir
+        try:
+            return super()._run_for_rank(rank, local_rank=1 if self._quiet else local_rank, node_rank=node_rank)
+        finally:
+            if self._quiet:  # datatrove re-adds its INFO stderr logger after each task
+                from loguru import logger
+
+                logger.remove()
+                logger.add(sys.stderr, level="ERROR")
+
+
+def _slurm_class():
+    from datatrove.executor.slurm import SlurmPipelineExecutor
+
+    class DryRunSlurmExecutor(SlurmPipelineExecutor):
+        """Writes the pickled pipeline and the sbatch script exactly as a launch would, and submits nothing."""
+
+        def launch_job(self):
+            import dill
+            from dill import CONTENTS_FMODE
+
+            if self.depends:
+                if not self.depends.job_id:
+                    self.depends.launch_job()
+                self.depends_job_id = self.depends.job_id
+                self.depends = None
+            ranks = self.get_incomplete_ranks()
+            with self.logging_dir.open("executor.pik", "wb") as fh:
+                dill.dump(self, fh, fmode=CONTENTS_FMODE)
+            with self.logging_dir.open("ranks_to_run.json", "w") as fh:
+                json.dump(ranks, fh)
+            sbatch = self.get_sbatch_args(max(len(ranks), 1))
+            if self.dependency:
+                sbatch["dependency"] = self.dependency
+            script = self.get_launch_file_contents(
+                sbatch, f"srun -l -n {self.nodes_per_task} launch_pickled_pipeline "
+                        f"{self.logging_dir.resolve_paths('executor.pik')}")
+            with self.logging_dir.open("launch_script.slurm", "w") as fh:
+                fh.write(script)
+            self.job_id = f"dryrun-{self.job_name}"
+
+    return SlurmPipelineExecutor, DryRunSlurmExecutor
+
+
+def _executors(cfg: CurateConfig, kind: str, stages: list[tuple[str, list, int]], logs: Path, tasks: int,
+               workers: int, quiet: bool) -> list[Any]:
+    e = cfg.executor
+    out: list[Any] = []
+    for name, pipeline, n in stages:
+        ldir = str(logs / name)
+        if kind == "local":
+            ex = _QuietLocalExecutor(pipeline, tasks=n, workers=max(1, min(workers, n)), logging_dir=ldir,
+                                     skip_completed=True)
+            ex._quiet = quiet
+        elif kind == "slurm":
+            real, dry = _slurm_class()
+            cls = dry if e.slurm_dry_run else real
+            ex = cls(pipeline, tasks=n, time=e.slurm_time, partition=e.slurm_partition,
+                     cpus_per_task=e.slurm_cpus_per_task, mem_per_cpu_gb=e.slurm_mem_per_cpu_gb,
+                     job_name=f"auroram-curate-{name}", sbatch_args=dict(e.slurm_sbatch_args), logging_dir=ldir,
+                     depends=out[-1] if out else None, venv_path=_venv_activate(), skip_completed=True)
+        elif kind == "ray":
+            try:
+                import ray  # noqa: F401
+            except ImportError:
+                raise RuntimeError("executor 'ray' needs the ray package (pip install 'ray[default]')") from None
+            from datatrove.executor.ray import RayPipelineExecutor
+
+            ex = RayPipelineExecutor(pipeline, tasks=n, workers=workers, logging_dir=ldir,
+                                     depends=out[-1] if out else None, cpus_per_task=e.ray_cpus_per_task)
+        else:
+            raise ValueError(f"executor '{kind}': expected local, slurm or ray")
+        out.append(ex)
+    return out
+
+
+def _venv_activate() -> str | None:
+    p = Path(sys.prefix) / "bin" / "activate"
+    return str(p) if p.is_file() else None
+
+
+@contextlib.contextmanager
+def _quiet_loguru(quiet: bool) -> Iterator[None]:
+    if not quiet:
+        yield
+        return
+    from loguru import logger
+
+    logger.remove()
+    hid = logger.add(sys.stderr, level="ERROR")
+    try:
+        yield
+    finally:
+        with contextlib.suppress(ValueError):
+            logger.remove(hid)
+        logger.add(sys.stderr)
+
+
+# ------------------------------------------------------------------------------------------------------
+
+
+def _normalise_inputs(inputs: Sequence[Any], known: set[str]) -> list[tuple[str, str | None]]:
+    out = []
+    for x in inputs:
+        if isinstance(x, (tuple, list)):
+            out.append((str(x[0]), x[1]))
+        else:
+            out.append(parse_input(str(x), known))
+    return out
+
+
+def _fingerprint(files: list[InputFile]) -> list[Any]:
+    items = []
+    for f in files:
+        st = os.stat(f.path)
+        items.append([f.path, f.kind, f.lang_hint, st.st_size, st.st_mtime_ns])
+    return items
+
+
+def curate(inputs: Sequence[str | os.PathLike | tuple[str, str | None]], out_dir: str | os.PathLike, *,
+           config: CurateConfig | None = None, tasks: int | None = None, workers: int | None = None,
+           executor: str | None = None, strict: bool = False, quiet: bool = True) -> dict[str, Any]:
+    """Curate `inputs` into out_dir/{kept,rejected}/ and out_dir/stats.json; returns the stats.
+
+    An input is a path (file or directory), `LANG:PATH`, or a (path, lang) pair; a language routes the
+    whole input (e.g. `code:src/`). `tasks`, `workers`, `executor` default to `config.executor`.
+    Slurm and Ray runs return once the jobs are submitted: stats.json appears when they finish.
+    """
+    cfg = config or CurateConfig()
+    validate(cfg)
+    tasks = tasks or cfg.executor.tasks
+    workers = workers or cfg.executor.workers
+    kind = executor or cfg.executor.kind
+    known = set(resolved_languages(cfg)) | {"code"}
+    files = list_inputs(_normalise_inputs(inputs, known), cfg.reader)
+    if not files:
+        raise CurateInputError(f"no readable input files in {', '.join(map(str, inputs))} (looked for JSONL, "
+                               f".gz/.zst, Parquet, Arrow, text and code files)")
+    out = Path(out_dir)
+    run_hash = hash_obj({"cfg": config_hash_dict(cfg), "files": _fingerprint(files), "tasks": tasks,
+                         "strict": strict})
+    if step_done(out, run_hash) and (out / "stats.json").is_file():
+        return read_json(out / "stats.json")
+    work = out / "work"
+    marker = work / "run.json"
+    same = marker.is_file() and read_json(marker).get("hash") == run_hash
+    if not same:  # other inputs, settings or task layout: partial results cannot be reused
+        for sub in ("kept", "rejected", "work"):
+            shutil.rmtree(out / sub, ignore_errors=True)
+        for f in ("stats.json", "step.json"):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(out / f)
+        write_json(marker, {"hash": run_hash, "tasks": tasks, "inputs": [f.path for f in files]})
+    for sub in ("kept", "rejected", "work/pending", "work/stats", "work/sigs"):
+        (out / sub).mkdir(parents=True, exist_ok=True)
+
+    _train_quality(cfg, files, work, quiet)
+
+    rid = run_hash
+    stage1 = [S.ReadStep(cfg, rid, files, strict), S.LangIdStep(cfg, rid), S.CatStep(cfg, rid),
+              S.CodeStep(cfg, rid), S.ToxicityStep(cfg, rid), S.GopherQualityStep(cfg, rid),
+              S.GopherRepetitionStep(cfg, rid), S.C4Step(cfg, rid), S.FineWebStep(cfg, rid),
+              S.QualityStep(cfg, rid, str(work / "quality")), S.PiiStep(cfg, rid), Stage1Writer(cfg, rid, str(out))]
+    stage2 = [DedupClusterStep(cfg, str(work), tasks)]
+    stage3 = [PendingReader(str(out)), DedupFilterStep(cfg, rid, str(work), "exact_dedup", REASON_EXACT),
+              DedupFilterStep(cfg, rid, str(work), "near_dedup", REASON_NEAR), Stage3Writer(rid, str(out))]
+    stage4 = [Finalize(str(out), run_hash, tasks)]
+    stages = [("1-filter", stage1, tasks), ("2-dedup", stage2, 1), ("3-write", stage3, tasks),
+              ("4-stats", stage4, 1)]
+    execs = _executors(cfg, kind, stages, work / "logs", tasks, workers, quiet)
+    if kind != "local":
+        execs[-1].run()  # launches the chain through `depends`
+        return {"submitted": kind, "logs": str(work / "logs"), "stats": str(out / "stats.json")}
+    with _quiet_loguru(quiet):
+        for ex in execs:
+            try:
+                ex.run()
+            except CurateInputError:
+                raise
+            except Exception as e:  # a task's error comes back wrapped by the process pool
+                if isinstance(e.__cause__, CurateInputError) or "CurateInputError" in type(e).__name__:
+                    raise CurateInputError(str(e)) from None
+                raise
+            left = ex.get_incomplete_ranks(skip_completed=True)
+            if left:
+                raise RuntimeError(f"curate: {len(left)} task(s) of stage {ex.logging_dir.path} did not complete "
+                                   f"(logs in {ex.logging_dir.path}/logs); rerun to continue")
+    return read_json(out / "stats.json")
