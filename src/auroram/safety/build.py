@@ -15,7 +15,7 @@ from typing import Any
 
 from auroram.io import atomic_dir, hash_obj, read_json, sha256_file, write_json
 from auroram.safety.items import PENDING, counts, write_items
-from auroram.safety.templates import CATEGORIES, LANGUAGES, PROMPT_FORMAT, TEXT
+from auroram.safety.templates import CATEGORIES, LANGUAGES, TEXT
 
 SOURCE = "auroram-templates-v1"
 HELDOUT_FRAMES = 4  # of 14 per language: 6 asks x 4 = 24 held-out harmful items per category and language
@@ -69,7 +69,7 @@ def build_safety_set(out_dir: str | os.PathLike, seed: int = 1234, *, languages:
     out = Path(out_dir)
     langs = languages or LANGUAGES
     fingerprint = hash_obj({"text": {k: TEXT[k] for k in langs}, "seed": seed, "heldout": HELDOUT_FRAMES,
-                            "format": PROMPT_FORMAT, "source": SOURCE})
+                            "source": SOURCE})
     mf = out / MANIFEST_FILE
     if not force and mf.is_file() and (out / ITEMS_FILE).is_file():
         try:
@@ -86,7 +86,6 @@ def build_safety_set(out_dir: str | os.PathLike, seed: int = 1234, *, languages:
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "items": n,
             "languages": langs, "categories": CATEGORIES,
             "heldout_frames": {lang: heldout_frames(lang, seed) for lang in langs},
-            "prompt_format": PROMPT_FORMAT,
             "counts": counts(items),
             "sha256": sha256_file(tmp / ITEMS_FILE),
         }

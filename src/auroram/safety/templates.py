@@ -16,9 +16,6 @@ from __future__ import annotations
 LANGUAGES = ["en", "fi", "hi", "ja", "vi"]
 CATEGORIES = ["harm", "illegal", "privacy", "cyber", "cbrn", "evasion", "hate", "child"]
 
-# Instruction/response layout shared by training (CAT source) and evaluation, so both see the same text
-PROMPT_FORMAT = "### Instruction:\n{prompt}\n### Response:\n"
-
 TEXT: dict[str, dict] = {}
 
 # ---------------------------------------------------------------------------------------------------- en
