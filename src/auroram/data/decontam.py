@@ -5,7 +5,7 @@ mark or digit becomes a space, and a training document is contaminated when it c
 sequence of an evaluation item. Languages written without spaces (Japanese) have no words to count, so
 their evaluation items are indexed by character n-grams instead (spaces and punctuation removed), and
 every training document is checked against both indexes: a Japanese item pasted into an English page is
-still found. A character n-gram is indexed only when at least half of it is in a script written without
+still found. Word n-grams are indexed for every item, Japanese included (its Latin runs are words). A character n-gram is indexed only when at least half of it is in a script written without
 spaces: the Latin runs inside Japanese text ("iso88591iso88592windows12") would otherwise match any page
 that lists the same encodings. An item shorter than n is indexed whole, down to `min_words` / `min_chars`; shorter items
 are too generic to check and are counted as such.
@@ -196,21 +196,21 @@ class Decontaminator:
             count = short = 0
             for item, text in enumerate(eval_sets[name]):
                 count += 1
+                indexed = False
                 if by_chars:
                     cs = chars(text)
                     k = min(len(cs), char_n)
                     grams = _grams(_char_ids(cs), k)[_spaceless_windows(cs, k)] if k else grams_none
-                    if k < self.min_chars or not grams.size:
-                        short += 1
-                        continue
-                    self._char.add(np.unique(grams), set_no, item, k)
-                else:
-                    ws = words(text)
-                    k = min(len(ws), n)
-                    if k < self.min_words:
-                        short += 1
-                        continue
+                    if k >= self.min_chars and grams.size:
+                        self._char.add(np.unique(grams), set_no, item, k)
+                        indexed = True
+                # words too, for every language: the Latin runs inside Japanese text are words like any other
+                ws = words(text)
+                k = min(len(ws), n)
+                if k >= self.min_words:
                     self._word.add(np.unique(_grams(_word_ids(ws), k)), set_no, item, k)
+                    indexed = True
+                short += not indexed
             self.eval_items[name] = count
             self.too_short[name] = short
         self._word.freeze()
