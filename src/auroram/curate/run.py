@@ -28,6 +28,7 @@ from auroram.curate import steps as S
 from auroram.curate.config import CurateConfig, config_hash_dict, resolved_languages, validate
 from auroram.curate.dedup import REASON_EXACT, REASON_NEAR, DedupClusterStep, DedupFilterStep, SigWriter, pending_doc
 from auroram.curate.readers import CurateInputError, InputFile, list_inputs, parse_input, read_file
+from auroram.faults import fault_point
 from auroram.io import atomic_file, hash_obj, mark_step_done, read_json, step_done, write_json
 
 STAGE1_STEPS = ["read", "langid", "cat", "code", "toxicity", "gopher_quality", "gopher_repetition", "c4", "fineweb",
@@ -100,6 +101,7 @@ class Stage3Writer(PipelineStep):
 
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         S.clean_tmp([self.out / "kept", self.out / "rejected", self.out / "work" / "stats"], rank)
+        fault_point(f"curate-stage3-rank{rank}")
         with contextlib.ExitStack() as st:
             kept = st.enter_context(atomic_file(self.out / "kept" / f"{rank:05d}.jsonl", "wb"))
             rej = st.enter_context(atomic_file(self.out / "rejected" / f"{rank:05d}.dedup.jsonl", "wb"))
