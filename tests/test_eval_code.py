@@ -123,3 +123,10 @@ def test_greedy_and_seeded_sampling_repeat_exactly(tiny):
     assert sampled == code.generate_completions(model, tok, problems, n_samples=3, temperature=1.0, top_p=0.95,
                                                 max_new_tokens=12, seed=1)
     assert len(sampled) == 6 and len({c for _, c in sampled[:3]}) > 1  # an untrained model samples differently each time
+
+
+def test_batched_greedy_equals_one_prompt_at_a_time(tiny):
+    model, tok = tiny
+    problems = code.load_problems()[:6]
+    assert code.generate_completions(model, tok, problems, max_new_tokens=16) == \
+        code.generate_completions(model, tok, problems, max_new_tokens=16, batch_prompts=1)

@@ -217,45 +217,64 @@ def _context_tokens(model: Any) -> int:
     return 2048
 
 
-def generate_completions(model: Any, tokenizer: Any, problems: list[CodeProblem], *, n_samples: int = 1,
-                         temperature: float = 0.0, top_p: float = 1.0, max_new_tokens: int = 128, seed: int = 0,
-                         device: str | torch.device = "cpu") -> list[tuple[str, str]]:
-    """(task_id, completion) pairs, n_samples per problem; temperature 0 is greedy (one generation, repeated)."""
+def _generate(model: Any, tokenizer: Any, prompts: list[list[int]], stops: list[tuple[str, ...]], *, n_return: int,
+              max_new_tokens: int, sample_kwargs: dict, device: str | torch.device) -> list[str]:
+    """Completions of left-padded prompts, n_return per prompt, each cut at its first stop sequence."""
     from transformers import StoppingCriteria, StoppingCriteriaList
 
+    eos = tokenizer.eos_token_id
+    width = max(len(p) for p in prompts)
+    input_ids = torch.full((len(prompts), width), eos, dtype=torch.long)
+    mask = torch.zeros((len(prompts), width), dtype=torch.long)
+    for i, ids in enumerate(prompts):
+        input_ids[i, width - len(ids):] = torch.tensor(ids)
+        mask[i, width - len(ids):] = 1
+    row_stops = [st for st in stops for _ in range(n_return)]
+
+    class Stop(StoppingCriteria):
+        def __call__(self, ids, scores, **kwargs):
+            texts = tokenizer.batch_decode(ids[:, width:], skip_special_tokens=True)
+            return torch.tensor([any(s in t for s in st) for t, st in zip(texts, row_stops)], device=ids.device)
+
+    with torch.inference_mode():
+        gen = model.generate(input_ids=input_ids.to(device), attention_mask=mask.to(device), max_new_tokens=max_new_tokens,
+                             num_return_sequences=n_return, pad_token_id=eos, eos_token_id=eos,
+                             stopping_criteria=StoppingCriteriaList([Stop()]), **sample_kwargs)
+    texts = tokenizer.batch_decode(gen[:, width:], skip_special_tokens=True)
+    return [truncate_at_stop(t, st) for t, st in zip(texts, row_stops)]
+
+
+def generate_completions(model: Any, tokenizer: Any, problems: list[CodeProblem], *, n_samples: int = 1,
+                         temperature: float = 0.0, top_p: float = 1.0, max_new_tokens: int = 128, seed: int = 0,
+                         batch_prompts: int = 16, device: str | torch.device = "cpu") -> list[tuple[str, str]]:
+    """(task_id, completion) pairs, n_samples per problem. Temperature 0 is greedy: one generation per problem,
+    repeated, with problems batched; sampling draws a problem's n samples together from a seed of its own."""
     if max_new_tokens < 1:
         raise ValueError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
-    eos = tokenizer.eos_token_id
+    if getattr(tokenizer, "eos_token_id", None) is None:
+        raise ValueError("the tokenizer has no EOS token, needed to pad prompts and end generations")
     ctx = _context_tokens(model)
-    out: list[tuple[str, str]] = []
+    new_tokens = min(max_new_tokens, max(1, ctx // 2))
+    # the prompt's end matters most: keep it, drop the start
+    prompts = [tokenizer.encode(p.prompt, add_special_tokens=False)[-(ctx - new_tokens):] or [tokenizer.eos_token_id]
+               for p in problems]
     model.eval()
+    out: list[tuple[str, str]] = []
+    if temperature <= 0:
+        for b in range(0, len(problems), batch_prompts):
+            chunk = problems[b: b + batch_prompts]
+            texts = _generate(model, tokenizer, prompts[b: b + batch_prompts], [p.stop for p in chunk], n_return=1,
+                              max_new_tokens=new_tokens, sample_kwargs={"do_sample": False}, device=device)
+            out.extend((p.task_id, t) for p, t in zip(chunk, texts) for _ in range(n_samples))
+        return out
+    kwargs = {"do_sample": True, "temperature": temperature, "top_p": top_p, "top_k": 0}
     for index, p in enumerate(problems):
-        ids = tokenizer.encode(p.prompt, add_special_tokens=False)
-        new_tokens = min(max_new_tokens, max(1, ctx // 2))
-        ids = ids[-(ctx - new_tokens):]  # the prompt's end matters most: keep it, drop the start
-        n_gen = 1 if temperature <= 0 else n_samples
-        prompt_len = len(ids)
-
-        class Stop(StoppingCriteria):
-            def __call__(self, input_ids, scores, **kwargs):
-                texts = tokenizer.batch_decode(input_ids[:, prompt_len:], skip_special_tokens=True)
-                return torch.tensor([any(s in t for s in p.stop) for t in texts], device=input_ids.device)
-
-        kwargs: dict[str, Any] = {"do_sample": False}
-        if temperature > 0:
-            kwargs = {"do_sample": True, "temperature": temperature, "top_p": top_p, "top_k": 0}
-        # one seed per problem: a problem's samples do not change when other problems are added or removed
-        with torch.random.fork_rng(devices=[]), torch.inference_mode():
+        # one seed per problem: its samples do not change when other problems are added or removed
+        with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed * 1_000_003 + index)
-            gen = model.generate(
-                input_ids=torch.tensor([ids], device=device), attention_mask=torch.ones(1, len(ids), dtype=torch.long, device=device),
-                max_new_tokens=new_tokens, num_return_sequences=n_gen, pad_token_id=eos, eos_token_id=eos,
-                stopping_criteria=StoppingCriteriaList([Stop()]), **kwargs)
-        texts = tokenizer.batch_decode(gen[:, prompt_len:], skip_special_tokens=True)
-        completions = [truncate_at_stop(t, p.stop) for t in texts]
-        if n_gen == 1:
-            completions = completions * n_samples
-        out.extend((p.task_id, c) for c in completions)
+            texts = _generate(model, tokenizer, [prompts[index]], [p.stop], n_return=n_samples,
+                              max_new_tokens=new_tokens, sample_kwargs=kwargs, device=device)
+        out.extend((p.task_id, t) for t in texts)
     return out
 
 
