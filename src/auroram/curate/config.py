@@ -93,6 +93,7 @@ class QualityConfig:
     enabled: bool = False  # needs a "good" reference set; the tool trains the classifier before curating
     good_path: str | None = None  # JSONL/text/parquet of good documents (Aurora-M: Wikipedia-referenced pages)
     threshold: float = 0.5  # documents scoring below are dropped as `low_quality`
+    planted_bad_path: str | None = None  # known-bad documents: AUC of held-out good vs these is reported too
     max_train_docs: int = 20_000  # per class; more adds little to a linear model
     heldout_fraction: float = 0.2  # of each class, kept out of training to measure AUC
     hash_bits: int = 18  # feature space 2^18; collisions cost less than a vocabulary pass over terabytes

@@ -116,6 +116,9 @@ def _compiles(text: str) -> bool:
 
 def _redact_python_tokens(text: str, cfg: Any, found: dict[str, int]) -> str:
     """Edit only string literals and comments; code tokens are left exactly as they were."""
+    if cfg.secrets:  # `name = "value"` needs the name, which is outside the string token; it keeps the quotes
+        text = _sub(SECRET_ASSIGN_RE, lambda m: m.group(0) if m.group(3).startswith("<")
+                    else f"{m.group(1)}{m.group(2)}<PASSWORD>{m.group(2)}", text, found, "password")
     lines = text.splitlines(keepends=True)
     starts = [0]
     for ln in lines:

@@ -112,12 +112,16 @@ def split_heldout(texts: list[str], fraction: float, seed: int = 0) -> tuple[lis
 
 
 def train_with_heldout(good: list[str], pool: list[str], lang: str, *, heldout_fraction: float, bits: int,
-                       epochs: int, l2: float, seed: int = 0) -> tuple[QualityModel, dict]:
+                       epochs: int, l2: float, seed: int = 0, planted_bad: list[str] | None = None,
+                       ) -> tuple[QualityModel, dict]:
     """Train on most of each set, report AUC on the rest, then refit on everything."""
     g_tr, g_te = split_heldout(good, heldout_fraction, seed)
     p_tr, p_te = split_heldout(pool, heldout_fraction, seed + 1)
     model = train(g_tr, p_tr, lang, bits=bits, epochs=epochs, l2=l2)
     report = {"auc_heldout": auc(model.score(g_te), model.score(p_te)), "good_docs": len(good),
               "pool_docs": len(pool), "heldout_good": len(g_te), "heldout_pool": len(p_te)}
+    if planted_bad:  # the cleaner measure: held-out good against documents known to be bad
+        report["auc_planted"] = auc(model.score(g_te), model.score(planted_bad))
+        report["planted_bad_docs"] = len(planted_bad)
     final = train(good, pool, lang, bits=bits, epochs=epochs, l2=l2)
     return final, report

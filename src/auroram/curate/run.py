@@ -226,8 +226,12 @@ def _train_quality(cfg: CurateConfig, files: list[InputFile], work: Path, quiet:
         if len(good) < 2 or len(pool[lang]) < 2:
             raise CurateInputError(f"languages.{lang}.quality: needs at least 2 good and 2 pool documents "
                                    f"(have {len(good)} good from {q.good_path}, {len(pool[lang])} in the inputs)")
+        bad = None
+        if q.planted_bad_path:
+            bad = [d.text for i, f in enumerate(list_inputs([(q.planted_bad_path, lang)], cfg.reader))
+                   for d in read_file(f, i, cfg.reader) if not d.metadata.get("rejected") and d.text.strip()]
         model, report = train_with_heldout(good, pool[lang], lang, heldout_fraction=q.heldout_fraction,
-                                           bits=q.hash_bits, epochs=q.epochs, l2=q.l2)
+                                           bits=q.hash_bits, epochs=q.epochs, l2=q.l2, planted_bad=bad)
         report["threshold"] = q.threshold
         model.save(work / "quality" / f"{lang}.npz")
         write_json(work / "quality" / f"{lang}.json", report)

@@ -13,6 +13,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any, Iterator
 
+import regex
 from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 
@@ -21,6 +22,10 @@ from auroram.curate.readers import InputFile, read_file
 from auroram.curate.text import SPACELESS, STOP_WORDS, split_sentences, split_words, word_tokenizer
 
 UNKNOWN_LANG = "und"
+_SPACE = regex.compile(r"\s")
+_DIGIT = regex.compile(r"\p{Nd}")
+_SYMBOL = regex.compile(r"[^\p{L}\p{M}\p{N}\s]")
+_NON_ALNUM = regex.compile(r"[^\p{L}\p{M}\p{N}]")
 
 # step counters of the tasks running in this process, keyed by (run id, rank); the writer collects them
 _REGISTRY: dict[tuple[str, int], dict[str, dict]] = {}
@@ -385,7 +390,7 @@ class CodeStep(CurateStep):
             return "code_long_line", f"{longest} chars"
         if len(text) / len(lines) > g.max_mean_line_chars:
             return "code_long_mean_line"
-        alnum = sum(ch.isalnum() for ch in text)
+        alnum = len(text) - len(_NON_ALNUM.findall(text))
         if alnum / max(len(text), 1) < g.min_alnum_fraction:
             return "code_low_alnum"
         return None
@@ -400,14 +405,14 @@ class CatStep(CurateStep):
         g = self.lang_cfg(lang).cat
         if not g.enabled:
             return None
-        chars = [ch for ch in doc.text if not ch.isspace()]
+        chars = len(doc.text) - len(_SPACE.findall(doc.text))
         if not chars:
             return None
-        digits = sum(ch.isdigit() for ch in chars)
-        symbols = sum(not ch.isalnum() for ch in chars)
-        if symbols / len(chars) > g.max_symbol_fraction:
-            return "cat_symbols", f"{symbols / len(chars):.2f}"
-        if digits / len(chars) > g.max_digit_fraction:
+        digits = len(_DIGIT.findall(doc.text))
+        symbols = len(_SYMBOL.findall(doc.text))  # vowel signs are marks, not symbols (Hindi)
+        if symbols / chars > g.max_symbol_fraction:
+            return "cat_symbols", f"{symbols / chars:.2f}"
+        if digits / chars > g.max_digit_fraction:
             return "cat_digits", f"{digits / len(chars):.2f}"
         return None
 
