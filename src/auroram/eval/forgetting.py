@@ -51,3 +51,37 @@ def summary(forgetting: dict, domains_old: list[str]) -> dict:
         "final_max_increase_pct": final[0],
         "final_domain": final[1],
     }
+
+
+def continual_metrics(stages: list[dict], domains: list[str], learned_at: dict[str, str] | None = None) -> dict:
+    """Average forgetting (Chaudhry et al., 2018) and backward transfer (Lopez-Paz and Ranzato, 2017) over domains,
+    in bits per byte, with performance = -bpb so signs read as in the papers.
+
+    learned_at maps a domain to the stage that taught it (default: the first stage). For a domain learned at stage
+    l, after the last stage T: forgetting = max over stages l..T-1 of its performance minus its performance at T
+    (larger means more forgotten; negative when the domain kept improving); backward transfer = performance at T minus performance right after l
+    (negative means forgotten). Domains learned at the last stage, or missing a needed bpb, are left out.
+    """
+    names = [s["name"] for s in stages]
+    per_domain: dict[str, dict[str, float]] = {}
+    if len(stages) >= 2:
+        for domain in domains:
+            first = (learned_at or {}).get(domain, names[0])
+            if first not in names or names.index(first) == len(names) - 1:
+                continue
+            start = names.index(first)
+            before = [_bpb(s, domain) for s in stages[start:-1]]
+            final = _bpb(stages[-1], domain)
+            if final is None or any(b is None for b in before):
+                continue
+            per_domain[domain] = {
+                "forgetting": max(-b for b in before) - (-final),  # type: ignore[operator]
+                "backward_transfer": -final - (-before[0]),  # type: ignore[operator]
+            }
+    n = len(per_domain)
+    return {
+        "average_forgetting": sum(d["forgetting"] for d in per_domain.values()) / n if n else None,
+        "backward_transfer": sum(d["backward_transfer"] for d in per_domain.values()) / n if n else None,
+        "per_domain": per_domain,
+        "final_stage": names[-1] if names else None,
+    }
