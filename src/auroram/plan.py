@@ -1,0 +1,440 @@
+"""Cluster planner: what a recipe costs before a GPU is rented.
+
+From a recipe alone (no model is built, no weights are read): tokens and steps per stage, the model's
+parameter count and training FLOPs per token, memory per device for each parallel layout, and hours
+and GPU-hours at a given model-FLOPs utilisation (MFU).
+
+Memory model, per device (bytes; P parameters; s sequence length, b micro-batch sequences, h width,
+a heads, L layers, V vocabulary, e bytes per activation: 2 in bf16, 4 in fp32):
+- training state, 16 bytes a parameter: in bf16, 2 (bf16 params) + 2 (bf16 grads) + 12 (AdamW: fp32
+  master + two moments); in fp32, 4 + 4 + 8. Sharding divides it: FSDP2 by the shard group, ZeRO-1
+  (Megatron's distributed optimizer) only the 12 optimizer bytes, TP x PP the parameters themselves.
+- activations saved for backward, per layer and micro-batch (Korthikanti et al. 2022, "Reducing
+  activation recomputation in large transformer models", generalised to grouped/multi-query attention
+  and to SwiGLU): e*s*b*h*(2 + 3 + 2*kv/h + 1 + m*f/h) bytes + dropout masks + attention scores, with
+  kv the K/V width, f the MLP width, m = 2 for GELU and 4 for SwiGLU. With MHA, a 4h GELU MLP,
+  dropout and e = 2 this is exactly their 34sbh + 5as^2b. Attention through SDPA/flash stores no s x s
+  scores (only a fp32 log-sum-exp per head and token), which removes the 5as^2b term.
+- activation checkpointing per block keeps e*s*b*h per layer plus one block's working set.
+- the LM head keeps fp32 log-probabilities for the loss (4sbV) and, while they live, the logits and
+  their gradient ((e + 4)sbV, counted as transient).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from auroram.config import Recipe
+
+
+class PlanError(ValueError):
+    """The recipe cannot be planned; the one-line message names the key or file."""
+
+
+@dataclass(frozen=True)
+class GpuSpec:
+    peak_bf16_flops_per_s: float  # dense (no sparsity), per device
+    memory_bytes: int  # per device
+    devices_per_card: int = 1  # MI250X: two GCDs, each its own device to PyTorch and to Megatron
+    devices_per_node: int = 8  # the hybrid-shard group: one node's NVLink/Infinity Fabric domain
+    label: str = ""
+
+
+GB = 10**9
+GPUS: dict[str, GpuSpec] = {
+    "h100": GpuSpec(989e12, 80 * GB, label="NVIDIA H100 SXM"),
+    "h100-pcie": GpuSpec(756e12, 80 * GB, label="NVIDIA H100 PCIe"),
+    "h200": GpuSpec(989e12, 141 * GB, label="NVIDIA H200"),
+    "a100": GpuSpec(312e12, 80 * GB, label="NVIDIA A100 80GB"),
+    # 383 TFLOP/s a card = 2 GCDs x 191.5; a LUMI-G node has 4 cards = 8 GCDs
+    "mi250x": GpuSpec(191.5e12, 64 * GB, devices_per_card=2, label="AMD MI250X (per GCD)"),
+    "mi300x": GpuSpec(1307.4e12, 192 * GB, label="AMD MI300X"),
+}
+
+# Architectures of well-known bases, so a recipe can be planned before its base is downloaded
+# (a subset of the HF config.json keys; the same parser reads both).
+KNOWN_BASES: dict[str, dict[str, Any]] = {
+    # StarCoderPlus / StarCoder / StarCoderBase: GPTBigCode 15.5B, multi-query attention
+    "starcoderplus": {
+        "model_type": "gpt_bigcode", "n_embd": 6144, "n_layer": 40, "n_head": 48, "n_inner": 24576,
+        "multi_query": True, "vocab_size": 49152, "n_positions": 8192, "tie_word_embeddings": True,
+    },
+}
+KNOWN_BASES["starcoder"] = KNOWN_BASES["starcoderbase"] = KNOWN_BASES["starcoderplus"]
+
+
+@dataclass(frozen=True)
+class Shape:
+    arch: str  # "gpt_bigcode" or "llama" (parameter layout and MLP kind)
+    vocab: int
+    width: int
+    layers: int
+    heads: int
+    kv_width: int  # width of K (and of V): h for MHA, one head for multi-query
+    mlp_width: int
+    positions: int  # learned position table rows (0 for rotary)
+    tied: bool  # LM head shares the token embedding
+    dropout: bool
+    qkv_bias: bool
+    out_bias: bool
+    mlp_bias: bool
+    source: str  # where the shape came from: "recipe.model", a config.json path, or "known base NAME"
+
+
+# ----------------------------------------------------------------------------------------------------
+# Shape and parameter arithmetic from configs, without building a model.
+
+
+def _norm_name(name: str) -> str:
+    return "".join(c for c in name.lower() if c.isalnum())
+
+
+def known_base(name: str) -> dict[str, Any] | None:
+    return KNOWN_BASES.get(_norm_name(name))
+
+
+def shape_from_hf_config(cfg: dict[str, Any], source: str) -> Shape:
+    mt = cfg.get("model_type")
+
+    def need(key: str) -> int:
+        v = cfg.get(key)
+        if not isinstance(v, int) or v <= 0:
+            raise PlanError(f"{source}: key '{key}': expected a positive integer, got {v!r}")
+        return v
+
+    if mt in ("gpt_bigcode", "gpt2"):
+        h, heads = need("n_embd"), need("n_head")
+        mq = bool(cfg.get("multi_query", True)) if mt == "gpt_bigcode" else False
+        drop = any(float(cfg.get(k) or 0) > 0 for k in ("attn_pdrop", "resid_pdrop", "embd_pdrop"))
+        return Shape("gpt_bigcode", need("vocab_size"), h, need("n_layer"), heads, h // heads if mq else h,
+                     cfg.get("n_inner") or 4 * h, need("n_positions"), bool(cfg.get("tie_word_embeddings", True)),
+                     drop, True, True, True, source)
+    if mt in ("llama", "mistral"):
+        h, heads = need("hidden_size"), need("num_attention_heads")
+        head_dim = cfg.get("head_dim") or h // heads
+        kv_heads = cfg.get("num_key_value_heads") or heads
+        bias = bool(cfg.get("attention_bias", False))
+        return Shape("llama", need("vocab_size"), h, need("num_hidden_layers"), heads, kv_heads * head_dim,
+                     need("intermediate_size"), 0, bool(cfg.get("tie_word_embeddings", False)),
+                     float(cfg.get("attention_dropout") or 0) > 0, bias, bias, bool(cfg.get("mlp_bias", False)),
+                     source)
+    raise PlanError(f"{source}: key 'model_type': the planner knows gpt_bigcode, gpt2, llama and mistral, got {mt!r}")
+
+
+def shape_from_recipe(recipe: Recipe, *, base_config: dict[str, Any] | None = None,
+                      base_arch: str | None = None) -> Shape:
+    m = recipe.model
+    if base_config is not None:
+        return shape_from_hf_config(base_config, "base_config")
+    if base_arch is not None:
+        cfg = known_base(base_arch)
+        if cfg is None:
+            raise PlanError(f"--base-arch {base_arch!r}: unknown (known: {', '.join(sorted(KNOWN_BASES))})")
+        return shape_from_hf_config(cfg, f"known base {_norm_name(base_arch)}")
+    if m.base:
+        path = Path(m.base).expanduser() / "config.json"
+        if path.is_file():
+            try:
+                cfg = json.loads(path.read_text(encoding="utf-8"))
+            except (OSError, ValueError) as e:
+                raise PlanError(f"{path}: not readable JSON ({e})") from None
+            return shape_from_hf_config(cfg, str(path))
+        name = Path(m.base).name
+        if (cfg := known_base(name)) is not None:
+            return shape_from_hf_config(cfg, f"known base {_norm_name(name)}")
+        raise PlanError(f"key 'model.base': '{m.base}' has no config.json and '{name}' is not a known base "
+                        f"(known: {', '.join(sorted(KNOWN_BASES))}); pass --base-arch NAME")
+    h = m.n_embd
+    vocab = recipe.tokenizer.vocab_size
+    if m.arch == "gpt_bigcode":
+        return Shape("gpt_bigcode", vocab, h, m.n_layer, m.n_head, h // m.n_head if m.multi_query else h, 4 * h,
+                     m.n_positions, True, m.dropout > 0, True, True, True, "recipe.model")
+    # mirrors auroram.model.build: SwiGLU at 8/3 h rounded up to 32, untied head, no biases
+    mlp = -(-((8 * h) // 3) // 32) * 32
+    return Shape("llama", vocab, h, m.n_layer, m.n_head, h // m.n_head if m.multi_query else h, mlp, 0, False,
+                 m.dropout > 0, False, False, False, "recipe.model")
+
+
+def block_params(s: Shape) -> int:
+    h, kv, f = s.width, s.kv_width, s.mlp_width
+    if s.arch == "gpt_bigcode":
+        attn = h * (h + 2 * kv) + (h + 2 * kv) + h * h + h
+        mlp = h * f + f + f * h + h
+        return attn + mlp + 4 * h  # two LayerNorms with weight and bias
+    attn = h * h + 2 * h * kv + h * h + ((h + 2 * kv) if s.qkv_bias else 0) + (h if s.out_bias else 0)
+    mlp = 3 * h * f + ((2 * f + h) if s.mlp_bias else 0)
+    return attn + mlp + 2 * h  # two RMSNorms, weight only
+
+
+def count_params(s: Shape) -> dict[str, int]:
+    """Same keys and meaning as auroram.model.build.count_params, from the shape alone."""
+    head = s.vocab * s.width
+    embedding = head + s.positions * s.width
+    final_norm = 2 * s.width if s.arch == "gpt_bigcode" else s.width
+    total = embedding + s.layers * block_params(s) + final_norm + (0 if s.tied else head)
+    return {"total": total, "embedding": embedding, "non_embedding": total - embedding, "head": head}
+
+
+def flops_per_token(s: Shape, seq_len: int) -> float:
+    # the formula of auroram.model.build.flops_per_token: 6 x (non-embedding params without the head)
+    # + 6 x head params + 12 x layers x width x seq_len (attention scores and values)
+    c = count_params(s)
+    body = c["non_embedding"] - (0 if s.tied else c["head"])
+    return float(6 * body + 6 * c["head"] + 12 * s.layers * s.width * seq_len)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Memory.
+
+
+def state_bytes_per_param(precision: str) -> dict[str, int]:
+    if precision == "bf16":
+        return {"params": 2, "grads": 2, "optimizer": 12}
+    return {"params": 4, "grads": 4, "optimizer": 8}
+
+
+def layer_activation_bytes(s: Shape, seq_len: int, micro_seqs: int, act_bytes: int, attention: str) -> float:
+    sb, h = seq_len * micro_seqs, s.width
+    mlp_factor = 2 if s.arch == "gpt_bigcode" else 4  # GELU keeps its input and output; SwiGLU gate, up, act, product
+    elements = sb * (2 * h + (3 * h + 2 * s.kv_width) + (h + mlp_factor * s.mlp_width))
+    total = act_bytes * elements + (2 * sb * h if s.dropout else 0)  # 1-byte masks after attention and MLP
+    scores = s.heads * seq_len * seq_len * micro_seqs
+    if attention == "eager":
+        total += act_bytes * scores + ((1 + act_bytes) * scores if s.dropout else 0)
+    else:
+        total += 4 * s.heads * sb  # flash keeps one fp32 log-sum-exp per head and token
+    return float(total)
+
+
+def head_activation_bytes(s: Shape, seq_len: int, micro_seqs: int, act_bytes: int) -> dict[str, float]:
+    sb = seq_len * micro_seqs
+    # saved: final-norm input and the head's input, and fp32 log-probs for the cross-entropy
+    saved = act_bytes * 2 * sb * s.width + 4 * sb * s.vocab
+    return {"saved": float(saved), "transient": float((act_bytes + 4) * sb * s.vocab)}
+
+
+def _activations(s: Shape, layers: int, in_flight: int, seq_len: int, micro: int, e: int, attention: str,
+                 with_head: bool, divide: int) -> dict[str, float]:
+    layer = layer_activation_bytes(s, seq_len, micro, e, attention)
+    head = head_activation_bytes(s, seq_len, micro, e) if with_head else {"saved": 0.0, "transient": 0.0}
+    plain = layers * in_flight * layer + head["saved"] + head["transient"]
+    ckpt = layers * in_flight * e * seq_len * micro * s.width + layer + head["saved"] + head["transient"]
+    return {"no_ckpt": plain / divide, "ckpt": ckpt / divide}
+
+
+def _layout(name: str, *, states: float, acts: dict[str, float], gathered: float, dp: int, tp: int, pp: int,
+            shard: int, accum: int, note: str, mem: int) -> dict[str, Any]:
+    total = {k: states + gathered + v for k, v in acts.items()}
+    return {
+        "name": name, "dp": dp, "tp": tp, "pp": pp, "shard": shard, "grad_accum": accum,
+        "state_bytes": round(states), "gathered_bytes": round(gathered),
+        "activation_bytes": {k: round(v) for k, v in acts.items()},
+        "total_bytes": {k: round(v) for k, v in total.items()},
+        "fits": {k: _fit(v, mem) for k, v in total.items()},
+        "note": note,
+    }
+
+
+def _fit(total: float, mem: int) -> str:
+    # allocator fragmentation, the CUDA context and communication buffers take the last ~10%
+    return "yes" if total <= 0.9 * mem else ("tight" if total <= mem else "no")
+
+
+def layouts(s: Shape, *, devices: int, spec: GpuSpec, seq_len: int, global_seqs: int, micro_seqs: int,
+            precision: str, attention: str, tp_pp: list[tuple[int, int]]) -> list[dict[str, Any]]:
+    n = count_params(s)["total"]
+    per = state_bytes_per_param(precision)
+    full = sum(per.values())
+    e = 2 if precision == "bf16" else 4
+    mem = spec.memory_bytes
+    out = []
+
+    def dp_shape(dp: int) -> tuple[int, int, str]:
+        local = global_seqs // dp
+        if local == 0:
+            return 0, 0, f"the global batch ({global_seqs} sequences) is smaller than DP {dp}"
+        micro = min(micro_seqs, local)
+        note = "" if global_seqs % dp == 0 and local % micro == 0 else f"{global_seqs} sequences do not split evenly"
+        return micro, -(-local // micro), note
+
+    micro, accum, note = dp_shape(devices)
+    if micro:
+        acts = _activations(s, s.layers, 1, seq_len, micro, e, attention, True, 1)
+        out.append(_layout("ddp" if devices > 1 else "single", states=n * full, acts=acts, gathered=0, dp=devices,
+                           tp=1, pp=1, shard=1, accum=accum, note=note, mem=mem))
+        # FSDP2: the block being computed and the one prefetched are unsharded, with the root's
+        # embeddings and head (kept gathered between forward and backward), in the compute dtype
+        root = n - s.layers * block_params(s)
+        gathered = (root + 2 * block_params(s)) * 2 * e
+        groups = [("fsdp2", devices)] if devices > 1 else []
+        node = spec.devices_per_node
+        if devices > node and devices % node == 0:
+            groups.append((f"hsdp {devices // node}x{node}", node))
+        for name, shard in groups:
+            out.append(_layout(name, states=n * full / shard, acts=acts, gathered=gathered, dp=devices, tp=1, pp=1,
+                               shard=shard, accum=accum, note=note, mem=mem))
+    for tp, pp in tp_pp:
+        if devices % (tp * pp) or tp * pp > devices or s.heads % tp or pp > s.layers:
+            continue
+        dp = devices // (tp * pp)
+        micro, accum, note = dp_shape(dp)
+        if not micro:
+            continue
+        per_stage = -(-s.layers // pp)
+        c = count_params(s)
+        # worst pipeline stage: the first holds the embeddings, the last the head (a tied head is a copy there)
+        first = c["embedding"] + per_stage * block_params(s)
+        last = per_stage * block_params(s) + c["head"] + 2 * s.width
+        stage_params = max(first, last) if pp > 1 else n
+        in_flight = min(pp, accum)  # 1F1B: the first stage holds pp micro-batches of its L/pp layers
+        # Megatron tensor + sequence parallel divides every activation by tp
+        acts0 = _activations(s, per_stage, in_flight, seq_len, micro, e, attention, pp == 1, tp)
+        acts_last = _activations(s, per_stage, 1, seq_len, micro, e, attention, True, tp)
+        acts = {k: max(acts0[k], acts_last[k]) for k in acts0}
+        bubble = (pp - 1) / accum if pp > 1 else 0.0
+        pnote = "; ".join(x for x in (note, f"pipeline bubble {bubble:.0%}" if pp > 1 else "") if x)
+        name = f"tp{tp} pp{pp} dp{dp}"
+        states = stage_params / tp * full
+        out.append(_layout(name, states=states, acts=acts, gathered=0, dp=dp, tp=tp, pp=pp, shard=1, accum=accum,
+                           note=pnote, mem=mem))
+        if dp > 1:  # Megatron's distributed optimizer (ZeRO-1) shards the optimizer state over DP
+            states1 = stage_params / tp * (per["params"] + per["grads"] + per["optimizer"] / dp)
+            out.append(_layout(name + " zero1", states=states1, acts=acts, gathered=0, dp=dp, tp=tp, pp=pp, shard=1,
+                               accum=accum, note=pnote, mem=mem))
+    return out
+
+
+# ----------------------------------------------------------------------------------------------------
+# The plan.
+
+DEFAULT_TP_PP = [(8, 1), (4, 4)]  # TP inside a node; Aurora-M's TP4 x PP4
+
+
+def plan(recipe: Recipe, *, gpus: int, gpu: str = "h100", mfu: float = 0.4, base_config: dict[str, Any] | None = None,
+         base_arch: str | None = None, attention: str = "flash", tp_pp: list[tuple[int, int]] | None = None) -> dict[str, Any]:
+    if gpu not in GPUS:
+        raise PlanError(f"--gpu {gpu!r}: unknown (known: {', '.join(GPUS)})")
+    if gpus <= 0:
+        raise PlanError(f"--gpus {gpus}: must be positive")
+    if not 0 < mfu <= 1:
+        raise PlanError(f"--mfu {mfu}: must be within (0, 1]")
+    if attention not in ("flash", "eager"):
+        raise PlanError(f"attention {attention!r}: expected 'flash' or 'eager'")
+    spec = GPUS[gpu]
+    devices = gpus * spec.devices_per_card
+    t = recipe.train
+    # the planner plans GPU runs: "auto" means bf16 autocast there
+    precision = "fp32" if t.precision == "fp32" else "bf16"
+    shape = shape_from_recipe(recipe, base_config=base_config, base_arch=base_arch)
+    if shape.positions and shape.positions < t.seq_len:
+        raise PlanError(f"key 'train.seq_len': {t.seq_len} exceeds the model's {shape.positions} positions")
+    params = count_params(shape)
+    fpt = flops_per_token(shape, t.seq_len)
+    peak = devices * spec.peak_bf16_flops_per_s
+
+    stages = []
+    for st in recipe.stages:
+        steps = -(-st.tokens // t.global_batch_tokens)
+        trained = steps * t.global_batch_tokens
+        flops = fpt * trained
+        hours = flops / (peak * mfu) / 3600
+        stages.append({"name": st.name, "tokens": st.tokens, "steps": steps, "trained_tokens": trained,
+                       "flops": flops, "hours": hours, "gpu_hours": hours * gpus, "device_hours": hours * devices})
+    total_flops = sum(s["flops"] for s in stages)
+    hours = total_flops / (peak * mfu) / 3600
+    global_seqs = t.global_batch_tokens // t.seq_len
+    return {
+        "recipe": recipe.name,
+        "gpu": gpu, "gpu_label": spec.label, "gpus": gpus, "devices": devices,
+        "peak_flops_per_s_per_device": spec.peak_bf16_flops_per_s, "memory_bytes_per_device": spec.memory_bytes,
+        "mfu": mfu, "precision": precision, "attention": attention,
+        "seq_len": t.seq_len, "global_batch_tokens": t.global_batch_tokens, "global_batch_seqs": global_seqs,
+        "micro_batch_seqs": t.micro_batch_seqs,
+        "model": {**asdict(shape), "params": params, "flops_per_token": fpt},
+        "stages": stages,
+        "total": {"tokens": sum(s["tokens"] for s in stages), "steps": sum(s["steps"] for s in stages),
+                  "trained_tokens": sum(s["trained_tokens"] for s in stages), "flops": total_flops,
+                  "hours": hours, "days": hours / 24, "gpu_hours": hours * gpus, "device_hours": hours * devices},
+        "layouts": layouts(shape, devices=devices, spec=spec, seq_len=t.seq_len, global_seqs=global_seqs,
+                           micro_seqs=t.micro_batch_seqs, precision=precision, attention=attention,
+                           tp_pp=DEFAULT_TP_PP if tp_pp is None else tp_pp),
+    }
+
+
+# ----------------------------------------------------------------------------------------------------
+# Rendering.
+
+
+def _si(x: float) -> str:
+    for unit, f in (("T", 1e12), ("B", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(x) >= f:
+            return f"{x / f:.3g}{unit}"
+    return f"{x:.3g}"
+
+
+def _bytes(x: float) -> str:
+    for unit, f in (("TB", 1e12), ("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if x >= f:
+            return f"{x / f:.1f} {unit}"
+    return f"{x:.0f} B"
+
+
+def _hours(h: float) -> str:
+    return f"{h:,.0f}" if h >= 10 else (f"{h:.2g}" if h >= 0.01 else "<0.01")
+
+
+def render_plan(p: dict[str, Any]) -> str:
+    m = p["model"]
+    c = m["params"]
+    kind = "multi-query" if m["kv_width"] * m["heads"] == m["width"] and m["heads"] > 1 else (
+        "MHA" if m["kv_width"] == m["width"] else "GQA")
+    lines = [
+        f"plan: recipe {p['recipe']} on {p['gpus']} x {p['gpu_label']}"
+        + (f" = {p['devices']} devices" if p["devices"] != p["gpus"] else "")
+        + f", {p['precision']}, MFU {p['mfu']:.0%}",
+        f"model: {m['arch']} {_si(c['total'])} parameters ({_si(c['non_embedding'])} non-embedding), "
+        f"width {m['width']}, {m['layers']} layers, {m['heads']} heads ({kind}), vocab {m['vocab']}  [{m['source']}]",
+        f"batch: {p['global_batch_tokens']:,} tokens a step = {p['global_batch_seqs']:,} x {p['seq_len']:,}; "
+        f"{m['flops_per_token']:.3g} FLOP a token (6N + 12 L h s)",
+        "",
+    ]
+    rows = [("stage", "tokens", "steps", "FLOP", "hours", "days", "GPU-hours")]
+    for s in p["stages"] + [{**p["total"], "name": "total"}]:
+        rows.append((s["name"], _si(s["tokens"]), f"{s['steps']:,}", f"{s['flops']:.3g}", _hours(s["hours"]),
+                     f"{s['hours'] / 24:,.1f}", _hours(s["gpu_hours"])))
+    lines += _table(rows, right_from=1)
+    if p["devices"] != p["gpus"]:
+        lines.append(f"(GPU-hours count cards; device-hours: {p['total']['device_hours']:,.0f})")
+    lines.append("")
+    lines.append(f"memory per device, of {_bytes(p['memory_bytes_per_device'])} "
+                 f"(micro-batch {p['micro_batch_seqs']} x {p['seq_len']}, {p['attention']} attention):")
+    rows = [("layout", "accum", "states", "gathered", "acts", "total", "fits", "acts ckpt", "total ckpt", "fits", "note")]
+    for lay in p["layouts"]:
+        a, t, f = lay["activation_bytes"], lay["total_bytes"], lay["fits"]
+        rows.append((lay["name"], str(lay["grad_accum"]), _bytes(lay["state_bytes"]), _bytes(lay["gathered_bytes"]),
+                     _bytes(a["no_ckpt"]), _bytes(t["no_ckpt"]), f["no_ckpt"], _bytes(a["ckpt"]), _bytes(t["ckpt"]), f["ckpt"],
+                     lay["note"]))
+    lines += _table(rows, right_from=1, left_cols={6, 9, 10})
+    return "\n".join(lines)
+
+
+def _table(rows: list[tuple[str, ...]], right_from: int, left_cols: set[int] = frozenset()) -> list[str]:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    out = []
+    for r in rows:
+        cells = [c.ljust(w) if i < right_from or i in left_cols else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))]
+        out.append("  ".join(cells).rstrip())
+    return out
+
+
+def plan_command(recipe_name: str, *, gpus: int, gpu: str = "h100", mfu: float = 0.4, as_json: bool = False,
+                 base_arch: str | None = None, overrides: list[str] | None = None) -> str:
+    """What `auroram plan` prints: the table, or the plan as JSON."""
+    from auroram.config import load_recipe
+
+    p = plan(load_recipe(recipe_name, overrides), gpus=gpus, gpu=gpu, mfu=mfu, base_arch=base_arch)
+    return json.dumps(p, indent=2) if as_json else render_plan(p)
