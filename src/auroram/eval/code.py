@@ -9,7 +9,6 @@ completion that calls `sys.exit(0)` before the tests cannot pass.
 from __future__ import annotations
 
 import json
-import math
 import secrets
 from collections import Counter
 from dataclasses import dataclass
