@@ -34,6 +34,7 @@ def make_inputs(root: Path, seed: int = 0) -> list[str]:
     en.append({"id": "en-near", "text": edit_words(base, 0.06, rng)})  # near duplicate of en-base
     en.append({"id": "en-toxic", "text": en_doc(rng) + "\nWell, damn it, the bridge is closed again today."})
     en.append({"id": "en-symbols", "text": "## %% $$ && ** ;; :: <> {} [] || ~~ ^^ " * 30})
+    en.append({"id": "en-digits", "text": "Totals 2019 2020: " + " ".join(str(1000 + i * 37) for i in range(120))})
     en.append({"id": "en-pii", "text": en_doc(rng) + "\nWrite to anna.virtanen@example.org or call +1 415-555-0132 now."})
     write_jsonl(root / "web" / "a.jsonl", en[:10])
     write_jsonl(root / "web" / "b.jsonl", en[10:20])
@@ -77,6 +78,7 @@ def test_outputs_reasons_and_accounting(tmp_path):
     assert why["en-near"] == ("near_dedup", "near_duplicate")
     assert why["en-toxic"] == ("toxicity", "toxic_phrases")
     assert why["en-symbols"][0] in ("cat", "langid")
+    assert why["en-digits"] in (("cat", "cat_digits"), ("langid", "low_language_score"))
     kept_ids = {r["id"] for r in kept}
     assert {"en-0", "en-base", "en-1"} <= kept_ids
     assert any(r["lang"] == "ja" for r in kept)
@@ -106,6 +108,7 @@ def test_stats_identical_with_1_and_4_tasks(tmp_path):
     inputs = make_inputs(tmp_path / "in")
     s1 = curate(inputs, tmp_path / "o1", tasks=1)
     s4 = curate(inputs, tmp_path / "o4", tasks=4, workers=2)
+    assert s1.pop("run_hash") != s4.pop("run_hash")  # the layout is part of the run's identity, not of its results
     assert s1 == s4
     key = lambda r: r["id"]  # noqa: E731
     assert sorted(read_out(tmp_path / "o1", "kept"), key=key) == sorted(read_out(tmp_path / "o4", "kept"), key=key)
@@ -162,3 +165,22 @@ def test_config_overrides_and_errors(tmp_path):
     with pytest.raises(ConfigError, match=r"r\.yaml: key 'dedup.bands'"):
         load_curate_config(p)
     assert isinstance(CurateConfig().for_language("code").gopher_quality.enabled, bool)
+
+
+def test_cli_and_demo_wiring(tmp_path, tiny_corpus, capsys):
+    import argparse
+
+    from auroram.curate.cli import add_parser, curate_demo
+
+    ap = argparse.ArgumentParser()
+    add_parser(ap.add_subparsers(dest="command"))
+    inputs = make_inputs(tmp_path / "in")
+    args = ap.parse_args(["curate", *inputs, "--out", str(tmp_path / "out"), "--tasks", "2", "--quiet",
+                          "--set", "dedup.threshold=0.6"])
+    assert args.func(args) == 0
+    printed = capsys.readouterr().out
+    assert "balanced" in printed and "stats.json" in printed
+    paths, stats = curate_demo(tiny_corpus, tmp_path / "demo")
+    assert set(paths) == {"en", "fi", "hi", "ja", "vi", "code"} and stats["totals"]["balanced"]
+    assert all(p.is_file() for p in paths.values())
+    assert sum(1 for _ in open(paths["code"])) >= 1

@@ -124,7 +124,7 @@ class Finalize(PipelineStep):
         self.out, self.run_hash, self.tasks = Path(out_dir), run_hash, tasks
 
     def run(self, data=None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
-        stats = merge_stats(self.out / "work", self.tasks)
+        stats = merge_stats(self.out / "work", self.tasks, self.run_hash)
         write_json(self.out / "stats.json", stats)
         mark_step_done(self.out, "curate", self.run_hash, documents_in=stats["totals"]["docs_in"],
                        documents_kept=stats["totals"]["docs_kept"])
@@ -140,7 +140,7 @@ def _add(dst: dict[str, Any], src: dict[str, Any]) -> None:
             dst[k] = dst.get(k, 0) + v
 
 
-def merge_stats(work: Path, tasks: int) -> dict[str, Any]:
+def merge_stats(work: Path, tasks: int, run_hash: str = "") -> dict[str, Any]:
     per_step: dict[str, dict[str, Any]] = {}
     pii: dict[str, Any] = {}
     for stage in ("stage1", "stage3"):
@@ -180,6 +180,7 @@ def merge_stats(work: Path, tasks: int) -> dict[str, Any]:
         extra["dedup"] = read_json(work / "dups" / "summary.json")
     return {
         "format": 1,
+        "run_hash": run_hash,
         "steps": steps,
         "totals": {"docs_in": docs_in, "bytes_in": sum(c["bytes_in"] for c in read.values()),
                    "docs_kept": docs_kept, "bytes_kept": sum(c["bytes_kept"] for c in ordered[last].values()),

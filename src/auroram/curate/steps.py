@@ -413,7 +413,7 @@ class CatStep(CurateStep):
         if symbols / chars > g.max_symbol_fraction:
             return "cat_symbols", f"{symbols / chars:.2f}"
         if digits / chars > g.max_digit_fraction:
-            return "cat_digits", f"{digits / len(chars):.2f}"
+            return "cat_digits", f"{digits / chars:.2f}"
         return None
 
 

@@ -1,0 +1,131 @@
+"""`auroram curate INPUT... --out DIR`, and the curate step of `auroram run` on the demo corpus.
+
+The lead wires `add_parser(sub)` into auroram.cli and `curate_demo()` into auroram.pipeline.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+from pathlib import Path
+from typing import Any
+
+from auroram.curate.config import CurateConfig, load_curate_config
+
+DEMO_DOMAINS = ["en", "fi", "hi", "ja", "vi", "code"]
+
+
+def demo_config() -> CurateConfig:
+    """The demo corpus is help-page paragraphs and man-page sections, far shorter than web pages: the
+    length and sentence-count rules are scaled down; everything else is the default."""
+    short = {
+        "gopher_quality": {"min_doc_words": 5, "min_stop_words": 1, "max_non_alpha_words_ratio": 0.5},
+        "c4": {"min_num_sentences": 1, "filter_no_terminal_punct": False, "filter_curly_bracket": False},
+        "fineweb": {"line_punct_thr": 0.0, "short_line_thr": 1.0, "new_line_ratio": 1.0},
+        "gopher_repetition": {"dup_line_frac": 0.5, "dup_line_char_frac": 0.4},
+    }
+    ja = {**short, "c4": {**short["c4"], "min_words_per_line": -1}, "gopher_quality": {"min_doc_words": 5}}
+    return load_curate_config(data={"languages": {"en": short, "fi": short, "hi": short, "vi": short, "ja": ja,
+                                                  "code": {}},
+                                    "langid": {"min_score": 0.3}})
+
+
+def curate_demo(corpus_dir: str | Path, out_dir: str | Path, *, config: CurateConfig | None = None,
+                tasks: int = 1, workers: int = 1, quiet: bool = True) -> tuple[dict[str, Path], dict[str, Any]]:
+    """Curate the demo corpus's train files (each routed to its domain) into out_dir; return one kept
+    JSONL per domain (the new `sources` paths) and the stats."""
+    from auroram.curate.run import curate
+    from auroram.io import atomic_file, write_json
+
+    corpus = Path(corpus_dir) / "corpus"
+    inputs = [(str(corpus / d / "train.jsonl"), d) for d in DEMO_DOMAINS if (corpus / d / "train.jsonl").is_file()]
+    out = Path(out_dir)
+    stats = curate(inputs, out, config=config or demo_config(), tasks=tasks, workers=workers, quiet=quiet)
+    by_domain = {Path(p).parent.name: out / "by_domain" / f"{Path(p).parent.name}.jsonl" for p, _ in inputs}
+    done = out / "by_domain" / "done.json"
+    if not (done.is_file() and json.loads(done.read_text()).get("hash") == stats.get("run_hash")):
+        with contextlib.ExitStack() as st:
+            handles = {d: st.enter_context(atomic_file(p, "w")) for d, p in by_domain.items()}
+            for f in sorted((out / "kept").glob("*.jsonl")):
+                with open(f, encoding="utf-8") as fh:
+                    for line in fh:
+                        rec = json.loads(line)
+                        h = handles.get(rec.get("lang"))
+                        if h is not None:
+                            h.write(json.dumps({"id": rec["id"], "text": rec["text"], "source": rec.get("file")},
+                                               ensure_ascii=False) + "\n")
+        write_json(done, {"hash": stats.get("run_hash")})
+    return by_domain, stats
+
+
+def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    p = sub.add_parser("curate", help="clean, filter and deduplicate text: kept/, rejected/ (with reasons) and "
+                                      "stats.json in --out")
+    p.add_argument("inputs", nargs="+", metavar="INPUT",
+                   help="JSONL (.gz/.zst), Parquet, HF save_to_disk or text/code directories; LANG:PATH routes "
+                        "a whole input to a language, e.g. code:src/ or fi:finnish.jsonl")
+    p.add_argument("--out", required=True, help="output directory")
+    p.add_argument("--config", help="YAML with the curate settings (a recipe's `curate:` block or its top level)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a setting, e.g. --set dedup.threshold=0.6 --set languages.ja.c4.enabled=false")
+    p.add_argument("--tasks", type=int, help="input shards (default: config executor.tasks, 1)")
+    p.add_argument("--workers", type=int, help="local processes at once (default: config executor.workers, 1)")
+    p.add_argument("--executor", choices=["local", "slurm", "ray"], help="default: config executor.kind, local")
+    p.add_argument("--slurm-dry-run", action="store_true", help="write the sbatch scripts, submit nothing")
+    p.add_argument("--text-field", help="JSON/Parquet field with the text (default: text)")
+    p.add_argument("--id-field", help="field with the document id (default: id)")
+    p.add_argument("--strict", action="store_true", help="stop at the first unreadable record with one clear error")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_curate)
+    return p
+
+
+def cmd_curate(args: argparse.Namespace) -> int:
+    import yaml
+
+    from auroram.config import apply_override
+    from auroram.curate.run import curate
+
+    data: dict[str, Any] = {}
+    if args.config:
+        raw = yaml.safe_load(Path(args.config).read_text(encoding="utf-8")) or {}
+        data = raw.get("curate", raw) if isinstance(raw, dict) else raw
+    for o in args.overrides:
+        apply_override(data, o)
+    if args.slurm_dry_run:
+        apply_override(data, "executor.slurm_dry_run=true")
+        args.executor = args.executor or "slurm"
+    for key, val in (("reader.text_field", args.text_field), ("reader.id_field", args.id_field)):
+        if val:
+            apply_override(data, f"{key}={val}")
+    cfg = load_curate_config(data=data) if not args.config else _load_with_name(args.config, data)
+    stats = curate(args.inputs, args.out, config=cfg, tasks=args.tasks, workers=args.workers,
+                   executor=args.executor, strict=args.strict, quiet=args.quiet)
+    if "submitted" in stats:
+        print(f"submitted to {stats['submitted']}; scripts and logs in {stats['logs']}; stats will be in {stats['stats']}")
+        return 0
+    print(summary_table(stats))
+    print(Path(args.out) / "stats.json")
+    return 0
+
+
+def _load_with_name(path: str, data: dict[str, Any]) -> CurateConfig:
+    from auroram.config import ConfigError
+
+    try:
+        return load_curate_config(data=data)
+    except ConfigError as e:
+        raise ConfigError(str(e).replace("curate config", path, 1)) from None
+
+
+def summary_table(stats: dict[str, Any]) -> str:
+    t = stats["totals"]
+    lines = [f"{'language':<10}{'in':>9}{'kept':>9}{'MB kept':>9}  top reasons dropped"]
+    for lang, v in stats["by_language"].items():
+        top = sorted(v["dropped"].items(), key=lambda kv: -kv[1])[:3]
+        lines.append(f"{lang:<10}{v['docs_kept'] + v['docs_dropped']:>9,}{v['docs_kept']:>9,}"
+                     f"{v['bytes_kept'] / 1e6:>9.2f}  " + ", ".join(f"{k} {n:,}" for k, n in top))
+    lines.append(f"{'total':<10}{t['docs_in']:>9,}{t['docs_kept']:>9,}{t['bytes_kept'] / 1e6:>9.2f}  "
+                 f"{t['docs_dropped']:,} dropped ({'balanced' if t['balanced'] else 'NOT BALANCED'})")
+    return "\n".join(lines)
