@@ -1,0 +1,266 @@
+"""Curation benchmarks, run by hand (not in CI):
+
+    python benchmarks/bench_curate.py --demo DEMO_DIR [--only throughput,memory,dedup,pii] [--mb 4]
+
+throughput: MB/s per CPU core (CPU seconds, so a busy machine skews it less than wall time) of the full
+            step list vs datatrove's own pipeline with the equivalent filters on the same data
+memory:     peak RSS of a run on N MB vs 10x N MB of input (fresh processes)
+dedup:      near-dup recall on demo docs with 5-10% of words edited; false positives on distinct docs
+pii:        planted corpus: every item found, Luhn-invalid cards left, redacted Python compiles
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+
+def cpu_seconds() -> float:
+    a, b = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return a.ru_utime + a.ru_stime + b.ru_utime + b.ru_stime
+
+
+def sample_corpus(demo: Path, out: Path, mb: float, copies: int = 1) -> tuple[Path, int]:
+    """~mb MB of demo train docs, every domain in proportion; `copies` > 1 repeats it with edits."""
+    docs = []
+    for d in ["en", "fi", "hi", "ja", "vi", "code"]:
+        with open(demo / "corpus" / d / "train.jsonl", encoding="utf-8") as fh:
+            docs += [json.loads(x) for x in fh]
+    random.Random(0).shuffle(docs)
+    budget, picked = mb * 1e6, []
+    for x in docs:
+        if budget <= 0:
+            break
+        picked.append(x)
+        budget -= len(x["text"].encode())
+    out.mkdir(parents=True, exist_ok=True)
+    total = 0
+    for c in range(copies):
+        with open(out / f"part{c:03d}.jsonl", "w", encoding="utf-8") as fh:
+            for i, x in enumerate(picked):
+                text = x["text"] if c == 0 else x["text"] + f"\n(copy {c}, revision {i})"
+                total += len(text.encode())
+                fh.write(json.dumps({"id": f"{c}-{x['id']}", "text": text}, ensure_ascii=False) + "\n")
+    return out, total
+
+
+def run_ours(inp: Path, out: Path) -> None:
+    from auroram.curate import curate
+
+    curate([inp], out, tasks=1, workers=1)
+
+
+def run_datatrove(inp: Path, out: Path) -> None:
+    """datatrove's blocks with the same filters (its word tokenizers need nltk/spaCy downloads, so ours is
+    passed in through its WordTokenizer interface), its 4-stage MinHash and JSONL writer."""
+    from datatrove.executor.local import LocalPipelineExecutor
+    from datatrove.pipeline.dedup.minhash import (MinhashConfig, MinhashDedupBuckets, MinhashDedupCluster,
+                                                  MinhashDedupFilter, MinhashDedupSignature)
+    from datatrove.pipeline.filters import (C4QualityFilter, FineWebQualityFilter, GopherQualityFilter,
+                                            GopherRepetitionFilter)
+    from datatrove.pipeline.formatters import PIIFormatter
+    from datatrove.pipeline.readers import JsonlReader
+    from datatrove.pipeline.writers import JsonlWriter
+
+    from auroram.curate.text import word_tokenizer
+
+    tok = word_tokenizer("en")
+    mh = MinhashConfig()
+    w = str(out)
+    stages = [
+        [JsonlReader(str(inp)), GopherQualityFilter(language=tok), GopherRepetitionFilter(language=tok),
+         C4QualityFilter(language=tok), FineWebQualityFilter(language=tok), PIIFormatter(),
+         JsonlWriter(f"{w}/filtered"), ],
+        [JsonlReader(f"{w}/filtered"), MinhashDedupSignature(f"{w}/sigs", config=mh, language=tok)],
+        [MinhashDedupBuckets(f"{w}/sigs", f"{w}/buckets", config=mh)],
+        [MinhashDedupCluster(f"{w}/buckets", f"{w}/remove", config=mh)],
+        [JsonlReader(f"{w}/filtered"), MinhashDedupFilter(f"{w}/remove"), JsonlWriter(f"{w}/kept")],
+    ]
+    tasks = [1, 1, mh.num_buckets, 1, 1]
+    from loguru import logger
+
+    logger.remove()
+    for i, (st, n) in enumerate(zip(stages, tasks)):
+        LocalPipelineExecutor(st, tasks=n, workers=1, logging_dir=f"{w}/logs{i}").run()
+        logger.remove()
+
+
+def bench_throughput(demo: Path, mb: float, tmp: Path) -> dict:
+    inp, nbytes = sample_corpus(demo, tmp / "tp_in", mb)
+    res = {"input_mb": round(nbytes / 1e6, 2)}
+    for name, fn in (("datatrove", run_datatrove), ("auroram", run_ours), ("datatrove_again", run_datatrove)):
+        # each in a fresh process so imports and caches are paid equally
+        code = (f"import sys, time, resource; sys.path.insert(0, {str(Path(__file__).parent)!r}); "
+                f"import bench_curate as b; t = b.cpu_seconds(); w = time.time(); "
+                f"b.{fn.__name__}(__import__('pathlib').Path({str(inp)!r}), __import__('pathlib').Path({str(tmp / name)!r})); "
+                f"print(b.cpu_seconds() - t, time.time() - w)")
+        p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=dict(os.environ))
+        if p.returncode:
+            raise RuntimeError(p.stderr[-3000:])
+        cpu, wall = map(float, p.stdout.split()[-2:])
+        res[name] = {"cpu_s": round(cpu, 2), "wall_s": round(wall, 2), "mb_per_s_per_core": round(nbytes / 1e6 / cpu, 3)}
+    dt = min(res["datatrove"]["cpu_s"], res["datatrove_again"]["cpu_s"])
+    res["ratio_ours_vs_datatrove"] = round(dt / res["auroram"]["cpu_s"], 3)
+    return res
+
+
+def bench_memory(demo: Path, mb: float, tmp: Path) -> dict:
+    out = {}
+    for mult in (1, 10):
+        inp, nbytes = sample_corpus(demo, tmp / f"mem_in{mult}", mb, copies=mult)
+        code = (f"import resource; from auroram.curate import curate; "
+                f"curate([{str(inp)!r}], {str(tmp / f'mem_out{mult}')!r}); "
+                f"print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)")
+        p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+        if p.returncode:
+            raise RuntimeError(p.stderr[-3000:])
+        out[f"x{mult}"] = {"input_mb": round(nbytes / 1e6, 2), "peak_rss_mb": round(int(p.stdout.split()[-1]) / 1024, 1)}
+    out["ratio"] = round(out["x10"]["peak_rss_mb"] / out["x1"]["peak_rss_mb"], 3)
+    return out
+
+
+def _words_edit(text: str, frac: float, rng: random.Random, vocab: list[str]) -> str:
+    words = text.split(" ")
+    for i in rng.sample(range(len(words)), max(1, round(len(words) * frac))):
+        words[i] = rng.choice(vocab)
+    return " ".join(words)
+
+
+def bench_dedup(demo: Path, tmp: Path) -> dict:
+    from auroram.curate import curate, load_curate_config
+    from auroram.curate.dedup import MinHasher
+
+    off = {k: {"enabled": False} for k in ("gopher_quality", "gopher_repetition", "c4", "fineweb", "toxicity", "cat")}
+    cfg = load_curate_config(data={"default": off, "pii": {"enabled": False}, "langid": {"min_score": 0.0},
+                                   "keep_other_languages": True})
+    rng = random.Random(0)
+    en = [json.loads(x) for x in open(demo / "corpus" / "en" / "train.jsonl", encoding="utf-8")]
+    fi = [json.loads(x) for x in open(demo / "corpus" / "fi" / "train.jsonl", encoding="utf-8")]
+    # recall: documents of at least 40 words, each with a copy that has 5-10% of its words replaced
+    bases = [d for d in en if len(d["text"].split()) >= 40][:300]
+    vocab = sorted({w for d in en[:500] for w in d["text"].split()})
+    d1 = tmp / "dd_recall"
+    d1.mkdir(parents=True, exist_ok=True)
+    with open(d1 / "a.jsonl", "w") as fa, open(d1 / "b.jsonl", "w") as fb:
+        for i, d in enumerate(bases):
+            fa.write(json.dumps({"id": f"o{i}", "text": d["text"]}) + "\n")
+            fb.write(json.dumps({"id": f"e{i}", "text": _words_edit(d["text"], rng.uniform(0.05, 0.10), rng, vocab)}) + "\n")
+    curate([d1], tmp / "dd_recall_out", config=cfg)
+    rej = [json.loads(x) for f in (tmp / "dd_recall_out" / "rejected").glob("*.jsonl") for x in open(f)]
+    edited_removed = {r["id"] for r in rej if r["reason"] in ("near_duplicate", "exact_duplicate") and r["id"][0] == "e"}
+    recall = len(edited_removed) / len(bases)
+    # false positives: every distinct real doc (en + fi help pages and man pages, exact copies excluded)
+    d2 = tmp / "dd_fp"
+    d2.mkdir(parents=True, exist_ok=True)
+    seen, real = set(), []
+    for d in en + fi:
+        if d["text"] not in seen:
+            seen.add(d["text"])
+            real.append(d)
+    with open(d2 / "real.jsonl", "w") as fh:
+        for d in real:
+            fh.write(json.dumps({"id": d["id"], "text": d["text"]}) + "\n")
+    curate([d2], tmp / "dd_fp_out", config=cfg)
+    removed = [json.loads(x) for f in (tmp / "dd_fp_out" / "rejected").glob("*.jsonl") for x in open(f)]
+    removed = [r for r in removed if r["reason"] == "near_duplicate"]
+    # a removal is false when the true (exact) Jaccard of the pair's shingle sets is below the threshold
+    h = MinHasher(cfg.dedup)
+    by_key = {f"0:{i + 1}": d for i, d in enumerate(real)}
+    false = 0
+    for r in removed:
+        a = set(h.shingles(r["text"], r["lang"] or "en").tolist())
+        b_doc = by_key.get(r["duplicate_of"])
+        b = set(h.shingles(b_doc["text"], r["lang"] or "en").tolist()) if b_doc else set()
+        if not a or len(a & b) / len(a | b) < cfg.dedup.threshold:
+            false += 1
+    return {"settings": cfg.dedup.__dict__, "recall_docs": len(bases), "recall": round(recall, 4),
+            "distinct_docs": len(real), "flagged_near_dup": len(removed),
+            "flagged_rate": round(len(removed) / len(real), 4),
+            "false_positive_rate": round(false / len(real), 4)}
+
+
+def bench_pii() -> dict:
+    from auroram.curate.config import PiiConfig
+    from auroram.curate.pii import redact
+
+    rng = random.Random(0)
+
+    def luhn_complete(prefix: str) -> str:
+        from auroram.curate.pii import luhn_ok
+
+        for d in "0123456789":
+            if luhn_ok(prefix + d):
+                return prefix + d
+        raise AssertionError
+
+    planted = {"email": 0, "ip": 0, "card": 0, "private_key": 0, "api_key": 0, "password": 0}
+    missed, invalid_touched, not_compiling = [], 0, 0
+    for i in range(200):
+        card = luhn_complete("4" + "".join(rng.choice("0123456789") for _ in range(14)))
+        bad_card = card[:-1] + str((int(card[-1]) + 1) % 10)
+        ip4 = f"{rng.randint(11, 220)}.{rng.randint(0, 255)}.{rng.randint(0, 255)}.{rng.randint(1, 254)}"
+        ip6 = f"2001:db8:{rng.randint(1, 0xffff):x}::{rng.randint(1, 0xffff):x}"
+        email = f"user{i}@mail{i}.example.com"
+        key = "AKIA" + "".join(rng.choice("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567") for _ in range(16))
+        pw = "".join(rng.choice("abcdefghijk0123456789") for _ in range(12))
+        pem = "-----BEGIN PRIVATE KEY-----\\nMIIE" + "x" * 40 + "\\n-----END PRIVATE KEY-----"
+        prose = f"Contact {email}. Hosts {ip4} and {ip6}. Card {card}; order no. {bad_card}."
+        code = (f'ACCESS_KEY = "{key}"\npassword = "{pw}"\nPEM = "{pem}"\n'
+                f'def f():\n    return "{email}", "{ip4}"\n')
+        for text, is_code in ((prose, False), (code, True)):
+            new, found = redact(text, PiiConfig(), code=is_code)
+            for item in ([email, ip4, ip6, card] if not is_code else [key, pw, "MIIE", email, ip4]):
+                if item in new:
+                    missed.append(item)
+            if not is_code and bad_card not in new:
+                invalid_touched += 1
+            if is_code:
+                try:
+                    compile(new, "x", "exec")
+                except SyntaxError:
+                    not_compiling += 1
+            for k, v in found.items():
+                planted[k] = planted.get(k, 0) + v
+    return {"documents": 400, "replacements": planted, "missed": len(missed), "missed_examples": missed[:5],
+            "invalid_cards_touched": invalid_touched, "redacted_python_not_compiling": not_compiling}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--demo", required=True, help="demo corpus directory (auroram data demo)")
+    ap.add_argument("--only", default="throughput,memory,dedup,pii")
+    ap.add_argument("--mb", type=float, default=4.0, help="input size for throughput and the 1x memory run")
+    ap.add_argument("--json", help="write results here too")
+    a = ap.parse_args()
+    demo = Path(a.demo)
+    results = {"machine": f"{os.cpu_count()} cores, {os.uname().sysname} {os.uname().machine}",
+               "when": time.strftime("%Y-%m-%d %H:%M")}
+    with tempfile.TemporaryDirectory() as t:
+        tmp = Path(t)
+        for part in a.only.split(","):
+            t0 = time.time()
+            if part == "throughput":
+                results[part] = bench_throughput(demo, a.mb, tmp)
+            elif part == "memory":
+                results[part] = bench_memory(demo, a.mb / 2, tmp)
+            elif part == "dedup":
+                results[part] = bench_dedup(demo, tmp)
+            elif part == "pii":
+                results[part] = bench_pii()
+            print(part, f"({time.time() - t0:.0f}s)", json.dumps(results[part], indent=1), flush=True)
+    if a.json:
+        Path(a.json).write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
