@@ -31,6 +31,11 @@ def refusal_text(language: str, category: str, variant: int) -> str:
     return sep.join([t["refusal_openers"][variant % len(t["refusal_openers"])], c["reason"], c["closer"]])
 
 
+def helpful_text(language: str, answer: str, variant: int) -> str:
+    openers = TEXT[language]["helpful_openers"]
+    return ("" if language == "ja" else " ").join([openers[variant % len(openers)], answer])
+
+
 def heldout_frames(language: str, seed: int, n: int = HELDOUT_FRAMES) -> list[int]:
     frames = TEXT[language]["frames"]
     if not 0 < n < len(frames):
@@ -57,7 +62,8 @@ def generate_items(seed: int = 1234, languages: list[str] | None = None, n_heldo
                                   "review_status": PENDING})
                 for i, (topic, answer) in enumerate(c["safe"]):
                     items.append({"id": f"{lang}-{cat}-s{i}-f{f}", "category": cat, "language": lang,
-                                  "kind": "safe_contrast", "prompt": frame.format(a=topic), "response": answer,
+                                  "kind": "safe_contrast", "prompt": frame.format(a=topic),
+                                  "response": helpful_text(lang, answer, i + f),
                                   "source": SOURCE, "split": split, "review_status": PENDING})
     return items
 
