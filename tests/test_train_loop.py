@@ -51,8 +51,12 @@ def test_gradient_accumulation_matches_one_big_batch(tmp_path):
 def test_loss_falls_and_final_weights_are_written(tmp_path):
     model, res = _run(tmp_path, "a", micro=8, steps=8)
     assert res.loss[-1]["loss"] < res.loss[0]["loss"]
-    saved = torch.load(tmp_path / "a" / "final" / "model.pt", weights_only=True)
-    assert all(torch.equal(saved[k], v) for k, v in model.state_dict().items())
+    from auroram.train.checkpoint import load_weights
+
+    fresh = build_model(ModelConfig(n_embd=32, n_layer=2, n_head=2, n_positions=16), vocab_size=VOCAB, eos_id=0,
+                        seed=99)
+    load_weights(tmp_path / "a" / "final", fresh)
+    assert all(torch.equal(fresh.state_dict()[k], v) for k, v in model.state_dict().items())
 
 
 def test_resume_from_checkpoint_is_exact(tmp_path):

@@ -35,7 +35,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     from auroram.pipeline import run_recipe
 
     recipe = _load(args)
-    run_recipe(recipe, _run_dir(args, recipe), quiet=args.quiet, until=getattr(args, "until", None))
+    try:
+        run_recipe(recipe, _run_dir(args, recipe), quiet=args.quiet, until=getattr(args, "until", None))
+    finally:
+        import torch.distributed as dist
+
+        if dist.is_initialized():
+            dist.destroy_process_group()
     return 0
 
 

@@ -96,6 +96,9 @@ class TrainConfig:
     precision: Literal["auto", "fp32", "bf16"] = "auto"  # auto: fp32 on CPU, bf16 autocast on GPU
     device: str = "auto"  # auto: cuda if present, else cpu
     threads: int = 0  # torch CPU threads; 0 leaves torch's default
+    parallel: Literal["auto", "none", "ddp", "fsdp2"] = "auto"  # auto: FSDP2 under torchrun, none alone
+    activation_checkpointing: bool = False  # recompute each block in backward: less memory, ~30% more compute
+    compile: bool = False  # torch.compile each transformer block (GPU; slow to start on CPU)
     log_every_steps: int = 10
     max_epochs_warning: float = 4.0  # warn when a source repeats more often than this in a stage
 

@@ -34,6 +34,7 @@ from auroram.data.sources import (
     uses_demo,
 )
 from auroram.io import hash_obj, mark_step_done, read_json, step_done, write_json, write_text
+from auroram.train.parallel import DistInfo, barrier, broadcast, init_distributed, unwrap
 
 INPROGRESS = "inputs.json"
 
@@ -283,23 +284,30 @@ def new_model(recipe: Recipe, tok: Any):
     return build_model(recipe.model, vocab_size=len(tok), eos_id=get_eos(tok), seed=recipe.seed)
 
 
+# fields that change how a stage runs, not what it computes: editing them resumes instead of redoing
+_EXECUTION_ONLY = ("threads", "device", "parallel", "compile", "activation_checkpointing", "log_every_steps",
+                   "max_epochs_warning")
+
+
+def _decide(info: DistInfo, fn) -> Any:
+    """Rank 0 decides (and touches the file system); every rank gets its answer."""
+    return broadcast(info, fn() if info.is_main else None)
+
+
 def run_stages(recipe: Recipe, run_dir: Path, tok: Any, tok_hash: str, shards: dict, shard_hashes: dict,
                heldout: dict, console: Console, data_manifest: dict | None, stages: list[StageConfig],
-               ) -> list[dict[str, Any]]:
-    import torch
-
+               info: DistInfo, device: Any) -> list[dict[str, Any]]:
     from auroram.mix.mixture import Mixture
     from auroram.model.export import export_hf
-    from auroram.train.checkpoint import load_weights
-    from auroram.train.loop import resolve_device, train_stage
+    from auroram.train.checkpoint import full_state_dict, load_weights
+    from auroram.train.loop import autocast_dtype, train_stage
+    from auroram.train.parallel import parallelize
 
     t = recipe.train
-    if t.threads:
-        torch.set_num_threads(t.threads)
-    device = resolve_device(t)
     full_eval = make_evaluator(recipe, tok, heldout)
     global_seqs = t.global_batch_tokens // t.seq_len
     eval_h = hash_obj({"eval": _plain(recipe.eval), "heldout": {d: hash_obj(v) for d, v in heldout.items()}})
+    train_h = {k: v for k, v in _plain(t).items() if k not in _EXECUTION_ONLY}
     reports: list[dict[str, Any]] = []
     prev_hash = hash_obj({"base": recipe.model.base and str(Path(recipe.model.base).resolve()),
                           "model": _plain(recipe.model), "tok": tok_hash, "seed": recipe.seed})
@@ -308,14 +316,19 @@ def run_stages(recipe: Recipe, run_dir: Path, tok: Any, tok_hash: str, shards: d
     if recipe.model.base:  # the imported model is the start every forgetting number is measured against
         out = run_dir / "stages" / "base"
         h = hash_obj({"prev": prev_hash, "eval": eval_h})
-        if not begin_step(out, h):
+        if not _decide(info, lambda: begin_step(out, h)):
             console.step("eval base", f"scoring {recipe.model.base}")
             model = new_model(recipe, tok).to(device)
+            model = parallelize(model, mode=t.parallel, info=info, device=device, bf16=False,
+                                activation_checkpointing=False, compile=False)
             model.eval()
-            write_json(out / "result.json", {"name": "base", "tokens": 0, "steps": 0, "seconds": 0.0,
-                                             "imported": str(recipe.model.base), "eval": full_eval(model),
-                                             "loss": [], "curve": [], "mixture": {}, "warnings": []})
-            mark_step_done(out, "eval-base", h)
+            scores = full_eval(model)
+            if info.is_main:
+                write_json(out / "result.json", {"name": "base", "tokens": 0, "steps": 0, "seconds": 0.0,
+                                                 "imported": str(recipe.model.base), "eval": scores,
+                                                 "loss": [], "curve": [], "mixture": {}, "warnings": []})
+                mark_step_done(out, "eval-base", h)
+            barrier(info)
             del model
         reports.append(read_json(out / "result.json"))
         prev_hash = h
@@ -327,15 +340,18 @@ def run_stages(recipe: Recipe, run_dir: Path, tok: Any, tok_hash: str, shards: d
         out = run_dir / "stages" / st.name
         weights = recipe.stage_weights(st)
         steps = math.ceil(st.tokens / t.global_batch_tokens)
-        h = hash_obj({"prev": prev_hash, "stage": _plain(st), "weights": weights, "train": _plain(t),
+        h = hash_obj({"prev": prev_hash, "stage": _plain(st), "weights": weights, "train": train_h,
                       "shards": {s: shard_hashes[s] for s in weights}, "eval": eval_h, "index": idx})
-        if begin_step(out, h):
+        if _decide(info, lambda: begin_step(out, h)):
             console.step(f"stage {st.name}", "cached")
         else:
             model = new_model(recipe, tok)
             if prev_final is not None:
                 load_weights(prev_final, model)
             model.to(device)
+            model = parallelize(model, mode=t.parallel, info=info, device=device,
+                                bf16=autocast_dtype(t, device) is not None,
+                                activation_checkpointing=t.activation_checkpointing, compile=t.compile)
             mixture = Mixture({s: shards[s] for s in weights}, weights, seq_len=t.seq_len,
                               global_batch_seqs=global_seqs, seed=recipe.seed, stage_index=idx)
             usage = mixture.usage(steps)
@@ -348,30 +364,35 @@ def run_stages(recipe: Recipe, run_dir: Path, tok: Any, tok_hash: str, shards: d
             for w in warnings:
                 console.warn(w)
             console.step(f"stage {st.name}", f"{steps} steps x {t.global_batch_tokens:,} tokens, "
-                                             f"peak LR {st.optim.lr:g} ({st.schedule.kind}, warmup {st.schedule.warmup_steps})")
-            tb = _tb_writer(run_dir)
+                                             f"peak LR {st.optim.lr:g} ({st.schedule.kind}, warmup "
+                                             f"{st.schedule.warmup_steps})"
+                                             + (f", {info.world_size} processes" if info.distributed else ""))
+            tb = _tb_writer(run_dir) if info.is_main else None
             with console.progress() as prog:
                 res = train_stage(model=model, mixture=mixture, stage=st, stage_index=idx, train=t, total_steps=steps,
-                                  out_dir=out, evaluate=full_eval, progress=prog, tb_writer=tb, token_offset=token_offset)
+                                  out_dir=out, evaluate=full_eval, progress=prog, tb_writer=tb,
+                                  token_offset=token_offset, info=info)
             if tb is not None:
                 tb.close()
             model.eval()
-            final_eval = res.final_eval
             train_seconds = max(res.seconds - res.eval_seconds, 1e-9)
             result = {
                 "name": st.name, "tokens": res.tokens, "steps": res.steps, "seconds": round(res.seconds, 2),
                 "train_seconds": round(train_seconds, 2), "tokens_per_s": round(res.tokens / train_seconds, 1),
-                "resumed_from": res.resumed_from, "eval": final_eval, "curve": res.curve, "loss": res.loss,
-                "mixture": usage, "weights": weights, "warnings": warnings,
+                "processes": info.world_size, "resumed_from": res.resumed_from, "eval": res.final_eval,
+                "curve": res.curve, "loss": res.loss, "mixture": usage, "weights": weights, "warnings": warnings,
                 "lr": st.optim.lr, "schedule": _plain(st.schedule),
             }
-            card = _model_card(recipe, st, result, reports, data_manifest)
-            export_hf(model, tok, out / "hf", card=card)
-            write_json(out / "result.json", result)
-            mark_step_done(out, f"stage:{st.name}", h)
-            # step checkpoints are only for resuming this stage; the final weights and export remain
-            shutil.rmtree(out / "ckpt", ignore_errors=True)
-            del model
+            weights_cpu = full_state_dict(model)  # collective under FSDP: every rank takes part
+            if info.is_main:
+                card = _model_card(recipe, st, result, reports, data_manifest)
+                export_hf(unwrap(model), tok, out / "hf", card=card, state_dict=weights_cpu)
+                write_json(out / "result.json", result)
+                mark_step_done(out, f"stage:{st.name}", h)
+                # step checkpoints are only for resuming this stage; the final weights and export remain
+                shutil.rmtree(out / "ckpt", ignore_errors=True)
+            barrier(info)
+            del model, weights_cpu
         r = read_json(out / "result.json")
         reports.append(r)
         token_offset += r["tokens"]
@@ -438,12 +459,24 @@ def build_report(recipe: Recipe, run_dir: Path, stages: list[dict], *, data_mani
     }
 
 
+def _main_first(info: DistInfo, fn) -> Any:
+    """Rank 0 runs a data step while the others wait; then the others run it too, finding it complete."""
+    if info.is_main:
+        result = fn()
+        barrier(info)
+        return result
+    barrier(info)
+    return fn()
+
+
 def run_recipe(recipe: Recipe, run_dir: Path, *, quiet: bool = False, until: str | None = None,
                ) -> dict[str, Any] | None:
-    """Execute the recipe in run_dir (up to step `until`, if given); returns the report."""
-    from auroram.report.html import write_html_report
+    """Execute the recipe in run_dir (up to step `until`, if given); returns the report (on rank 0)."""
+    import torch
 
-    console = Console(quiet)
+    from auroram.report.html import write_html_report
+    from auroram.train.loop import resolve_device
+
     check_paths(recipe)
     _quiet_transformers()
     stages = [s for s in recipe.stages if not (recipe.model.base and s.name == "base")]
@@ -452,26 +485,37 @@ def run_recipe(recipe: Recipe, run_dir: Path, *, quiet: bool = False, until: str
         raise RunError(f"--until/--stage {until!r}: not a step of recipe '{recipe.name}' (steps: {', '.join(known)})")
     if until in [s.name for s in stages]:
         stages = stages[: [s.name for s in stages].index(until) + 1]
+    if recipe.train.threads:
+        torch.set_num_threads(recipe.train.threads)
+    device = resolve_device(recipe.train)
+    info = init_distributed(device.type)
+    device = resolve_device(recipe.train, info.local_rank)
+    console = Console(quiet or not info.is_main)
     run_dir = Path(run_dir)
-    with run_lock(run_dir):
+    lock = run_lock(run_dir) if info.is_main else contextlib.nullcontext()
+    with lock:
         t0 = time.perf_counter()
-        write_text(run_dir / "recipe.yaml", yaml.safe_dump(recipe.to_dict(), sort_keys=False, allow_unicode=True))
-        write_json(run_dir / "provenance.json", provenance(recipe))
-        manifest = step_data(recipe, console)
+        if info.is_main:
+            write_text(run_dir / "recipe.yaml", yaml.safe_dump(recipe.to_dict(), sort_keys=False, allow_unicode=True))
+            write_json(run_dir / "provenance.json", provenance(recipe))
+        manifest = _main_first(info, lambda: step_data(recipe, console))
         if until == "data":
             return None
-        tok, tok_hash = step_tokenizer(recipe, run_dir, console)
+        tok, tok_hash = _main_first(info, lambda: step_tokenizer(recipe, run_dir, console))
         if until == "tokenizer":
             return None
         names = stage_sources(recipe, stages)
-        shards, shard_hashes, shard_stats = step_shards(recipe, run_dir, tok, tok_hash, names, console)
+        shards, shard_hashes, shard_stats = _main_first(
+            info, lambda: step_shards(recipe, run_dir, tok, tok_hash, names, console))
         if until == "shards":
             return None
         heldout = load_heldout(recipe)
         results = run_stages(recipe, run_dir, tok, tok_hash, shards, shard_hashes, heldout, console, manifest,
-                             stages)
+                             stages, info, device)
         if until is not None:
             console.step("done", f"stopped after stage {until}")
+            return None
+        if not info.is_main:
             return None
         report = build_report(recipe, run_dir, results, data_manifest=manifest, tok=tok, heldout=heldout,
                               shard_stats=shard_stats)

@@ -1,24 +1,42 @@
-"""Training checkpoints: model, optimizer, data position (the step) and RNG states, written whole or not at all.
+"""Training checkpoints: model, optimizer, data position (the step) and RNG states, written whole or not
+at all.
 
-Because batches are a function of (seed, stage, step), the step is the whole data position: a resumed
-run sees the batches an unbroken run would.
+Model and optimizer go through torch.distributed.checkpoint (DCP): one shard file per rank, resharded
+on load, so a run saved on N processes resumes on M. DCP writes its metadata last, and a killed save
+leaves shards without it, so every save goes to a temporary directory that rank 0 renames when all
+ranks are done. Because batches are a function of (seed, stage, step), the step is the whole data
+position: a resumed run sees the batches an unbroken run would.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import random
 import re
 import shutil
+import uuid
+import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 import torch
+import torch.distributed.checkpoint as dcp
+from torch.distributed.checkpoint.state_dict import (
+    StateDictOptions,
+    get_model_state_dict,
+    get_state_dict,
+    set_model_state_dict,
+    set_state_dict,
+)
 
 from auroram.faults import fault_point
-from auroram.io import atomic_dir, read_json, write_json
+from auroram.io import _fsync_dir, read_json, write_json
+from auroram.train.parallel import DistInfo, barrier, broadcast
 
 _STEP_DIR = re.compile(r"^step-(\d{8})$")
+SINGLE = DistInfo()
 
 
 class CheckpointError(RuntimeError):
@@ -42,21 +60,55 @@ def set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
+@contextlib.contextmanager
+def _quiet_dcp() -> Iterator[None]:
+    # DCP warns that it runs without a process group; for one process that is exactly the intent
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*torch.distributed is disabled.*")
+        yield
+
+
+def _tmp_dir(final: Path, info: DistInfo) -> Path:
+    name = broadcast(info, f".{final.name}.{uuid.uuid4().hex[:8]}.tmp" if info.is_main else None)
+    tmp = final.parent / name
+    if info.is_main:
+        tmp.mkdir(parents=True)
+    barrier(info)
+    return tmp
+
+
+def _publish(tmp: Path, final: Path) -> None:
+    """Rank 0: the rename that makes a fully written directory visible."""
+    if final.exists():
+        old = final.with_name(f".{final.name}.old-{os.getpid()}")
+        os.replace(final, old)
+        os.replace(tmp, final)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(tmp, final)
+    _fsync_dir(final.parent)
+
+
 def save_checkpoint(ckpt_root: Path, step: int, *, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
-                    state: dict[str, Any], keep: int = 2) -> Path:
-    """Write ckpt_root/step-XXXXXXXX atomically, then prune all but the newest `keep`."""
+                    state: dict[str, Any], keep: int = 2, info: DistInfo = SINGLE) -> Path:
+    """Write ckpt_root/step-XXXXXXXX whole (every rank takes part), then prune all but the newest `keep`."""
     final = ckpt_root / f"step-{step:08d}"
-    with atomic_dir(final) as tmp:
-        torch.save(model.state_dict(), tmp / "model.pt")
-        fault_point("checkpoint:after-model")
-        torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
-        torch.save(rng_state(), tmp / "rng.pt")
-        fault_point("checkpoint:after-optimizer")
-        write_json(tmp / "state.json", {**state, "step": step})
-    fault_point("checkpoint:after-rename")
-    if keep > 0:
-        for old in list_checkpoints(ckpt_root)[:-keep]:
-            shutil.rmtree(old, ignore_errors=True)
+    tmp = _tmp_dir(final, info)
+    with _quiet_dcp():
+        msd, osd = get_state_dict(model, optimizer)
+        dcp.save({"model": msd, "optim": osd}, checkpoint_id=str(tmp / "dcp"))
+    fault_point("checkpoint:after-model")
+    torch.save(rng_state(), tmp / f"rng-{info.rank}.pt")
+    fault_point("checkpoint:after-optimizer")
+    barrier(info)
+    if info.is_main:
+        write_json(tmp / "state.json", {**state, "step": step, "world_size": info.world_size})
+        _publish(tmp, final)
+        fault_point("checkpoint:after-rename")
+        if keep > 0:
+            for old in list_checkpoints(ckpt_root)[:-keep]:
+                shutil.rmtree(old, ignore_errors=True)
+    barrier(info)
     return final
 
 
@@ -72,26 +124,51 @@ def latest_checkpoint(ckpt_root: Path) -> Path | None:
     return found[-1] if found else None
 
 
-def load_checkpoint(path: Path, *, model: torch.nn.Module, optimizer: torch.optim.Optimizer | None) -> dict[str, Any]:
+def load_checkpoint(path: Path, *, model: torch.nn.Module, optimizer: torch.optim.Optimizer | None,
+                    info: DistInfo = SINGLE) -> dict[str, Any]:
     try:
-        model.load_state_dict(torch.load(path / "model.pt", map_location="cpu", weights_only=True))
-        if optimizer is not None:
-            optimizer.load_state_dict(torch.load(path / "optimizer.pt", map_location="cpu", weights_only=True))
-        set_rng_state(torch.load(path / "rng.pt", weights_only=False))
+        with _quiet_dcp():
+            _load_into(path, model, optimizer)
+        rng = path / f"rng-{info.rank}.pt"
+        if rng.is_file():  # resumed on more ranks than were saved: the new ranks keep their own RNG
+            set_rng_state(torch.load(rng, weights_only=False))
         return read_json(path / "state.json")
     except (OSError, RuntimeError, ValueError, KeyError) as e:
-        raise CheckpointError(f"{path}: checkpoint unreadable ({str(e).splitlines()[0]})") from e
+        raise CheckpointError(f"{path}: checkpoint unreadable ({str(e).strip().splitlines()[0]})") from e
 
 
-def save_weights(path: Path, model: torch.nn.Module) -> None:
-    """A stage's final fp32 weights: what the next stage starts from (not the export)."""
-    with atomic_dir(path) as tmp:
-        sd = {k: v.detach().to("cpu", torch.float32) for k, v in model.state_dict().items()}
-        torch.save(sd, tmp / "model.pt")
+def _load_into(path: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer | None) -> None:
+    if optimizer is not None:
+        msd, osd = get_state_dict(model, optimizer)
+        dcp.load({"model": msd, "optim": osd}, checkpoint_id=str(path / "dcp"))
+        set_state_dict(model, optimizer, model_state_dict=msd, optim_state_dict=osd)
+    else:
+        msd = get_model_state_dict(model)
+        dcp.load({"model": msd}, checkpoint_id=str(path / "dcp"))
+        set_model_state_dict(model, msd)
+
+
+def save_weights(path: Path, model: torch.nn.Module, info: DistInfo = SINGLE) -> None:
+    """A stage's final weights (fp32, sharded like the run): what the next stage starts from."""
+    tmp = _tmp_dir(path, info)
+    with _quiet_dcp():
+        dcp.save({"model": get_model_state_dict(model)}, checkpoint_id=str(tmp / "dcp"))
+    barrier(info)
+    if info.is_main:
+        _publish(tmp, path)
+    barrier(info)
 
 
 def load_weights(path: Path, model: torch.nn.Module) -> None:
-    f = path / "model.pt"
-    if not f.is_file():
-        raise CheckpointError(f"{path}: no final weights (model.pt) of the previous stage")
-    model.load_state_dict(torch.load(f, map_location="cpu", weights_only=True))
+    if not (path / "dcp" / ".metadata").is_file():
+        raise CheckpointError(f"{path}: no final weights of the previous stage")
+    with _quiet_dcp():
+        msd = get_model_state_dict(model)
+        dcp.load({"model": msd}, checkpoint_id=str(path / "dcp"))
+        set_model_state_dict(model, msd)
+
+
+def full_state_dict(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """Unsharded fp32 CPU copy of the weights (collective: every rank calls it; rank 0 uses it)."""
+    sd = get_model_state_dict(model, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
+    return {k: v.to(torch.float32) for k, v in sd.items()}

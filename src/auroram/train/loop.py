@@ -23,6 +23,7 @@ from auroram.config import StageConfig, TrainConfig
 from auroram.faults import fault_point
 from auroram.io import write_text
 from auroram.train.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint, save_weights
+from auroram.train.parallel import DistInfo
 from auroram.train.schedule import lr_at
 
 
@@ -44,10 +45,13 @@ class StageRun:
     resumed_from: int | None = None
 
 
-def resolve_device(train: TrainConfig) -> torch.device:
-    if train.device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(train.device)
+def resolve_device(train: TrainConfig, local_rank: int = 0) -> torch.device:
+    kind = train.device
+    if kind == "auto":
+        kind = "cuda" if torch.cuda.is_available() else "cpu"
+    if kind == "cuda":
+        return torch.device("cuda", local_rank)
+    return torch.device(kind)
 
 
 def autocast_dtype(train: TrainConfig, device: torch.device) -> torch.dtype | None:
@@ -68,7 +72,7 @@ def build_optimizer(model: torch.nn.Module, stage: StageConfig) -> torch.optim.O
     o = stage.optim
     groups = [{"params": decay, "weight_decay": o.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
     kwargs: dict[str, Any] = {"lr": o.lr, "betas": o.betas, "eps": o.eps}
-    if next(model.parameters()).is_cuda:
+    if next(model.parameters()).device.type == "cuda":
         kwargs["fused"] = True
     return torch.optim.AdamW(groups, **kwargs)
 
@@ -78,6 +82,24 @@ def micro_loss_sum(model: torch.nn.Module, input_ids: torch.Tensor, labels: torc
     logits = model(input_ids=input_ids).logits
     return F.cross_entropy(logits.float().reshape(-1, logits.size(-1)), labels.reshape(-1),
                            ignore_index=-100, reduction="sum")
+
+
+@contextlib.contextmanager
+def _grad_sync(model: torch.nn.Module, enabled: bool):
+    """Skip the gradient all-reduce on all but the last micro-batch of a step (DDP no_sync / FSDP2)."""
+    if enabled:
+        yield
+    elif hasattr(model, "no_sync"):  # DDP
+        with model.no_sync():
+            yield
+    elif hasattr(model, "set_requires_gradient_sync"):  # FSDP2
+        model.set_requires_gradient_sync(False)
+        try:
+            yield
+        finally:
+            model.set_requires_gradient_sync(True)
+    else:
+        yield
 
 
 def train_stage(
@@ -93,9 +115,9 @@ def train_stage(
     progress: Any = None,
     tb_writer: Any = None,
     token_offset: int = 0,
-    rank: int = 0,
-    world_size: int = 1,
+    info: DistInfo = DistInfo(),
 ) -> StageRun:
+    rank, world_size = info.rank, info.world_size
     device = next(model.parameters()).device
     amp = autocast_dtype(train, device)
     seq_len = train.seq_len
@@ -115,7 +137,7 @@ def train_stage(
     for stale in ckpt_root.glob(".step-*.tmp"):  # a checkpoint write killed midway: never complete, drop it
         shutil.rmtree(stale, ignore_errors=True)
     if (last := latest_checkpoint(ckpt_root)) is not None:
-        state = load_checkpoint(last, model=model, optimizer=optimizer)
+        state = load_checkpoint(last, model=model, optimizer=optimizer, info=info)
         start_step = state["step"]
         history = state.get("history", history)
         seconds_before = float(state.get("seconds", 0.0))
@@ -160,13 +182,16 @@ def train_stage(
             torch.distributed.all_reduce(n_targets)
         n_targets_f = max(float(n_targets), 1.0)
         loss_sum = 0.0
-        for i in range(0, local_seqs, micro):
+        starts = list(range(0, local_seqs, micro))
+        for i in starts:
             x = batch.input_ids[i : i + micro].to(device, non_blocking=True)
             y = batch.labels[i : i + micro].to(device, non_blocking=True)
             ctx = torch.autocast(device.type, dtype=amp) if amp is not None else contextlib.nullcontext()
-            with ctx:
+            with ctx, _grad_sync(model, enabled=i == starts[-1]):
                 loss = micro_loss_sum(model, x, y) / n_targets_f
-            loss.backward()
+                # DDP and FSDP average gradients over ranks; the loss is already a share of the global
+                # token count, so undo the average to get the exact global-batch gradient
+                (loss * world_size).backward()
             loss_sum += float(loss.detach())
         if world_size > 1:
             t = torch.tensor(loss_sum, device=device)
@@ -176,7 +201,8 @@ def train_stage(
             raise TrainingError(f"stage {stage.name}: loss is {loss_sum} at step {step} (lower the LR?)")
         grad_norm = None
         if stage.optim.grad_clip > 0:
-            grad_norm = float(torch.nn.utils.clip_grad_norm_(model.parameters(), stage.optim.grad_clip))
+            norm = torch.nn.utils.clip_grad_norm_(model.parameters(), stage.optim.grad_clip)
+            grad_norm = float(norm.full_tensor() if hasattr(norm, "full_tensor") else norm)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
         fault_point(f"train:{stage.name}:step:{step + 1}")
@@ -205,7 +231,7 @@ def train_stage(
         if stage.eval_every_steps and done % stage.eval_every_steps == 0 and done != total_steps:
             run_eval(done)
         if stage.checkpoint_every_steps and done % stage.checkpoint_every_steps == 0 and done != total_steps:
-            save_checkpoint(ckpt_root, done, model=model, optimizer=optimizer,
+            save_checkpoint(ckpt_root, done, model=model, optimizer=optimizer, info=info,
                             state={"history": history, "stage": stage.name,
                                    "seconds": seconds_before + time.perf_counter() - t_start,
                                    "eval_seconds": eval_seconds[0]},
@@ -214,8 +240,8 @@ def train_stage(
 
     final_eval = run_eval(total_steps)
     seconds = seconds_before + time.perf_counter() - t_start
-    if rank == 0:
-        save_weights(out_dir / "final", model)
+    save_weights(out_dir / "final", model, info)
+    if info.is_main:
         write_text(out_dir / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in history["loss"]))
     return StageRun(steps=total_steps, tokens=total_steps * tokens_per_step, seconds=seconds,
                     eval_seconds=eval_seconds[0],

@@ -1,0 +1,112 @@
+"""The one place that knows about distribution: process groups, DDP / FSDP2 wrapping, activation
+checkpointing and torch.compile. Model code stays plain `transformers` modules.
+
+Launch with `torchrun --nproc-per-node N -m auroram.cli run RECIPE` (or `auroram run` for one process);
+every rank runs the same pipeline, rank 0 writes the shared artifacts.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.distributed as dist
+
+
+@dataclass(frozen=True)
+class DistInfo:
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def distributed(self) -> bool:
+        return self.world_size > 1
+
+
+def init_distributed(device_type: str) -> DistInfo:
+    """Join the process group torchrun describes in the environment (no-op for a single process)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return DistInfo()
+    if not dist.is_initialized():
+        backend = "nccl" if device_type == "cuda" else "gloo"
+        if device_type == "cuda":
+            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+        # long timeout: rank 0 alone builds tokenizers and shards while the others wait at a barrier
+        dist.init_process_group(backend, timeout=datetime.timedelta(hours=2))
+    return DistInfo(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
+
+
+def barrier(info: DistInfo) -> None:
+    if info.distributed:
+        dist.barrier()
+
+
+def broadcast(info: DistInfo, obj: Any) -> Any:
+    """Rank 0's value of `obj` on every rank."""
+    if not info.distributed:
+        return obj
+    box = [obj]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
+def transformer_blocks(model: torch.nn.Module) -> list[torch.nn.Module]:
+    """The repeated blocks of an HF causal LM (GPTBigCode: transformer.h; Llama: model.layers)."""
+    for path in ("transformer.h", "model.layers", "gpt_neox.layers", "model.decoder.layers"):
+        node: Any = model
+        for part in path.split("."):
+            node = getattr(node, part, None)
+            if node is None:
+                break
+        if isinstance(node, torch.nn.ModuleList):
+            return list(node)
+    raise ValueError(f"cannot find the transformer blocks of {type(model).__name__} to shard")
+
+
+def resolve_mode(mode: str, info: DistInfo) -> str:
+    if mode == "auto":
+        return "fsdp2" if info.distributed else "none"
+    if mode != "none" and not info.distributed:
+        return "none"  # one process: nothing to wrap
+    return mode
+
+
+def parallelize(model: torch.nn.Module, *, mode: str, info: DistInfo, device: torch.device, bf16: bool,
+                activation_checkpointing: bool, compile: bool) -> torch.nn.Module:
+    """Apply activation checkpointing, compile and DDP / FSDP2 (in that order, as torchtitan does)."""
+    if activation_checkpointing:
+        # HF's own per-block checkpointing: recompute each block in backward instead of storing activations
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        model.config.use_cache = False
+    if compile:
+        for block in transformer_blocks(model):
+            block.compile()
+    mode = resolve_mode(mode, info)
+    if mode == "fsdp2":
+        from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
+
+        mp = MixedPrecisionPolicy(param_dtype=torch.bfloat16, reduce_dtype=torch.float32) if bf16 else None
+        kwargs = {"mp_policy": mp} if mp is not None else {}
+        for block in transformer_blocks(model):
+            fully_shard(block, **kwargs)
+        fully_shard(model, **kwargs)
+        return model
+    if mode == "ddp":
+        from torch.nn.parallel import DistributedDataParallel
+
+        ids = [device.index] if device.type == "cuda" else None
+        return DistributedDataParallel(model, device_ids=ids)
+    return model
+
+
+def unwrap(model: torch.nn.Module) -> torch.nn.Module:
+    return getattr(model, "module", model)
