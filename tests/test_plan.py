@@ -1,0 +1,162 @@
+import json
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from auroram.config import ModelConfig, load_recipe
+from auroram.model.build import build_model, count_params, flops_per_token
+from auroram.plan import (
+    PlanError,
+    count_params as plan_count_params,
+    flops_per_token as plan_flops_per_token,
+    head_activation_bytes,
+    layer_activation_bytes,
+    plan,
+    render_plan,
+    shape_from_hf_config,
+    shape_from_recipe,
+)
+
+
+def test_aurora_m_reproduces_the_papers_arithmetic():
+    p = plan(load_recipe("aurora-m"), gpus=128, gpu="mi250x")
+    assert p["total"]["tokens"] == 435_000_000_000
+    assert p["global_batch_tokens"] == 2048 * 2048 == 4_194_304
+    assert [(s["name"], s["steps"]) for s in p["stages"]] == [("cap", 89_884), ("cat", 13_829)]
+    assert p["total"]["steps"] == 103_713
+    # StarCoderPlus from the known-architecture table, since models/starcoderplus is not downloaded
+    assert p["model"]["source"] == "known base starcoderplus"
+    assert round(p["model"]["params"]["total"] / 1e9, 1) == 15.5
+    # 128 MI250X cards are 256 devices: exactly Aurora-M's TP4 x PP4 x DP16
+    assert p["devices"] == 256
+    lay = {x["name"]: x for x in p["layouts"]}
+    assert "tp4 pp4 dp16" in lay
+    # the same FLOPs at 40% MFU take half the paper's 48 days, i.e. Aurora-M ran near 21% MFU
+    assert 20 < p["total"]["days"] < 30
+    assert p["total"]["device_hours"] == pytest.approx(2 * p["total"]["gpu_hours"])
+
+
+def test_memory_layouts_shard_what_they_claim():
+    p = plan(load_recipe("aurora-m"), gpus=64, gpu="h100")
+    lay = {x["name"]: x for x in p["layouts"]}
+    n = p["model"]["params"]["total"]
+    assert lay["ddp"]["state_bytes"] == 16 * n
+    assert lay["fsdp2"]["state_bytes"] == pytest.approx(16 * n / 64, rel=1e-9)
+    assert lay["hsdp 8x8"]["state_bytes"] == pytest.approx(16 * n / 8, rel=1e-9)
+    # a 15.5B model does not fit on one 80 GB card with plain DDP; FSDP2 over 64 does with checkpointing
+    assert lay["ddp"]["fits"]["ckpt"] == "no"
+    assert lay["fsdp2"]["fits"]["ckpt"] == "yes"
+    # checkpointing keeps one tensor per layer instead of ~14
+    assert lay["fsdp2"]["activation_bytes"]["ckpt"] < lay["fsdp2"]["activation_bytes"]["no_ckpt"] / 4
+    eager = plan(load_recipe("aurora-m"), gpus=64, gpu="h100", attention="eager")
+    assert {x["name"]: x for x in eager["layouts"]}["fsdp2"]["activation_bytes"]["no_ckpt"] > \
+        2 * lay["fsdp2"]["activation_bytes"]["no_ckpt"]  # the s^2 scores flash attention never stores
+
+
+def test_korthikanti_formula_is_the_special_case():
+    # MHA, 4h GELU MLP, dropout, bf16, eager attention: 34sbh + 5as^2b bytes per layer
+    s, b, h, a = 2048, 1, 4096, 32
+    shape = shape_from_hf_config({"model_type": "gpt_bigcode", "n_embd": h, "n_layer": 1, "n_head": a,
+                                  "multi_query": False, "vocab_size": 100, "n_positions": s,
+                                  "resid_pdrop": 0.1}, "test")
+    assert layer_activation_bytes(shape, s, b, 2, "eager") == 34 * s * b * h + 5 * a * s * s * b
+
+
+@pytest.mark.parametrize("arch,multi_query", [("gpt_bigcode", True), ("gpt_bigcode", False), ("llama", True),
+                                              ("llama", False)])
+def test_params_and_flops_from_config_equal_the_built_model(tmp_path, arch, multi_query):
+    cfg = ModelConfig(arch=arch, n_embd=48, n_layer=3, n_head=4, n_positions=32, multi_query=multi_query)
+    model = build_model(cfg, vocab_size=300, eos_id=0, seed=0)
+    model.config.save_pretrained(tmp_path)
+    r = load_recipe("micro", [f"model.arch={arch}", "model.n_embd=48", "model.n_layer=3", "model.n_head=4",
+                              "model.n_positions=32", f"model.multi_query={str(multi_query).lower()}",
+                              "tokenizer.vocab_size=300", "train.seq_len=32", "train.global_batch_tokens=256"])
+    from_recipe = plan(r, gpus=1)
+    r.model.base = str(tmp_path)
+    from_config = plan(r, gpus=1)
+    assert from_config["model"]["source"].endswith("config.json")
+    for p in (from_recipe, from_config):
+        assert p["model"]["params"] == count_params(model)
+        assert p["model"]["flops_per_token"] == flops_per_token(model, 32)
+
+
+def test_base_architecture_fallback_and_errors(tmp_path):
+    r = load_recipe("micro", [f"model.base={tmp_path / 'nowhere' / 'my-model'}"])
+    with pytest.raises(PlanError, match="model.base.*--base-arch"):
+        plan(r, gpus=8)
+    p = plan(r, gpus=8, base_arch="StarCoderPlus")
+    assert p["model"]["width"] == 6144 and p["model"]["kv_width"] == 128
+    with pytest.raises(PlanError, match="--base-arch 'gpt5'"):
+        plan(r, gpus=8, base_arch="gpt5")
+    with pytest.raises(PlanError, match="--gpu 'tpu'"):
+        plan(load_recipe("micro"), gpus=1, gpu="tpu")
+    (tmp_path / "config.json").write_text('{"model_type": "t5"}')
+    r.model.base = str(tmp_path)
+    with pytest.raises(PlanError, match="config.json: key 'model_type'"):
+        plan(r, gpus=1)
+
+
+def test_render_and_json():
+    p = plan(load_recipe("aurora-m"), gpus=128, gpu="mi250x")
+    text = render_plan(p)
+    for needle in ("89,884", "13,829", "103,713", "256 devices", "tp4 pp4 dp16", "fsdp2", "hsdp 32x8"):
+        assert needle in text
+    assert json.loads(json.dumps(p)) == p
+
+
+def _storage_bytes(tensors, skip=frozenset()):
+    seen = {}
+    for t in tensors:
+        st = t.untyped_storage()
+        if st.data_ptr() not in skip:
+            seen[st.data_ptr()] = st.nbytes()
+    return sum(seen.values())
+
+
+@pytest.mark.parametrize("overrides", [[], ["model.arch=llama", "model.n_embd=96", "model.n_head=4"]])
+def test_memory_estimate_against_a_measured_training_run(overrides):
+    # the micro recipe's model trained in fp32 on CPU, AdamW, two micro-batches a step
+    r = load_recipe("micro", ["train.precision=fp32", *overrides])
+    est = plan(r, gpus=1)
+    model = build_model(r.model, vocab_size=r.tokenizer.vocab_size, eos_id=0, seed=0)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    seq, micro, vocab = r.train.seq_len, r.train.micro_batch_seqs, r.tokenizer.vocab_size
+    params = list(model.parameters())
+    param_ptrs = {p.untyped_storage().data_ptr() for p in params}
+    gen = torch.Generator().manual_seed(0)
+    saved_bytes, saved = [], []
+
+    def pack(t):
+        saved.append(t)
+        return t
+
+    for _step in range(3):
+        for _ in range(r.train.global_batch_tokens // seq // micro):
+            x = torch.randint(0, vocab, (micro, seq), generator=gen)
+            saved.clear()
+            with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+                logits = model(input_ids=x).logits
+                loss = F.cross_entropy(logits.float().reshape(-1, vocab)[:-1], x.reshape(-1)[1:])
+            # what autograd keeps for backward, parameters excluded: the activation memory
+            saved_bytes.append(_storage_bytes(saved, skip=param_ptrs))
+            saved.clear()
+            loss.backward()
+        opt.step()
+        # the state's peak: parameters, gradients and AdamW moments all live before zero_grad
+        state_tensors = params + [p.grad for p in params]
+        state_tensors += [v for s in opt.state.values() for v in s.values() if torch.is_tensor(v)]
+        measured_state = _storage_bytes(state_tensors)
+        opt.zero_grad(set_to_none=True)
+
+    single = est["layouts"][0]
+    assert single["name"] == "single"
+    print(f"\nstate bytes: estimate {single['state_bytes']:,}  measured {measured_state:,}")
+    assert single["state_bytes"] == pytest.approx(measured_state, rel=0.10)
+
+    shape = shape_from_recipe(r)
+    act_est = shape.layers * layer_activation_bytes(shape, seq, micro, 4, "flash") + \
+        head_activation_bytes(shape, seq, micro, 4)["saved"]
+    act_measured = max(saved_bytes)
+    print(f"activation bytes saved for backward: estimate {act_est:,.0f}  measured {act_measured:,}")
+    assert act_est == pytest.approx(act_measured, rel=0.20)
