@@ -160,3 +160,14 @@ def test_memory_estimate_against_a_measured_training_run(overrides):
     act_measured = max(saved_bytes)
     print(f"activation bytes saved for backward: estimate {act_est:,.0f}  measured {act_measured:,}")
     assert act_est == pytest.approx(act_measured, rel=0.20)
+
+
+def test_plan_command_extra_layouts_and_json():
+    from auroram.plan import plan_command
+
+    text = plan_command("aurora-m", gpus=64, gpu="h100", layouts=["tp2-pp8"])
+    assert "tp2 pp8 dp4" in text and "tp4 pp4 dp4" in text
+    p = json.loads(plan_command("aurora-m", gpus=64, as_json=True))
+    assert p["total"]["steps"] == 103_713
+    with pytest.raises(PlanError, match="--layout 'pp4'"):
+        plan_command("aurora-m", gpus=64, layouts=["pp4"])

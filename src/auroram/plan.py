@@ -314,8 +314,11 @@ def layouts(s: Shape, *, devices: int, spec: GpuSpec, seq_len: int, global_seqs:
 DEFAULT_TP_PP = [(8, 1), (4, 4)]  # TP inside a node; Aurora-M's TP4 x PP4
 
 
-def plan(recipe: Recipe, *, gpus: int, gpu: str = "h100", mfu: float = 0.4, base_config: dict[str, Any] | None = None,
-         base_arch: str | None = None, attention: str = "flash", tp_pp: list[tuple[int, int]] | None = None) -> dict[str, Any]:
+def plan(recipe: Recipe, *, gpus: int, gpu: str = "h100", mfu: float = 0.4,
+         base_config: dict[str, Any] | None = None, base_arch: str | None = None, attention: str = "flash",
+         tp_pp: list[tuple[int, int]] | None = None) -> dict[str, Any]:
+    """`gpus` counts cards (an MI250X card is two devices); `tp_pp` lists the (TP, PP) layouts to size
+    besides DDP and FSDP2 (default: TP8, and Aurora-M's TP4 x PP4)."""
     if gpu not in GPUS:
         raise PlanError(f"--gpu {gpu!r}: unknown (known: {', '.join(GPUS)})")
     if gpus <= 0:
@@ -412,12 +415,13 @@ def render_plan(p: dict[str, Any]) -> str:
     lines.append("")
     lines.append(f"memory per device, of {_bytes(p['memory_bytes_per_device'])} "
                  f"(micro-batch {p['micro_batch_seqs']} x {p['seq_len']}, {p['attention']} attention):")
-    rows = [("layout", "accum", "states", "gathered", "acts", "total", "fits", "acts ckpt", "total ckpt", "fits", "note")]
+    rows = [("layout", "accum", "states", "gathered", "acts", "total", "fits", "acts ckpt", "total ckpt", "fits",
+             "note")]
     for lay in p["layouts"]:
         a, t, f = lay["activation_bytes"], lay["total_bytes"], lay["fits"]
         rows.append((lay["name"], str(lay["grad_accum"]), _bytes(lay["state_bytes"]), _bytes(lay["gathered_bytes"]),
-                     _bytes(a["no_ckpt"]), _bytes(t["no_ckpt"]), f["no_ckpt"], _bytes(a["ckpt"]), _bytes(t["ckpt"]), f["ckpt"],
-                     lay["note"]))
+                     _bytes(a["no_ckpt"]), _bytes(t["no_ckpt"]), f["no_ckpt"], _bytes(a["ckpt"]), _bytes(t["ckpt"]),
+                     f["ckpt"], lay["note"]))
     lines += _table(rows, right_from=1, left_cols={6, 9, 10})
     return "\n".join(lines)
 
@@ -426,15 +430,28 @@ def _table(rows: list[tuple[str, ...]], right_from: int, left_cols: set[int] = f
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     out = []
     for r in rows:
-        cells = [c.ljust(w) if i < right_from or i in left_cols else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))]
+        cells = [c.ljust(w) if i < right_from or i in left_cols else c.rjust(w)
+                 for i, (c, w) in enumerate(zip(r, widths))]
         out.append("  ".join(cells).rstrip())
     return out
 
 
+def parse_layout(text: str) -> tuple[int, int]:
+    """'tp4pp4', 'tp4-pp4' or 'tp8' -> (tp, pp)."""
+    t = text.lower().replace("-", "").replace("x", "").replace(" ", "")
+    tp, _, pp = t.removeprefix("tp").partition("pp")
+    if not t.startswith("tp") or not tp.isdigit() or (pp and not pp.isdigit()) or int(tp) < 1 or int(pp or 1) < 1:
+        raise PlanError(f"--layout {text!r}: expected TPnPPm, e.g. tp4pp4 or tp8")
+    return int(tp), int(pp or 1)
+
+
 def plan_command(recipe_name: str, *, gpus: int, gpu: str = "h100", mfu: float = 0.4, as_json: bool = False,
-                 base_arch: str | None = None, overrides: list[str] | None = None) -> str:
+                 base_arch: str | None = None, overrides: list[str] | None = None, attention: str = "flash",
+                 layouts: list[str] | None = None) -> str:
     """What `auroram plan` prints: the table, or the plan as JSON."""
     from auroram.config import load_recipe
 
-    p = plan(load_recipe(recipe_name, overrides), gpus=gpus, gpu=gpu, mfu=mfu, base_arch=base_arch)
+    tp_pp = DEFAULT_TP_PP + [parse_layout(x) for x in layouts] if layouts else None
+    p = plan(load_recipe(recipe_name, overrides), gpus=gpus, gpu=gpu, mfu=mfu, base_arch=base_arch,
+             attention=attention, tp_pp=tp_pp)
     return json.dumps(p, indent=2) if as_json else render_plan(p)
