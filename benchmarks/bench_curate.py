@@ -75,7 +75,10 @@ def run_datatrove(inp: Path, out: Path) -> None:
     from auroram.curate.text import word_tokenizer
 
     tok = word_tokenizer("en")
-    mh = MinhashConfig()
+    # datatrove's default xxhash path passes str, which the installed xxhash refuses; sha1 is its other option
+    from datatrove.utils.hashing import HashConfig
+
+    mh = MinhashConfig(hash_config=HashConfig(hash_fc="sha1"))
     w = str(out)
     stages = [
         [JsonlReader(str(inp)), GopherQualityFilter(language=tok), GopherRepetitionFilter(language=tok),
@@ -208,7 +211,7 @@ def bench_pii() -> dict:
     for i in range(200):
         card = luhn_complete("4" + "".join(rng.choice("0123456789") for _ in range(14)))
         bad_card = card[:-1] + str((int(card[-1]) + 1) % 10)
-        ip4 = f"{rng.randint(11, 220)}.{rng.randint(0, 255)}.{rng.randint(0, 255)}.{rng.randint(1, 254)}"
+        ip4 = f"{rng.choice([rng.randint(11, 126), rng.randint(128, 220)])}.{rng.randint(0, 255)}.{rng.randint(0, 255)}.{rng.randint(1, 254)}"
         ip6 = f"2001:db8:{rng.randint(1, 0xffff):x}::{rng.randint(1, 0xffff):x}"
         email = f"user{i}@mail{i}.example.com"
         key = "AKIA" + "".join(rng.choice("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567") for _ in range(16))
