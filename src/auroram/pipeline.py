@@ -301,7 +301,7 @@ def run_stages(recipe: Recipe, run_dir: Path, tok: Any, tok_hash: str, shards: d
     from auroram.model.export import export_hf
     from auroram.train.checkpoint import full_state_dict, load_weights
     from auroram.train.loop import autocast_dtype, train_stage
-    from auroram.train.parallel import parallelize
+    from auroram.train.parallel import parallelize, resolve_mode
 
     t = recipe.train
     full_eval = make_evaluator(recipe, tok, heldout)
@@ -379,7 +379,8 @@ def run_stages(recipe: Recipe, run_dir: Path, tok: Any, tok_hash: str, shards: d
             result = {
                 "name": st.name, "tokens": res.tokens, "steps": res.steps, "seconds": round(res.seconds, 2),
                 "train_seconds": round(train_seconds, 2), "tokens_per_s": round(res.tokens / train_seconds, 1),
-                "processes": info.world_size, "resumed_from": res.resumed_from, "eval": res.final_eval,
+                "processes": info.world_size, "parallel": resolve_mode(t.parallel, info),
+                "resumed_from": res.resumed_from, "eval": res.final_eval,
                 "curve": res.curve, "loss": res.loss, "mixture": usage, "weights": weights, "warnings": warnings,
                 "lr": st.optim.lr, "schedule": _plain(st.schedule),
             }

@@ -79,7 +79,7 @@ def score_documents(
     if hasattr(model, "eval"):
         model.eval()  # dropout would make the score random
     try:
-        with torch.inference_mode():
+        with torch.no_grad():  # not inference_mode: FSDP2 reuses buffers that training updates in place
             for i in range(0, len(windows), batch_seqs):
                 batch = windows[i : i + batch_seqs]
                 width = batch[0].end - batch[0].begin

@@ -235,7 +235,7 @@ def _generate(model: Any, tokenizer: Any, prompts: list[list[int]], stops: list[
             texts = tokenizer.batch_decode(ids[:, width:], skip_special_tokens=True)
             return torch.tensor([any(s in t for s in st) for t, st in zip(texts, row_stops)], device=ids.device)
 
-    with torch.inference_mode():
+    with torch.no_grad():  # not inference_mode: FSDP2 reuses buffers that training updates in place
         gen = model.generate(input_ids=input_ids.to(device), attention_mask=mask.to(device), max_new_tokens=max_new_tokens,
                              num_return_sequences=n_return, pad_token_id=eos, eos_token_id=eos,
                              stopping_criteria=StoppingCriteriaList([Stop()]), **sample_kwargs)

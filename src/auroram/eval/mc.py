@@ -213,7 +213,7 @@ def loglikelihoods(model: Any, tokenizer: Any, requests: list[tuple[str, str]], 
     was_training = getattr(model, "training", False)
     model.eval()
     try:
-        with torch.inference_mode():
+        with torch.no_grad():  # not inference_mode: FSDP2 reuses buffers that training updates in place
             for b in range(0, len(rows), batch_seqs):
                 batch = rows[b: b + batch_seqs]
                 width = len(batch[0][1]) - 1

@@ -1,0 +1,86 @@
+"""Two processes on CPU (gloo) through torchrun: FSDP2 really shards, the loss equals the one-process run
+with the same global batch, and a run killed on two processes resumes on one."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+
+def _run(run_dir: Path, corpus: Path, nproc: int, fault: str | None = None) -> subprocess.CompletedProcess:
+    cli = ["-m", "auroram.cli", "run", "micro", "--quiet", "--run-dir", str(run_dir), "--set", f"demo_dir={corpus}"]
+    if nproc == 1:
+        cmd = [sys.executable, *cli]
+    else:
+        cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", str(nproc),
+               "--master-addr", "127.0.0.1", "--master-port", str(29500 + os.getpid() % 1000), *cli]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    if fault:
+        env["AURORAM_FAULT"] = fault
+    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
+
+
+def _losses(run_dir: Path) -> dict[str, list[float]]:
+    report = json.loads((run_dir / "report.json").read_text())
+    return {s["name"]: [x["loss"] for x in s["loss"]] for s in report["stages"]}
+
+
+@pytest.fixture(scope="module")
+def runs(tiny_corpus, tmp_path_factory):
+    root = tmp_path_factory.mktemp("dist")
+    one, two = root / "one", root / "two"
+    p = _run(one, tiny_corpus, 1)
+    assert p.returncode == 0, p.stderr[-2000:]
+    # the two-process run reuses the tokenizer and shards: only training differs
+    shutil.copytree(one, two, ignore=shutil.ignore_patterns("stages", "report*", ".lock"))
+    p = _run(two, tiny_corpus, 2)
+    assert p.returncode == 0, p.stderr[-3000:]
+    return one, two
+
+
+def test_two_processes_give_the_one_process_loss(runs):
+    one, two = runs
+    a, b = _losses(one), _losses(two)
+    assert a.keys() == b.keys()
+    for stage in a:
+        assert b[stage] == pytest.approx(a[stage], abs=1e-5), stage
+    report = json.loads((two / "report.json").read_text())
+    assert {s["processes"] for s in report["stages"]} == {2}
+    assert {s["parallel"] for s in report["stages"]} == {"fsdp2"}
+
+
+def test_parameters_are_sharded_one_file_per_rank(runs):
+    _, two = runs
+    files = sorted(p.name for p in (two / "stages" / "cat" / "final" / "dcp").iterdir())
+    assert files == [".metadata", "__0_0.distcp", "__1_0.distcp"]
+    sizes = [(two / "stages" / "cat" / "final" / "dcp" / f).stat().st_size for f in files[1:]]
+    # each rank holds about half of the weights, not a full copy
+    assert abs(sizes[0] - sizes[1]) < 0.2 * max(sizes)
+
+
+def test_killed_on_two_processes_resumes_on_one(runs, tiny_corpus, tmp_path):
+    one, two = runs
+    run = tmp_path / "r"
+    shutil.copytree(one, run, ignore=shutil.ignore_patterns("stages", "report*", ".lock"))
+    p = _run(run, tiny_corpus, 2, fault="train:cap:step:13")
+    assert p.returncode != 0
+    ckpts = sorted(p.name for p in (run / "stages" / "cap" / "ckpt").iterdir() if not p.name.startswith("."))
+    assert ckpts == ["step-00000010"]
+    assert sorted(x.name for x in (run / "stages" / "cap" / "ckpt" / "step-00000010" / "dcp").iterdir()) == [
+        ".metadata", "__0_0.distcp", "__1_0.distcp"]
+    p = _run(run, tiny_corpus, 1)
+    assert p.returncode == 0, p.stderr[-2000:]
+    report = json.loads((run / "report.json").read_text())
+    assert report["stages"][1]["resumed_from"] == 10
+    a, c = _losses(one), _losses(run)
+    for stage in a:
+        assert c[stage] == pytest.approx(a[stage], abs=1e-5), stage
