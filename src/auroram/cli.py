@@ -75,6 +75,44 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_eval_code(args: argparse.Namespace) -> int:
+    from auroram.eval.suite import cmd_eval_code as run
+
+    run(args.problems, args.samples, k_values=args.k, workers=args.workers, timeout_seconds=args.timeout,
+        out=args.json, quiet=args.quiet)
+    return 0
+
+
+def cmd_eval_mc(args: argparse.Namespace) -> int:
+    from auroram.eval.suite import cmd_eval_mc as run
+
+    run(args.model, args.tasks, args.format, lang=args.lang, limit=args.limit, out=args.json, quiet=args.quiet)
+    return 0
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    from auroram.plan import plan_command
+
+    print(plan_command(args.recipe, gpus=args.gpus, gpu=args.gpu, mfu=args.mfu, as_json=args.json,
+                       base_arch=args.base_arch, overrides=args.overrides, attention=args.attention,
+                       layouts=args.layout))
+    return 0
+
+
+def cmd_data_instruct(args: argparse.Namespace) -> int:
+    from auroram.data.demo_instruct import build_demo_instructions
+    from auroram.data.sources import default_demo_dir
+
+    d = Path(args.demo_dir) if args.demo_dir else default_demo_dir()
+    m = build_demo_instructions(d / "corpus", d / "instruct")
+    print(f"demo instruction sets in {d / 'instruct'}")
+    for stage in ("cap", "cat"):
+        counts = m.get("counts", {}).get(stage, {})
+        if counts:
+            print(f"  {stage}: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+    return 0
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from auroram.io import read_json
     from auroram.report.html import compare_runs, compare_table, write_html_report
@@ -146,13 +184,52 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--force", action="store_true", help="rebuild even if cached")
     q.add_argument("--quiet", action="store_true")
     q.set_defaults(func=cmd_data)
+    q = dsub.add_parser("instruct", help="build the demo's own instruction sets (CAP and CAT) from the demo corpus")
+    q.add_argument("--demo-dir", help="demo corpus directory (default: as `auroram data demo`)")
+    q.set_defaults(func=cmd_data_instruct)
 
-    p = sub.add_parser("eval", help="bits per byte of a local HF model on a recipe's held-out domains")
-    p.add_argument("model", help="HF model directory (e.g. runs/tiny/stages/cat/hf)")
-    _recipe_args(p)
-    p.add_argument("--json", help="also write the results to this JSON file")
-    p.add_argument("--quiet", action="store_true")
-    p.set_defaults(func=cmd_eval)
+    p = sub.add_parser("eval", help="evaluate a model: bits per byte, multiple choice, code pass@k")
+    esub = p.add_subparsers(dest="eval_command", required=True, metavar="WHAT")
+    q = esub.add_parser("bpb", help="bits per byte of a local HF model on a recipe's held-out domains")
+    q.add_argument("model", help="HF model directory (e.g. runs/tiny/stages/cat/hf)")
+    _recipe_args(q)
+    q.add_argument("--json", help="also write the results to this JSON file")
+    q.add_argument("--quiet", action="store_true")
+    q.set_defaults(func=cmd_eval)
+    q = esub.add_parser("code", help="pass@k of completions made elsewhere (human-eval sample format), sandboxed")
+    q.add_argument("--samples", required=True, help="JSONL of {task_id, completion}")
+    q.add_argument("--problems", help="HumanEval or MBPP JSONL (default: the built-in problems)")
+    q.add_argument("--k", default="1,10,100", help="comma-separated k values (default 1,10,100)")
+    q.add_argument("--workers", type=int, default=2)
+    q.add_argument("--timeout", type=float, default=10.0, help="seconds per sample")
+    q.add_argument("--json", help="also write the results to this JSON file")
+    q.add_argument("--quiet", action="store_true")
+    q.set_defaults(func=cmd_eval_code)
+    q = esub.add_parser("mc", help="multiple-choice accuracy of a local HF model on a task file")
+    q.add_argument("model", help="HF model directory")
+    q.add_argument("--tasks", required=True, help="task JSONL")
+    q.add_argument("--format", default="auroram", choices=["auroram", "belebele", "xcopa", "xstorycloze", "hellaswag", "arc"])
+    q.add_argument("--lang", default="en", help="language of the items (XCOPA connectives)")
+    q.add_argument("--limit", type=int)
+    q.add_argument("--json", help="also write the results to this JSON file")
+    q.add_argument("--quiet", action="store_true")
+    q.set_defaults(func=cmd_eval_mc)
+
+    from auroram.curate.cli import add_parser as add_curate
+
+    add_curate(sub)
+
+    p = sub.add_parser("plan", help="tokens, steps, memory per GPU and GPU-hours of a recipe on a cluster")
+    _recipe_args(p, default=None)
+    p.add_argument("--gpus", type=int, required=True, help="number of GPUs (MI250X: cards, two devices each)")
+    p.add_argument("--gpu", default="h100", choices=["h100", "h100-pcie", "h200", "a100", "mi250x", "mi300x"])
+    p.add_argument("--mfu", type=float, default=0.4, help="assumed model-FLOPs utilisation (default 0.4)")
+    p.add_argument("--json", action="store_true", help="print the plan as JSON")
+    p.add_argument("--base-arch", help="a known base architecture when model.base is not downloaded yet "
+                                       "(e.g. starcoderplus)")
+    p.add_argument("--layout", action="append", help="extra TPxPP layout, e.g. tp4pp4 (repeatable)")
+    p.add_argument("--attention", default="flash", choices=["flash", "eager"])
+    p.set_defaults(func=cmd_plan)
 
     p = sub.add_parser("report", help="rebuild a run's HTML report, or compare runs side by side")
     p.add_argument("runs", nargs="+", help="run directories (two or more: a comparison)")
