@@ -45,8 +45,34 @@ def test_report_has_every_stage_domain_and_forgetting(micro_run):
     assert (run_dir / "report" / "index.html").is_file()
     # the mixture as it ran: the cap stage drew the new languages and replayed English and code
     cap = on_disk["stages"][1]["mixture"]
-    assert {"fi", "hi", "ja", "vi", "en", "code"} == set(cap)
+    assert {"fi", "hi", "ja", "vi", "en", "code", "inst_cap_en", "inst_cap_ja"} == set(cap)
     assert all(u["tokens"] > 0 for u in cap.values())
+
+
+def test_instruction_data_is_in_cap_and_cat_with_share_and_loss(micro_run):
+    _, report = micro_run
+    by_name = {s["name"]: s for s in report["stages"]}
+    assert "instruction" not in by_name["base"] or by_name["base"]["instruction"]["token_share"] == 0
+    for stage in ("cap", "cat"):
+        share = by_name[stage]["instruction"]
+        assert 0 < share["token_share"] < 0.5
+        assert share["loss"] is not None and share["loss"] > 0 and share["target_tokens"] > 0
+    # CAT leans on instruction data more than CAP, as in the paper
+    assert by_name["cat"]["instruction"]["token_share"] > by_name["cap"]["instruction"]["token_share"]
+    shards = report["data"]["shards"]
+    assert shards["inst_cap_en"]["format"] == "messages"
+    assert shards["inst_cap_en"]["renderer"] == "auroram-simple"
+    titles = [sec["title"] for sec in report["sections"]]
+    assert "Training data" in titles
+
+
+def test_stage_ends_run_the_task_suite(micro_run):
+    _, report = micro_run
+    for s in report["stages"]:
+        suite = s["suite"]
+        assert set(suite["mc"]) == {"en", "fi", "hi", "ja", "vi"}
+        assert all(0 <= r["acc"] <= 1 for r in suite["mc"].values())
+        assert suite["code"]["problems"] > 0 and 0 <= suite["code"]["pass@1"] <= 1
 
 
 def test_base_stage_learns(micro_run):

@@ -109,6 +109,9 @@ class EvalConfig:
     max_bytes_per_domain: int = 32_000  # and at most this much text, whichever comes first
     batch_seqs: int = 8  # sequences per forward pass when scoring
     stride: int = 0  # sliding-window stride for documents longer than the context; 0: seq_len / 2
+    suite: bool = True  # multiple choice per language and code pass@k at every stage end (built-in sets)
+    mc_tasks: dict[str, str] = field(default_factory=dict)  # more multiple-choice files (auroram format): name -> path
+    code_problems: str | None = None  # HumanEval or MBPP JSONL for pass@1; None: the built-in problems
 
 
 @dataclass

@@ -32,6 +32,7 @@ from auroram.data.sources import (
     iter_source,
     read_heldout,
     uses_demo,
+    uses_demo_instruct,
 )
 from auroram.io import hash_obj, mark_step_done, read_json, step_done, write_json, write_text
 from auroram.train.parallel import DistInfo, barrier, broadcast, init_distributed, unwrap
@@ -166,7 +167,28 @@ def step_data(recipe: Recipe, console: Console) -> dict[str, Any] | None:
     else:
         console.step("data", f"building the demo corpus in {d} (once; a few minutes)")
         build_demo_corpus(d, progress=not console.quiet)
-    return read_json(manifest)
+    result = read_json(manifest)
+    if uses_demo_instruct(recipe):
+        result["instruct"] = _demo_instructions(d, console)
+    return result
+
+
+def _demo_instructions(d: Path, console: Console) -> dict[str, Any]:
+    """The demo's own instruction sets, rebuilt when the corpus they were made from changed."""
+    from auroram.data.demo_instruct import build_demo_instructions
+    from auroram.io import sha256_file
+
+    m = d / "instruct" / "manifest.json"
+    if m.is_file():
+        manifest = read_json(m)
+        fresh = all(sha256_file(d / v["file"]) == v["sha256"] for v in manifest.get("from", {}).values())
+        if fresh:
+            console.step("instructions", "demo instruction sets (cached)")
+            return manifest
+    manifest = build_demo_instructions(d / "corpus", d / "instruct")
+    n = {q: sum(c.values()) for q, c in manifest["counts"].items()}
+    console.step("instructions", f"demo instruction sets built: {n.get('cap', 0):,} CAP, {n.get('cat', 0):,} CAT pairs")
+    return manifest
 
 
 def step_tokenizer(recipe: Recipe, run_dir: Path, console: Console) -> tuple[Any, str]:
@@ -195,6 +217,8 @@ def step_tokenizer(recipe: Recipe, run_dir: Path, console: Console) -> tuple[Any
             for text in iter_source(recipe.sources[s], recipe):
                 if isinstance(text, tuple):
                     text = "\n".join(text)
+                elif hasattr(text, "plain_text"):  # an instruction conversation
+                    text = text.plain_text()
                 if used >= per_source:
                     break
                 chunk = text[: max(per_source - used, 0)]
@@ -216,33 +240,74 @@ def stage_sources(recipe: Recipe, stages: list[StageConfig]) -> list[str]:
     return sorted(used)
 
 
+def eval_texts(recipe: Recipe, heldout: dict[str, list[str]]) -> dict[str, list[str]]:
+    """Every evaluation text of the run, by set: what no training document may overlap."""
+    sets = {d: list(docs) for d, docs in heldout.items()}
+    if recipe.eval.suite:
+        from auroram.eval import code as code_eval
+        from auroram.eval import mc
+
+        for lang, path in {**mc.builtin_tasks(), **recipe.eval.mc_tasks}.items():
+            sets[f"mc-{lang}"] = [f"{it.context} {it.choices[it.gold]}" for it in mc.load_items(path, "auroram")]
+        sets["code-problems"] = [p.prompt for p in code_eval.load_problems(recipe.eval.code_problems)]
+    return sets
+
+
 def step_shards(recipe: Recipe, run_dir: Path, tok: Any, tok_hash: str, names: list[str], console: Console,
-                ) -> tuple[dict[str, Any], dict[str, str], dict[str, dict]]:
+                eval_sets: dict[str, list[str]]) -> tuple[dict[str, Any], dict[str, str], dict[str, dict]]:
+    from auroram.data.decontam import Decontaminator
+    from auroram.data.instruct import Quarantine
     from auroram.tokenize.bpe import eos_id as get_eos
+    from auroram.tokenize.render import Renderer, render_docs
     from auroram.tokenize.shards import Shard, tokenize_to_shard
 
     eos = get_eos(tok)
+    renderer = Renderer(tok)
+    # every training source is checked against every evaluation set (13-word grams; characters for ja)
+    langs = {name: (name.split("-", 1)[1] if name.startswith("mc-") else name) for name in eval_sets}
+    decon: Decontaminator | None = None
+    decon_h = hash_obj({"sets": {k: hash_obj(v) for k, v in eval_sets.items()}, "rule": "13w/25c-ja"})
+    render_h = hash_obj({"kind": renderer.kind, "template": getattr(tok, "chat_template", None)})
     shards, hashes, stats = {}, {}, {}
     with console.progress() as prog:
         for name in names:
             src = recipe.sources[name]
             out = run_dir / "shards" / name
-            h = hash_obj({"src": _plain(src), "tok": tok_hash, "input": input_fingerprint(src.path, recipe, "train")})
+            h = hash_obj({"src": _plain(src), "tok": tok_hash, "input": input_fingerprint(src.path, recipe, "train"),
+                          "decontam": decon_h, "render": render_h if src.format != "text" else None})
             hashes[name] = h
             if not begin_step(out, h):
+                if decon is None:
+                    decon = Decontaminator(eval_sets, langs=langs)
                 task = prog.add_task(f"tokenize {name}", total=src.max_docs, info="") if prog else None
 
                 def tick(n: int, task=task) -> None:
                     if prog is not None:
                         prog.update(task, completed=n)
 
-                st = tokenize_to_shard(tok, iter_source(src, recipe), out / "tokens.bin", eos_id=eos, progress=tick)
+                q = Quarantine()
+                docs = decon.filter(render_docs(iter_source(src, recipe, quarantine=q), renderer, src.loss_on, q),
+                                    name)
+                st = tokenize_to_shard(tok, docs, out / "tokens.bin", eos_id=eos, progress=tick)
+                table = decon.table()["sources"].get(name, {})
+                if q.quarantined:
+                    q.write(out / "quarantine.jsonl")
+                if table.get("dropped"):
+                    decon.write_drops(out / "decontaminated.jsonl", name)
                 if st.get("documents", 0) == 0:
-                    raise RunError(f"source '{name}' ({src.path}) has no documents")
-                mark_step_done(out, "shard", h, **st)
+                    raise RunError(f"source '{name}' ({src.path}) has no documents "
+                                   f"({q.quarantined} quarantined, {table.get('dropped', 0)} decontaminated)")
+                mark_step_done(out, "shard", h, **st, quarantine=q.summary(), decontamination=table,
+                               format=src.format, renderer=renderer.kind if src.format != "text" else None)
             shards[name] = Shard(out / "tokens.bin")
-            stats[name] = {k: v for k, v in read_json(out / "step.json").items() if k in ("documents", "tokens", "bytes")}
+            rec = read_json(out / "step.json")
+            stats[name] = {k: rec.get(k) for k in ("documents", "tokens", "bytes", "quarantine", "decontamination",
+                                                   "format", "renderer")}
     console.step("shards", ", ".join(f"{n} {stats[n].get('tokens', 0):,}" for n in names) + " tokens")
+    dropped = sum((v.get("decontamination") or {}).get("dropped", 0) for v in stats.values())
+    quarantined = sum((v.get("quarantine") or {}).get("quarantined", 0) for v in stats.values())
+    if dropped or quarantined:
+        console.step("", f"{dropped:,} documents dropped as overlapping evaluation sets, {quarantined:,} quarantined")
     return shards, hashes, stats
 
 
@@ -284,6 +349,26 @@ def new_model(recipe: Recipe, tok: Any):
     return build_model(recipe.model, vocab_size=len(tok), eos_id=get_eos(tok), seed=recipe.seed)
 
 
+def run_suite(recipe: Recipe, model: Any, tok: Any, device: Any, console: Console) -> dict[str, Any] | None:
+    """Multiple choice per language and sandboxed code pass@1 (rank 0; a sharded model is read from its export)."""
+    if not recipe.eval.suite:
+        return None
+    from auroram.eval import mc
+    from auroram.eval.suite import evaluate_suite
+
+    if isinstance(model, Path):
+        from auroram.model.build import load_base
+
+        model, _ = load_base(str(model))
+        model.to(device)
+    res = evaluate_suite(model, tok, mc_tasks={**mc.builtin_tasks(), **recipe.eval.mc_tasks},
+                         code_problems=recipe.eval.code_problems, device=str(device))
+    mcs = ", ".join(f"{k} {100 * v['acc']:.0f}%" for k, v in res["mc"].items())
+    code = res.get("code") or {}
+    console.step("", f"tasks: {mcs}; code pass@1 {100 * (code.get('pass@1') or 0):.1f}% ({res['seconds']:.0f}s)")
+    return res
+
+
 # fields that change how a stage runs, not what it computes: editing them resumes instead of redoing
 _EXECUTION_ONLY = ("threads", "device", "parallel", "compile", "activation_checkpointing", "log_every_steps",
                    "max_epochs_warning")
@@ -306,7 +391,8 @@ def run_stages(recipe: Recipe, run_dir: Path, tok: Any, tok_hash: str, shards: d
     t = recipe.train
     full_eval = make_evaluator(recipe, tok, heldout)
     global_seqs = t.global_batch_tokens // t.seq_len
-    eval_h = hash_obj({"eval": _plain(recipe.eval), "heldout": {d: hash_obj(v) for d, v in heldout.items()}})
+    eval_h = hash_obj({"eval": _plain(recipe.eval), "heldout": {d: hash_obj(v) for d, v in heldout.items()},
+                       "suite": 1})
     train_h = {k: v for k, v in _plain(t).items() if k not in _EXECUTION_ONLY}
     reports: list[dict[str, Any]] = []
     prev_hash = hash_obj({"base": recipe.model.base and str(Path(recipe.model.base).resolve()),
@@ -324,8 +410,10 @@ def run_stages(recipe: Recipe, run_dir: Path, tok: Any, tok_hash: str, shards: d
             model.eval()
             scores = full_eval(model)
             if info.is_main:
+                suite = run_suite(recipe, unwrap(model) if not info.distributed else Path(recipe.model.base), tok,
+                                  device, console)
                 write_json(out / "result.json", {"name": "base", "tokens": 0, "steps": 0, "seconds": 0.0,
-                                                 "imported": str(recipe.model.base), "eval": scores,
+                                                 "imported": str(recipe.model.base), "eval": scores, "suite": suite,
                                                  "loss": [], "curve": [], "mixture": {}, "warnings": []})
                 mark_step_done(out, "eval-base", h)
             barrier(info)
@@ -388,6 +476,8 @@ def run_stages(recipe: Recipe, run_dir: Path, tok: Any, tok_hash: str, shards: d
             if info.is_main:
                 card = _model_card(recipe, st, result, reports, data_manifest)
                 export_hf(unwrap(model), tok, out / "hf", card=card, state_dict=weights_cpu)
+                result["suite"] = run_suite(recipe, unwrap(model) if not info.distributed else out / "hf", tok,
+                                            device, console)
                 write_json(out / "result.json", result)
                 mark_step_done(out, f"stage:{st.name}", h)
                 # step checkpoints are only for resuming this stage; the final weights and export remain
@@ -442,8 +532,18 @@ def _model_card(recipe: Recipe, st: StageConfig, result: dict, before: list[dict
 def build_report(recipe: Recipe, run_dir: Path, stages: list[dict], *, data_manifest: dict | None,
                  tok: Any, heldout: dict, shard_stats: dict) -> dict[str, Any]:
     from auroram.eval.bpb import fertility
-    from auroram.eval.forgetting import forgetting
+    from auroram.eval.forgetting import continual_metrics, forgetting
 
+    sections = [data_section(recipe, stages, shard_stats)]
+    if any(s.get("suite") for s in stages):
+        from auroram.eval.suite import report_section
+
+        sections.append(report_section(stages))
+    first = stages[0]["name"]
+    # a domain the first stage did not train on is learnt in the second (CAP teaches the new languages)
+    known = {recipe.sources[s].domain for s in stages[0].get("weights", {}) if s in recipe.sources}
+    new_domains = [d for d in recipe.domains if d not in known]
+    learned_at = {d: stages[1]["name"] for d in new_domains} if len(stages) > 1 else None
     return {
         "recipe": recipe.name,
         "description": recipe.description,
@@ -453,11 +553,57 @@ def build_report(recipe: Recipe, run_dir: Path, stages: list[dict], *, data_mani
         "use_replay": recipe.use_replay,
         "stages": stages,
         "forgetting": forgetting(stages, recipe.domains),
-        "data": {"sources": (data_manifest or {}).get("sources", []), "shards": shard_stats},
+        "continual": continual_metrics(stages, recipe.domains, learned_at=learned_at),
+        "start": first,
+        "data": {"sources": (data_manifest or {}).get("sources", []), "shards": shard_stats,
+                 "instruct": (data_manifest or {}).get("instruct")},
+        "sections": sections,
         "tokenizer": {"kind": recipe.tokenizer.kind, "vocab_size": len(tok),
                       "fertility": {d: fertility(tok, docs) for d, docs in heldout.items()}},
         "provenance": read_json(run_dir / "provenance.json"),
     }
+
+
+def instruction_share(recipe: Recipe, stage: dict[str, Any]) -> dict[str, Any]:
+    """Share of a stage's tokens that came from instruction sources, and the loss on their targets."""
+    inst = [s for s in stage.get("mixture", {}) if recipe.sources.get(s) and recipe.sources[s].format != "text"]
+    total = sum(u["tokens"] for u in stage.get("mixture", {}).values()) or 1
+    loss = targets = 0.0
+    for rec in stage.get("loss", []):
+        for s in inst:
+            n = rec.get("targets_by_source", {}).get(s, 0)
+            loss += rec.get("loss_by_source", {}).get(s, 0.0) * n
+            targets += n
+    return {"sources": inst, "token_share": sum(stage["mixture"][s]["tokens"] for s in inst) / total,
+            "loss": loss / targets if targets else None, "target_tokens": int(targets)}
+
+
+def data_section(recipe: Recipe, stages: list[dict], shard_stats: dict) -> dict[str, str]:
+    import html as _html
+
+    rows = []
+    for st in stages:
+        if not st.get("mixture"):
+            continue
+        share = instruction_share(recipe, st)
+        st["instruction"] = share
+        loss = "-" if share["loss"] is None else f"{share['loss']:.3f}"
+        rows.append(f"<tr><td>{_html.escape(st['name'])}</td><td>{100 * share['token_share']:.1f}%</td>"
+                    f"<td>{loss}</td><td>{_html.escape(', '.join(share['sources']) or '-')}</td></tr>")
+    dec = []
+    for name, v in shard_stats.items():
+        d, q = v.get("decontamination") or {}, v.get("quarantine") or {}
+        dec.append(f"<tr><td>{_html.escape(name)}</td><td>{_html.escape(str(v.get('format') or 'text'))}</td>"
+                   f"<td>{q.get('records', d.get('checked', v.get('documents', 0)))}</td>"
+                   f"<td>{q.get('quarantined', 0)}</td><td>{d.get('dropped', 0)}</td><td>{v.get('documents', 0)}</td>"
+                   f"<td>{v.get('tokens', 0):,}</td></tr>")
+    body = ("<h3>Instruction data per stage</h3><table><tr><th>stage</th><th>instruction share of tokens</th>"
+            "<th>loss on instruction targets</th><th>sources</th></tr>" + "".join(rows) + "</table>"
+            "<h3>Training sources: records, quarantined, dropped as overlapping evaluation sets (13-word grams, "
+            "25-character grams for Japanese), kept</h3><table><tr><th>source</th><th>format</th><th>records</th>"
+            "<th>quarantined</th><th>decontaminated</th><th>documents kept</th><th>tokens</th></tr>"
+            + "".join(dec) + "</table>")
+    return {"title": "Training data", "html": body}
 
 
 def _main_first(info: DistInfo, fn) -> Any:
@@ -506,11 +652,11 @@ def run_recipe(recipe: Recipe, run_dir: Path, *, quiet: bool = False, until: str
         if until == "tokenizer":
             return None
         names = stage_sources(recipe, stages)
+        heldout = load_heldout(recipe)
         shards, shard_hashes, shard_stats = _main_first(
-            info, lambda: step_shards(recipe, run_dir, tok, tok_hash, names, console))
+            info, lambda: step_shards(recipe, run_dir, tok, tok_hash, names, console, eval_texts(recipe, heldout)))
         if until == "shards":
             return None
-        heldout = load_heldout(recipe)
         results = run_stages(recipe, run_dir, tok, tok_hash, shards, shard_hashes, heldout, console, manifest,
                              stages, info, device)
         if until is not None:

@@ -77,11 +77,12 @@ def build_optimizer(model: torch.nn.Module, stage: StageConfig) -> torch.optim.O
     return torch.optim.AdamW(groups, **kwargs)
 
 
-def micro_loss_sum(model: torch.nn.Module, input_ids: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """Sum of token cross-entropies over the micro-batch's target tokens (labels -100 are skipped)."""
+def micro_loss_rows(model: torch.nn.Module, input_ids: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Per-sequence sums of token cross-entropies over target tokens (labels -100 are skipped)."""
     logits = model(input_ids=input_ids).logits
-    return F.cross_entropy(logits.float().reshape(-1, logits.size(-1)), labels.reshape(-1),
-                           ignore_index=-100, reduction="sum")
+    per_token = F.cross_entropy(logits.float().reshape(-1, logits.size(-1)), labels.reshape(-1),
+                                ignore_index=-100, reduction="none")
+    return per_token.view(labels.shape).sum(1)
 
 
 @contextlib.contextmanager
@@ -129,6 +130,8 @@ def train_stage(
     tokens_per_step = global_seqs * seq_len
 
     optimizer = build_optimizer(model, stage)
+    source_names = list(getattr(mixture, "sources", []))
+    source_index = {n: j for j, n in enumerate(source_names)}
     ckpt_root = out_dir / "ckpt"
     history: dict[str, list] = {"loss": [], "curve": []}
     start_step = 0
@@ -182,21 +185,30 @@ def train_stage(
             torch.distributed.all_reduce(n_targets)
         n_targets_f = max(float(n_targets), 1.0)
         loss_sum = 0.0
+        # per-source loss and target counts: the report's loss of instruction data, replay, each language
+        src_loss = torch.zeros(len(source_names), dtype=torch.float64)
+        src_targets = torch.zeros(len(source_names), dtype=torch.float64)
         starts = list(range(0, local_seqs, micro))
         for i in starts:
             x = batch.input_ids[i : i + micro].to(device, non_blocking=True)
             y = batch.labels[i : i + micro].to(device, non_blocking=True)
             ctx = torch.autocast(device.type, dtype=amp) if amp is not None else contextlib.nullcontext()
             with ctx, _grad_sync(model, enabled=i == starts[-1]):
-                loss = micro_loss_sum(model, x, y) / n_targets_f
+                rows = micro_loss_rows(model, x, y)
+                loss = rows.sum() / n_targets_f
+                idx = torch.tensor([source_index[n] for n in batch.sources[i : i + micro]])
+                src_loss.index_add_(0, idx, rows.detach().double().cpu())
+                src_targets.index_add_(0, idx, (y != -100).sum(1).double().cpu())
                 # DDP and FSDP average gradients over ranks; the loss is already a share of the global
                 # token count, so undo the average to get the exact global-batch gradient
                 (loss * world_size).backward()
             loss_sum += float(loss.detach())
         if world_size > 1:
-            t = torch.tensor(loss_sum, device=device)
+            t = torch.cat([torch.tensor([loss_sum], dtype=torch.float64), src_loss, src_targets]).to(device)
             torch.distributed.all_reduce(t)
-            loss_sum = float(t)
+            t = t.cpu()
+            loss_sum = float(t[0])
+            src_loss, src_targets = t[1 : 1 + len(source_names)], t[1 + len(source_names) :]
         if not math.isfinite(loss_sum):
             raise TrainingError(f"stage {stage.name}: loss is {loss_sum} at step {step} (lower the LR?)")
         grad_norm = None
@@ -213,6 +225,9 @@ def train_stage(
                "lr": lr}
         if grad_norm is not None:
             rec["grad_norm"] = round(grad_norm, 6)
+        rec["loss_by_source"] = {n: round(float(src_loss[j] / src_targets[j]), 6)
+                                 for j, n in enumerate(source_names) if src_targets[j] > 0}
+        rec["targets_by_source"] = {n: int(src_targets[j]) for j, n in enumerate(source_names) if src_targets[j] > 0}
         history["loss"].append(rec)
         if tb_writer is not None:
             tb_writer.add_scalar(f"loss/{stage.name}", loss_sum, rec["tokens"])
