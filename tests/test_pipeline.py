@@ -189,3 +189,23 @@ def test_continuing_a_local_hf_model_skips_base_and_measures_against_it(micro_ru
     for d, v in report["stages"][0]["eval"].items():
         assert v["bpb"] == pytest.approx(ours[d]["bpb"], rel=1e-5)
     assert (tmp_path / "cont" / "stages" / "cat" / "hf" / "config.json").is_file()
+
+
+def test_curation_runs_before_tokenizing_and_feeds_the_shards(tiny_corpus, tmp_path):
+    import yaml
+
+    from auroram.config import load_recipe as _load
+
+    curate = yaml.safe_dump(_load("tiny").curate, default_flow_style=True).strip()
+    run_dir = tmp_path / "r"
+    run_recipe(micro(tiny_corpus, f"curate={curate}", "sources.code.max_docs=1000"), run_dir, quiet=True,
+               until="shards")
+    stats = json.loads((run_dir / "curate" / "stats.json").read_text())
+    assert stats["totals"]["balanced"]
+    assert stats["totals"]["docs_in"] == stats["totals"]["docs_kept"] + stats["totals"]["docs_dropped"]
+    # the shards were made from what curation kept, not from the raw corpus
+    kept = {d: sum(1 for _ in open(run_dir / "curate" / "by_domain" / f"{d}.jsonl")) for d in ("fi", "code")}
+    for d in ("fi", "code"):
+        shard = json.loads((run_dir / "shards" / d / "step.json").read_text())
+        assert shard["documents"] + shard["decontamination"].get("dropped", 0) == min(kept[d], 200 if d == "fi" else 1000)
+    assert kept["code"] < 120  # the test corpus repeats its code snippets: near-duplicates are removed

@@ -122,6 +122,7 @@ class Recipe:
     stages: list[StageConfig]
     heldout: dict[str, str] = field(default_factory=dict)  # domain -> held-out text ("demo:fi": demo val split)
     demo_dir: str | None = None  # where `auroram data demo` keeps the demo corpus; None: the user cache
+    curate: dict[str, Any] | None = None  # curation of the demo corpus before tokenizing (see docs/curate.md); null: none
     seed: int = 1234
     use_replay: bool = True  # false drops every stage's replay sources: the forgetting ablation
     tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
@@ -376,6 +377,13 @@ def validate(r: Recipe, where: str) -> None:
     for d in r.heldout:
         if d not in r.domains:
             raise err(f"heldout.{d}", f"'{d}' is not one of domains {r.domains}")
+    if r.curate is not None:
+        from auroram.curate.config import load_curate_config  # here, not at the top: it imports this module
+
+        try:
+            load_curate_config(data=r.curate)
+        except ConfigError as e:
+            raise ConfigError(f"{where}: in 'curate': {str(e).split(': ', 1)[-1]}") from None
     if not r.stages:
         raise err("stages", "at least one stage is needed")
     seen = set()

@@ -191,6 +191,30 @@ def _demo_instructions(d: Path, console: Console) -> dict[str, Any]:
     return manifest
 
 
+def step_curate(recipe: Recipe, run_dir: Path, console: Console) -> tuple[Recipe, dict[str, Any] | None]:
+    """Curate the demo corpus's train splits (language ID, heuristics, quality, toxicity, PII, dedup) and
+    point the recipe's `demo:` sources at what was kept. Held-out splits are left as they are."""
+    if recipe.curate is None or not any(s.path.startswith("demo:") for s in recipe.sources.values()):
+        return recipe, None
+    import dataclasses
+
+    from auroram.curate.cli import curate_demo
+    from auroram.curate.config import load_curate_config
+
+    t0 = time.perf_counter()
+    paths, stats = curate_demo(demo_dir(recipe), run_dir / "curate", config=load_curate_config(data=recipe.curate),
+                               quiet=console.quiet)
+    tot = stats.get("totals", {})
+    console.step("curate", f"{tot.get('docs_in', 0):,} documents in, {tot.get('kept', 0):,} kept, every drop in "
+                           f"{run_dir / 'curate' / 'rejected'} ({time.perf_counter() - t0:.0f}s)")
+    sources = {}
+    for name, src in recipe.sources.items():
+        if src.path.startswith("demo:"):
+            src = dataclasses.replace(src, path=str(paths[src.path.split(":", 1)[1]]))
+        sources[name] = src
+    return dataclasses.replace(recipe, sources=sources), stats
+
+
 def step_tokenizer(recipe: Recipe, run_dir: Path, console: Console) -> tuple[Any, str]:
     from auroram.tokenize.bpe import load_tokenizer, train_bpe
 
@@ -530,11 +554,15 @@ def _model_card(recipe: Recipe, st: StageConfig, result: dict, before: list[dict
 
 
 def build_report(recipe: Recipe, run_dir: Path, stages: list[dict], *, data_manifest: dict | None,
-                 tok: Any, heldout: dict, shard_stats: dict) -> dict[str, Any]:
+                 tok: Any, heldout: dict, shard_stats: dict, curation: dict | None = None) -> dict[str, Any]:
     from auroram.eval.bpb import fertility
     from auroram.eval.forgetting import continual_metrics, forgetting
 
     sections = [data_section(recipe, stages, shard_stats)]
+    if curation is not None:
+        from auroram.curate.report import report_section as curation_section
+
+        sections.insert(0, curation_section(curation))
     if any(s.get("suite") for s in stages):
         from auroram.eval.suite import report_section
 
@@ -554,6 +582,7 @@ def build_report(recipe: Recipe, run_dir: Path, stages: list[dict], *, data_mani
         "stages": stages,
         "forgetting": forgetting(stages, recipe.domains),
         "continual": continual_metrics(stages, recipe.domains, learned_at=learned_at),
+        "curation": curation,
         "start": first,
         "data": {"sources": (data_manifest or {}).get("sources", []), "shards": shard_stats,
                  "instruct": (data_manifest or {}).get("instruct")},
@@ -648,6 +677,7 @@ def run_recipe(recipe: Recipe, run_dir: Path, *, quiet: bool = False, until: str
         manifest = _main_first(info, lambda: step_data(recipe, console))
         if until == "data":
             return None
+        recipe, curation = _main_first(info, lambda: step_curate(recipe, run_dir, console))
         tok, tok_hash = _main_first(info, lambda: step_tokenizer(recipe, run_dir, console))
         if until == "tokenizer":
             return None
@@ -665,7 +695,7 @@ def run_recipe(recipe: Recipe, run_dir: Path, *, quiet: bool = False, until: str
         if not info.is_main:
             return None
         report = build_report(recipe, run_dir, results, data_manifest=manifest, tok=tok, heldout=heldout,
-                              shard_stats=shard_stats)
+                              shard_stats=shard_stats, curation=curation)
         write_json(run_dir / "report.json", report)
         html = write_html_report(run_dir, report)
         console.step("report", f"{run_dir / 'report.json'} and {html} ({time.perf_counter() - t0:.0f}s)")
