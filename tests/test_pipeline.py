@@ -209,3 +209,17 @@ def test_curation_runs_before_tokenizing_and_feeds_the_shards(tiny_corpus, tmp_p
         shard = json.loads((run_dir / "shards" / d / "step.json").read_text())
         assert shard["documents"] + shard["decontamination"].get("dropped", 0) == min(kept[d], 200 if d == "fi" else 1000)
     assert kept["code"] < 120  # the test corpus repeats its code snippets: near-duplicates are removed
+
+
+def test_safety_set_is_mixed_into_cat_and_measured_after_cap_and_cat(micro_run):
+    run_dir, report = micro_run
+    by_name = {s["name"]: s for s in report["stages"]}
+    assert "safety_redteam" in by_name["cat"]["mixture"] and "safety_redteam" not in by_name["cap"]["mixture"]
+    for stage in ("cap", "cat"):
+        o = by_name[stage]["safety"]["overall"]
+        assert 0 <= o["refusal_harmful"] <= 1 and 0 <= o["refusal_safe"] <= 1
+        assert set(by_name[stage]["safety"]["by_language"]) == {"en", "fi", "hi", "ja", "vi"}
+    assert by_name["base"].get("safety") is None
+    export = json.loads((run_dir / "safety" / "export.json").read_text())
+    assert export["auto_approved_demo"] > 0  # the demo says its items were not reviewed by people
+    assert any(sec["title"].lower().startswith("safety") for sec in report["sections"])

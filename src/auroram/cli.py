@@ -113,6 +113,43 @@ def cmd_data_instruct(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_safety(args: argparse.Namespace) -> int:
+    what = args.safety_command
+    if what == "build":
+        from auroram.safety.build import build_safety_set
+        from auroram.safety.stage import summarize_manifest
+
+        print(summarize_manifest(build_safety_set(args.out, args.seed, force=args.force)))
+    elif what == "import":
+        from auroram.safety.items import write_items
+        from auroram.safety.loaders import load_external
+
+        r = load_external(args.kind, args.file)
+        n = write_items(args.out, r.items)
+        skipped = ", ".join(f"{k}: {v}" for k, v in r.skipped.items()) or "none"
+        print(f"{n} items written to {args.out}; skipped (categories outside the taxonomy): {skipped}")
+    elif what == "review":
+        from auroram.safety.review import serve_review
+
+        serve_review(args.db, items=args.items, host=args.host, port=args.port)
+    elif what == "export":
+        from auroram.safety.review import export_approved
+
+        res = export_approved(args.db, args.out, split=None if args.split == "all" else args.split)
+        print(f"{res['items']} approved items written to {args.out}")
+    elif what == "eval":
+        from auroram.safety.stage import eval_model_dir, format_table
+
+        res = eval_model_dir(args.model, args.items, max_per_group=args.max_per_group,
+                             max_new_tokens=args.max_new_tokens, judge_dir=args.judge)
+        print(format_table(res))
+        if args.json:
+            from auroram.io import write_json
+
+            write_json(args.json, res)
+    return 0
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from auroram.io import read_json
     from auroram.report.html import compare_runs, compare_table, write_html_report
@@ -214,6 +251,38 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--json", help="also write the results to this JSON file")
     q.add_argument("--quiet", action="store_true")
     q.set_defaults(func=cmd_eval_mc)
+
+    p = sub.add_parser("safety", help="red-team safety set: build, import, review in a browser, export, evaluate")
+    ssub = p.add_subparsers(dest="safety_command", required=True, metavar="WHAT")
+    q = ssub.add_parser("build", help="write the built-in multilingual red-team set (harmful + safe look-alikes)")
+    q.add_argument("--out", required=True)
+    q.add_argument("--seed", type=int, default=1234)
+    q.add_argument("--force", action="store_true")
+    q.set_defaults(func=cmd_safety)
+    q = ssub.add_parser("import", help="convert a set you obtained to safety items")
+    q.add_argument("kind", choices=["biden-harris", "xstest", "harmbench", "do-not-answer"])
+    q.add_argument("file")
+    q.add_argument("--out", required=True, help="items JSONL to write")
+    q.set_defaults(func=cmd_safety)
+    q = ssub.add_parser("review", help="review items one by one in a local web page (keyboard: a, e, r, j, k)")
+    q.add_argument("--db", required=True, help="SQLite file holding the decisions (created if missing)")
+    q.add_argument("--items", help="items JSONL to load into the database")
+    q.add_argument("--host", default="127.0.0.1")
+    q.add_argument("--port", type=int, default=8765)
+    q.set_defaults(func=cmd_safety)
+    q = ssub.add_parser("export", help="write the approved items as prompt/response JSONL (a CAT source)")
+    q.add_argument("--db", required=True)
+    q.add_argument("--out", required=True)
+    q.add_argument("--split", default="train", choices=["train", "heldout", "all"])
+    q.set_defaults(func=cmd_safety)
+    q = ssub.add_parser("eval", help="refusal and over-refusal of a local HF model on a set's held-out items")
+    q.add_argument("model")
+    q.add_argument("--items", required=True)
+    q.add_argument("--max-per-group", type=int, default=10)
+    q.add_argument("--max-new-tokens", type=int, default=32)
+    q.add_argument("--judge", help="guard-model directory for the classifier judge")
+    q.add_argument("--json", help="also write the result to this JSON file")
+    q.set_defaults(func=cmd_safety)
 
     from auroram.curate.cli import add_parser as add_curate
 

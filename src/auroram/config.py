@@ -115,6 +115,17 @@ class EvalConfig:
 
 
 @dataclass
+class SafetyConfig:
+    enabled: bool = False  # build/review the red-team set, mix approved items into a stage, evaluate refusal
+    demo_auto_approve: bool = False  # demo only: items approved unreviewed, marked "auto-approved (demo)"
+    items: str | None = None  # your own set (safety-item JSONL); None: the built-in multilingual template set
+    eval_stages: list[str] = field(default_factory=lambda: ["cap", "cat"])  # measured after these stages
+    eval_max_per_group: int = 10  # held-out items per (language, category, kind) scored
+    eval_max_new_tokens: int = 32  # generation length for the string-match judge
+    judge: str | None = None  # local guard-model directory (e.g. Llama Guard 3) for the classifier judge
+
+
+@dataclass
 class Recipe:
     name: str
     domains: list[str]  # what the report measures: bits per byte on each domain's held-out text
@@ -122,6 +133,7 @@ class Recipe:
     stages: list[StageConfig]
     heldout: dict[str, str] = field(default_factory=dict)  # domain -> held-out text ("demo:fi": demo val split)
     demo_dir: str | None = None  # where `auroram data demo` keeps the demo corpus; None: the user cache
+    safety: SafetyConfig = field(default_factory=SafetyConfig)
     curate: dict[str, Any] | None = None  # curation of the demo corpus before tokenizing (see docs/curate.md); null: none
     seed: int = 1234
     use_replay: bool = True  # false drops every stage's replay sources: the forgetting ablation
@@ -377,6 +389,9 @@ def validate(r: Recipe, where: str) -> None:
     for d in r.heldout:
         if d not in r.domains:
             raise err(f"heldout.{d}", f"'{d}' is not one of domains {r.domains}")
+    uses_safety = [n for n, src in r.sources.items() if src.path.startswith("safety:")]
+    if uses_safety and not r.safety.enabled:
+        raise err(f"sources.{uses_safety[0]}.path", "reads the safety set, but safety.enabled is false")
     if r.curate is not None:
         from auroram.curate.config import load_curate_config  # here, not at the top: it imports this module
 
@@ -411,6 +426,9 @@ def validate(r: Recipe, where: str) -> None:
             raise err(f"{k}.schedule.min_lr_ratio", "must be within [0, 1]")
         if st.schedule.warmup_steps < 0:
             raise err(f"{k}.schedule.warmup_steps", "must be >= 0")
+    for i, name in enumerate(r.safety.eval_stages):
+        if name not in {s.name for s in r.stages}:
+            raise err(f"safety.eval_stages[{i}]", f"no stage named '{name}'")
     t = r.train
     if t.seq_len <= 0 or t.global_batch_tokens <= 0 or t.micro_batch_seqs <= 0:
         raise err("train", "seq_len, global_batch_tokens and micro_batch_seqs must be positive")
@@ -436,7 +454,7 @@ def check_paths(r: Recipe, where: str = "recipe") -> None:
     if r.model.base:
         items.append(("model.base", r.model.base))
     for key, p in items:
-        if p.startswith(("demo:", "demo-instruct:")):  # built by the pipeline when missing
+        if p.startswith(("demo:", "demo-instruct:", "safety:")):  # made by the pipeline
             continue
         if not Path(p).expanduser().exists():
             raise ConfigError(f"{where}: key '{key}': '{p}' does not exist")

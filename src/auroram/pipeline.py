@@ -215,6 +215,25 @@ def step_curate(recipe: Recipe, run_dir: Path, console: Console) -> tuple[Recipe
     return dataclasses.replace(recipe, sources=sources), stats
 
 
+def step_safety(recipe: Recipe, run_dir: Path, console: Console) -> tuple[Recipe, dict[str, Any] | None]:
+    """Build (or import) the red-team set, load it for review, export the approved train items, and point
+    `safety:approved` sources at them. Review decisions in the database survive reruns."""
+    if not recipe.safety.enabled:
+        return recipe, None
+    import dataclasses
+
+    from auroram.safety.stage import prepare_safety
+
+    sf = recipe.safety
+    info = prepare_safety(run_dir / "safety", seed=recipe.seed, demo=sf.demo_auto_approve, items=sf.items)
+    by_status = info["exported"].get("by_status", {})
+    console.step("safety", f"{info['exported']['items']:,} approved red-team train items "
+                           f"({', '.join(f'{k}: {v:,}' for k, v in by_status.items())})")
+    sources = {n: (dataclasses.replace(src, path=info["approved_jsonl"]) if src.path == "safety:approved" else src)
+               for n, src in recipe.sources.items()}
+    return dataclasses.replace(recipe, sources=sources), info
+
+
 def step_tokenizer(recipe: Recipe, run_dir: Path, console: Console) -> tuple[Any, str]:
     from auroram.tokenize.bpe import load_tokenizer, train_bpe
 
@@ -264,9 +283,14 @@ def stage_sources(recipe: Recipe, stages: list[StageConfig]) -> list[str]:
     return sorted(used)
 
 
-def eval_texts(recipe: Recipe, heldout: dict[str, list[str]]) -> dict[str, list[str]]:
+def eval_texts(recipe: Recipe, heldout: dict[str, list[str]], run_dir: Path) -> dict[str, list[str]]:
     """Every evaluation text of the run, by set: what no training document may overlap."""
     sets = {d: list(docs) for d, docs in heldout.items()}
+    if recipe.safety.enabled:
+        from auroram.safety.stage import eval_items
+
+        for it in eval_items(run_dir / "safety"):
+            sets.setdefault(f"safety-{it['language']}", []).append(it["prompt"])
     if recipe.eval.suite:
         from auroram.eval import code as code_eval
         from auroram.eval import mc
@@ -288,7 +312,7 @@ def step_shards(recipe: Recipe, run_dir: Path, tok: Any, tok_hash: str, names: l
     eos = get_eos(tok)
     renderer = Renderer(tok)
     # every training source is checked against every evaluation set (13-word grams; characters for ja)
-    langs = {name: (name.split("-", 1)[1] if name.startswith("mc-") else name) for name in eval_sets}
+    langs = {name: (name.split("-", 1)[1] if name.startswith(("mc-", "safety-")) else name) for name in eval_sets}
     decon: Decontaminator | None = None
     decon_h = hash_obj({"sets": {k: hash_obj(v) for k, v in eval_sets.items()}, "rule": "13w/25c-ja"})
     render_h = hash_obj({"kind": renderer.kind, "template": getattr(tok, "chat_template", None)})
@@ -393,6 +417,29 @@ def run_suite(recipe: Recipe, model: Any, tok: Any, device: Any, console: Consol
     return res
 
 
+def run_safety(recipe: Recipe, stage: str, model: Any, tok: Any, device: Any, run_dir: Path,
+               console: Console) -> dict[str, Any] | None:
+    """Refusal on held-out harmful prompts, over-refusal on safe look-alikes, and their gap (rank 0)."""
+    sf = recipe.safety
+    if not sf.enabled or stage not in sf.eval_stages:
+        return None
+    from auroram.safety.stage import evaluate_stage
+
+    if isinstance(model, Path):
+        from auroram.model.build import load_base
+
+        model, _ = load_base(str(model))
+        model.to(device)
+    t0 = time.perf_counter()
+    res = evaluate_stage(model, tok, run_dir / "safety", max_per_group=sf.eval_max_per_group,
+                         max_new_tokens=sf.eval_max_new_tokens, judge_dir=sf.judge, seed=recipe.seed)
+    o = res["overall"]
+    console.step("", f"safety: refuses {100 * (o['refusal_harmful'] or 0):.0f}% of harmful, "
+                     f"{100 * (o['refusal_safe'] or 0):.0f}% of safe prompts (gap {100 * (o['gap'] or 0):+.0f}; "
+                     f"forced choice {100 * (o['fc_gap'] or 0):+.0f}) ({time.perf_counter() - t0:.0f}s)")
+    return res
+
+
 # fields that change how a stage runs, not what it computes: editing them resumes instead of redoing
 _EXECUTION_ONLY = ("threads", "device", "parallel", "compile", "activation_checkpointing", "log_every_steps",
                    "max_epochs_warning")
@@ -453,6 +500,7 @@ def run_stages(recipe: Recipe, run_dir: Path, tok: Any, tok_hash: str, shards: d
         weights = recipe.stage_weights(st)
         steps = math.ceil(st.tokens / t.global_batch_tokens)
         h = hash_obj({"prev": prev_hash, "stage": _plain(st), "weights": weights, "train": train_h,
+                      "safety": _plain(recipe.safety),
                       "shards": {s: shard_hashes[s] for s in weights}, "eval": eval_h, "index": idx})
         if _decide(info, lambda: begin_step(out, h)):
             console.step(f"stage {st.name}", "cached")
@@ -502,6 +550,8 @@ def run_stages(recipe: Recipe, run_dir: Path, tok: Any, tok_hash: str, shards: d
                 export_hf(unwrap(model), tok, out / "hf", card=card, state_dict=weights_cpu)
                 result["suite"] = run_suite(recipe, unwrap(model) if not info.distributed else out / "hf", tok,
                                             device, console)
+                result["safety"] = run_safety(recipe, st.name, unwrap(model) if not info.distributed else out / "hf",
+                                              tok, device, run_dir, console)
                 write_json(out / "result.json", result)
                 mark_step_done(out, f"stage:{st.name}", h)
                 # step checkpoints are only for resuming this stage; the final weights and export remain
@@ -567,6 +617,10 @@ def build_report(recipe: Recipe, run_dir: Path, stages: list[dict], *, data_mani
         from auroram.eval.suite import report_section
 
         sections.append(report_section(stages))
+    if any(s.get("safety") for s in stages):
+        from auroram.safety.report import report_section as safety_section
+
+        sections.append(safety_section(stages))
     first = stages[0]["name"]
     # a domain the first stage did not train on is learnt in the second (CAP teaches the new languages)
     known = {recipe.sources[s].domain for s in stages[0].get("weights", {}) if s in recipe.sources}
@@ -678,13 +732,14 @@ def run_recipe(recipe: Recipe, run_dir: Path, *, quiet: bool = False, until: str
         if until == "data":
             return None
         recipe, curation = _main_first(info, lambda: step_curate(recipe, run_dir, console))
+        recipe, safety = _main_first(info, lambda: step_safety(recipe, run_dir, console))
         tok, tok_hash = _main_first(info, lambda: step_tokenizer(recipe, run_dir, console))
         if until == "tokenizer":
             return None
         names = stage_sources(recipe, stages)
         heldout = load_heldout(recipe)
         shards, shard_hashes, shard_stats = _main_first(
-            info, lambda: step_shards(recipe, run_dir, tok, tok_hash, names, console, eval_texts(recipe, heldout)))
+            info, lambda: step_shards(recipe, run_dir, tok, tok_hash, names, console, eval_texts(recipe, heldout, run_dir)))
         if until == "shards":
             return None
         results = run_stages(recipe, run_dir, tok, tok_hash, shards, shard_hashes, heldout, console, manifest,
@@ -739,6 +794,15 @@ def print_summary(report: dict[str, Any], console: Console) -> None:
         change = 100 * (vals[-1] - vals[0]) / vals[0] if vals[0] else float("nan")
         table.add_row(d, *[f"{v:.3f}" for v in vals], f"{change:+.1f}%")
     console.rich.print(table)
+    safety = [(s["name"], s["safety"]["overall"]) for s in stages if s.get("safety")]
+    if safety:
+        t2 = Table(title="safety: refusal on held-out harmful and on safe look-alike prompts (string-match judge)")
+        for col in ("after", "harmful refused", "safe refused", "gap", "forced-choice gap"):
+            t2.add_column(col, justify="right")
+        for name, o in safety:
+            t2.add_row(name, *[("-" if o[k] is None else f"{100 * o[k]:.0f}%") for k in
+                               ("refusal_harmful", "refusal_safe", "gap", "fc_gap")])
+        console.rich.print(t2)
 
 
 def dumps(obj: Any) -> str:

@@ -182,13 +182,17 @@ def read_heldout(path: str, recipe: Recipe, *, max_docs: int, max_bytes: int) ->
     return docs
 
 
+CONTENT_HASH_MAX_BYTES = 256 << 20
+
+
 def input_fingerprint(path: str, recipe: Recipe, split: str) -> str:
-    """Identity of a source's input files: content hash for the demo corpus, size and mtime otherwise
+    """Identity of a source's input files: their content hash up to 256 MB each (a file rewritten with the
+    same content, such as a re-exported safety set, is the same input), size and mtime above that
     (hashing terabytes on every run would cost more than it protects)."""
     items = []
     for f in _files(path, recipe, split):
         st = f.stat()
-        if path.startswith("demo:"):
+        if st.st_size <= CONTENT_HASH_MAX_BYTES:
             items.append([f.name, sha256_file(f)])
         else:
             items.append([str(f.resolve()), st.st_size, st.st_mtime_ns])

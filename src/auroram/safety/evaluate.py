@@ -121,7 +121,8 @@ def continuation_logprobs(model: Any, tokenizer: Any, pairs: list[tuple[str, str
         p, c = [start] + _encode(tokenizer, prefix), _encode(tokenizer, cont)
         if not c:
             raise ValueError(f"empty continuation {cont!r}")
-        p = p[-max(n_pos - len(c), 1):]  # keep the end of a long prompt: it sits next to the answer
+        c = c[: n_pos - 1]  # a continuation longer than the context is judged on its opening tokens
+        p = p[-(n_pos - len(c)):]  # keep the end of a long prompt: it sits next to the answer
         enc.append((p, c))
     scores: list[float] = []
     for b in range(0, len(enc), batch_size):
