@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed
 TORCH  ?= torch==2.13.0
 RUN    ?= runs/tiny
 
-.PHONY: setup demo demo-deps test test-all clean
+.PHONY: setup demo demo-deps test-deps test clean
 
 setup: $(STAMP)
 
@@ -28,7 +28,11 @@ demo: setup demo-deps
 	$(VENV)/bin/auroram run tiny --run-dir $(RUN)
 	@echo "report: $(RUN)/report/index.html"
 
-test: setup
+# Chromium for the review-page test and unshare for the sandbox (installed when missing, as root)
+test-deps:
+	@bash scripts/test-deps.sh
+
+test: setup test-deps
 	$(PY) -m pytest -q tests
 
 clean:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -223,3 +224,23 @@ def test_safety_set_is_mixed_into_cat_and_measured_after_cap_and_cat(micro_run):
     export = json.loads((run_dir / "safety" / "export.json").read_text())
     assert export["auto_approved_demo"] > 0  # the demo says its items were not reviewed by people
     assert any(sec["title"].lower().startswith("safety") for sec in report["sections"])
+
+
+def test_planted_evaluation_text_never_reaches_a_shard(tiny_corpus, tmp_path):
+    """Held-out documents copied into every training source (inside other text) are dropped."""
+    planted = tmp_path / "planted"
+    shutil.copytree(tiny_corpus, planted)
+    for d in ("en", "fi", "hi", "ja", "vi", "code"):
+        train = planted / "corpus" / d / "train.jsonl"
+        val = [json.loads(x) for x in (planted / "corpus" / d / "val.jsonl").read_text().splitlines()]
+        extra = [{"id": f"planted-{i}", "text": "Intro line.\n\n" + v["text"] + "\n\nOutro.", "source": "t"}
+                 for i, v in enumerate(val[:2])]
+        lines = [json.dumps(x, ensure_ascii=False) for x in extra] + train.read_text().splitlines()
+        train.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    run_dir = tmp_path / "r"
+    run_recipe(micro(planted), run_dir, quiet=True, until="shards")
+    for d in ("en", "fi", "hi", "ja", "vi", "code"):
+        rec = json.loads((run_dir / "shards" / d / "step.json").read_text())
+        drops = [json.loads(x) for x in (run_dir / "shards" / d / "decontaminated.jsonl").read_text().splitlines()]
+        assert {x["doc"] for x in drops if x["doc"] < 2} == {0, 1}, (d, drops[:3])
+        assert rec["decontamination"]["dropped"] >= 2

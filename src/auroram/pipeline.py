@@ -202,8 +202,11 @@ def step_curate(recipe: Recipe, run_dir: Path, console: Console) -> tuple[Recipe
     from auroram.curate.config import load_curate_config
 
     t0 = time.perf_counter()
+    if not console.quiet:
+        console.step("curate", "language ID, heuristics, quality, toxicity, PII, deduplication (datatrove) ...")
+    # datatrove's own per-task logging stays off: the step line and stats.json say what happened
     paths, stats = curate_demo(demo_dir(recipe), run_dir / "curate", config=load_curate_config(data=recipe.curate),
-                               quiet=console.quiet)
+                               quiet=True)
     tot = stats.get("totals", {})
     console.step("curate", f"{tot.get('docs_in', 0):,} documents in, {tot.get('kept', 0):,} kept, every drop in "
                            f"{run_dir / 'curate' / 'rejected'} ({time.perf_counter() - t0:.0f}s)")

@@ -106,6 +106,7 @@ def report_section(stages: list[dict]) -> dict:
                 cells.append("–" if r is None else f"{_pct(r.get('acc'))} / {_pct(r.get('acc_norm'))}")
             rows.append(cells)
         parts += ["<h3>Multiple choice: accuracy / length-normalised accuracy (%)</h3>", _table(["task", *names], rows)]
+        parts.append(_plot_tasks(stages, names, tasks))
     code_stages = [(n, _suite(s).get("code")) for n, s in zip(names, stages) if _suite(s).get("code")]
     if code_stages:
         ks = sorted({k for _, c in code_stages for k in c if k.startswith("pass@")}, key=lambda k: int(k[5:]))
@@ -120,6 +121,37 @@ def report_section(stages: list[dict]) -> dict:
     if not parts:
         parts.append("<p>No task results.</p>")
     return {"title": "Tasks: multiple choice and code", "html": "\n".join(parts)}
+
+
+def _plot_tasks(stages: list[dict], names: list[str], tasks: list[str]) -> str:
+    """Accuracy per task and code pass@1 across stages, as an inline PNG (the section stays one piece)."""
+    import base64
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 3.2))
+    x = list(range(len(stages)))
+    for t in tasks:
+        ys = [((_suite(s).get("mc") or {}).get(t) or {}).get("acc") for s in stages]
+        ax.plot(x, [None if y is None else 100 * y for y in ys], marker="o", label=f"mc {t}")
+    code = [(_suite(s).get("code") or {}).get("pass@1") for s in stages]
+    if any(c is not None for c in code):
+        ax.plot(x, [None if c is None else 100 * c for c in code], marker="s", linestyle="--", color="black",
+                label="code pass@1")
+    ax.set_xticks(x, names)
+    ax.set_ylabel("%")
+    ax.set_ylim(0, 100)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, ncol=3)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110)
+    plt.close(fig)
+    return f'<img alt="task accuracy per stage" src="data:image/png;base64,{base64.b64encode(buf.getvalue()).decode()}">'
 
 
 # ----------------------------------------------------------------------------------------------------

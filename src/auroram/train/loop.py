@@ -171,7 +171,7 @@ def train_stage(
     task = progress.add_task(f"train {stage.name}", total=total_steps, completed=start_step,
                              info="") if progress is not None else None
     t_start = time.perf_counter()
-    t_log, tokens_since_log = t_start, 0
+    t_log, tokens_since_log, eval_at_log = t_start, 0, eval_seconds[0]
     for step in range(start_step, total_steps):
         lr = lr_at(step, total_steps, stage.optim.lr, stage.schedule)
         for g in optimizer.param_groups:
@@ -234,8 +234,9 @@ def train_stage(
             tb_writer.add_scalar(f"lr/{stage.name}", lr, rec["tokens"])
         if done % train.log_every_steps == 0 or done == total_steps:
             now = time.perf_counter()
-            tok_s = tokens_since_log / max(now - t_log, 1e-9)
-            t_log, tokens_since_log = now, 0
+            # training rate: evaluation time inside the interval is not training time
+            tok_s = tokens_since_log / max(now - t_log - (eval_seconds[0] - eval_at_log), 1e-9)
+            t_log, tokens_since_log, eval_at_log = now, 0, eval_seconds[0]
             if task is not None:
                 progress.update(task, completed=done, info=f"loss {loss_sum:.3f}  lr {lr:.2e}  {tok_s:,.0f} tok/s")
             if tb_writer is not None:
