@@ -237,6 +237,15 @@ def step_safety(recipe: Recipe, run_dir: Path, console: Console) -> tuple[Recipe
     return dataclasses.replace(recipe, sources=sources), info
 
 
+def _source_identity(src: Any, run_dir: Path) -> dict[str, Any]:
+    """A source's settings for step hashes; a path inside the run (curated or exported data) is taken
+    relative to it, so a copied or moved run directory is still recognised as complete."""
+    ident = _plain(src)
+    with contextlib.suppress(ValueError):
+        ident["path"] = str(Path(src.path).resolve().relative_to(run_dir.resolve()))
+    return ident
+
+
 def step_tokenizer(recipe: Recipe, run_dir: Path, console: Console) -> tuple[Any, str]:
     from auroram.tokenize.bpe import load_tokenizer, train_bpe
 
@@ -250,7 +259,8 @@ def step_tokenizer(recipe: Recipe, run_dir: Path, console: Console) -> tuple[Any
         return tok, h
     t = recipe.tokenizer
     inputs = {s: input_fingerprint(recipe.sources[s].path, recipe, "train") for s in t.train_sources}
-    h = hash_obj({"cfg": _plain(t), "sources": {s: _plain(recipe.sources[s]) for s in t.train_sources}, "inputs": inputs})
+    h = hash_obj({"cfg": _plain(t), "sources": {s: _source_identity(recipe.sources[s], run_dir) for s in t.train_sources},
+                  "inputs": inputs})
     if begin_step(out, h):
         console.step("tokenizer", "cached")
         return load_tokenizer(out / "hf"), h
@@ -324,7 +334,7 @@ def step_shards(recipe: Recipe, run_dir: Path, tok: Any, tok_hash: str, names: l
         for name in names:
             src = recipe.sources[name]
             out = run_dir / "shards" / name
-            h = hash_obj({"src": _plain(src), "tok": tok_hash, "input": input_fingerprint(src.path, recipe, "train"),
+            h = hash_obj({"src": _source_identity(src, run_dir), "tok": tok_hash, "input": input_fingerprint(src.path, recipe, "train"),
                           "decontam": decon_h, "render": render_h if src.format != "text" else None})
             hashes[name] = h
             if not begin_step(out, h):
