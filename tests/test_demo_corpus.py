@@ -238,7 +238,7 @@ def test_missing_man_tools_name_the_packages_to_install(monkeypatch):
 def test_load_split_names_file_and_line_of_bad_json(tmp_path):
     (tmp_path / "fi").mkdir()
     (tmp_path / "fi" / "train.jsonl").write_text('{"id": "a", "text": "x", "source": "s"}\n{"id": \n')
-    with pytest.raises(ValueError, match=r"train\.jsonl:2"):
+    with pytest.raises(ValueError, match=r"train\.jsonl: line 2"):
         demo.load_split(tmp_path, "fi", "train")
 
 

@@ -82,13 +82,13 @@ def test_mbpp_format_runs_its_asserts(tmp_path):
 def test_bad_files_name_file_line_and_key(tmp_path):
     bad = _jsonl(tmp_path / "p.jsonl", [{"task_id": "a", "prompt": "def f():\n", "test": "", "entry_point": "f"},
                                         {"task_id": "b", "prompt": "def g():\n", "entry_point": "g"}])
-    with pytest.raises(TaskFileError, match=r"p\.jsonl:2: missing field 'test' for format humaneval"):
+    with pytest.raises(TaskFileError, match=r"p\.jsonl: line 2: missing field 'test' for format humaneval"):
         code.load_problems(bad)
     samples = _jsonl(tmp_path / "s.jsonl", [{"task_id": "auroram/0", "completion": "x"}, {"task_id": "nope", "completion": ""}])
-    with pytest.raises(TaskFileError, match=r"s\.jsonl:2: task_id 'nope' is not in the problem file"):
+    with pytest.raises(TaskFileError, match=r"s\.jsonl: line 2: task_id 'nope' is not in the problem file"):
         code.score_samples(None, samples)
     no_completion = _jsonl(tmp_path / "n.jsonl", [{"task_id": "auroram/0"}])
-    with pytest.raises(TaskFileError, match=r"n\.jsonl:1: missing field 'completion'"):
+    with pytest.raises(TaskFileError, match=r"n\.jsonl: line 1: missing field 'completion'"):
         code.score_samples(None, no_completion)
 
 

@@ -68,17 +68,17 @@ def test_missing_field_names_file_line_and_key(tmp_path):
     good = FORMATS["xstorycloze"][0]
     bad = {k: v for k, v in good.items() if k != "sentence_quiz2"}
     path = _write(tmp_path / "x.jsonl", [good, bad])
-    with pytest.raises(mc.TaskFileError, match=r"x\.jsonl:2: missing field 'sentence_quiz2' for format xstorycloze"):
+    with pytest.raises(mc.TaskFileError, match=r"x\.jsonl: line 2: missing field 'sentence_quiz2' for format xstorycloze"):
         mc.load_items(path, "xstorycloze")
 
 
 def test_bad_json_and_bad_gold_are_one_line_errors(tmp_path):
     p = tmp_path / "b.jsonl"
     p.write_text('{"context": "a", "choices": ["x", "y"], "gold": 0}\n{not json\n', encoding="utf-8")
-    with pytest.raises(mc.TaskFileError, match=r"b\.jsonl:2: not valid JSON"):
+    with pytest.raises(mc.TaskFileError, match=r"b\.jsonl: line 2: not valid JSON"):
         mc.load_items(p, "auroram")
     _write(p, [{"context": "a", "choices": ["x", "y"], "gold": 5}])
-    with pytest.raises(mc.TaskFileError, match=r"b\.jsonl:1: gold answer 5"):
+    with pytest.raises(mc.TaskFileError, match=r"b\.jsonl: line 1: gold answer 5"):
         mc.load_items(p, "auroram")
     with pytest.raises(mc.TaskFileError, match="unknown task format"):
         mc.load_items(p, "squad")

@@ -23,7 +23,6 @@ a heads, L layers, V vocabulary, e bytes per activation: 2 in bf16, 4 in fp32):
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any

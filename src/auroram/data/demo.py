@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Iterable, Iterator, Mapping, Sequence
 
 from auroram.data import extract
+from auroram.jsonl import read_records
 from auroram.io import atomic_dir, write_json
 
 DOMAINS = ("en", "fi", "hi", "ja", "vi", "code")
@@ -625,15 +626,8 @@ def load_split(corpus_dir: Path, domain: str, split: str) -> list[dict]:
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such split; build the demo corpus with `auroram data demo`")
     docs = []
-    with open(path, encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                doc = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise ValueError(f"{path}:{lineno}: not valid JSON ({e.msg})") from None
-            if not isinstance(doc, dict) or not isinstance(doc.get("text"), str):
-                raise ValueError(f"{path}:{lineno}: expected an object with a string 'text'")
-            docs.append(doc)
+    for lineno, doc in read_records(path):
+        if not isinstance(doc.get("text"), str):
+            raise ValueError(f"{path}: line {lineno}: expected an object with a string 'text'")
+        docs.append(doc)
     return docs

@@ -8,7 +8,6 @@ completion that calls `sys.exit(0)` before the tests cannot pass.
 
 from __future__ import annotations
 
-import json
 import secrets
 from collections import Counter
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from typing import Any, Iterable
 import torch
 
 from auroram.eval.mc import TaskFileError
+from auroram.jsonl import read_records
 from auroram.eval.sandbox import Sandbox, SandboxConfig
 
 # bigcode-evaluation-harness conventions: a new top-level statement ends a function body
@@ -75,11 +75,11 @@ def load_problems(path: str | Path | None = None, fmt: str = "auto") -> list[Cod
         try:
             p = _mbpp(doc) if kind == "mbpp" else _humaneval(doc)
         except KeyError as e:
-            raise TaskFileError(f"{path}:{lineno}: missing field {e.args[0]!r} for format {kind}") from None
+            raise TaskFileError(f"{path}: line {lineno}: missing field {e.args[0]!r} for format {kind}") from None
         except (ValueError, TypeError) as e:
-            raise TaskFileError(f"{path}:{lineno}: bad {kind} problem ({e})") from None
+            raise TaskFileError(f"{path}: line {lineno}: bad {kind} problem ({e})") from None
         if p.task_id in seen:
-            raise TaskFileError(f"{path}:{lineno}: task_id {p.task_id!r} appears twice")
+            raise TaskFileError(f"{path}: line {lineno}: task_id {p.task_id!r} appears twice")
         seen.add(p.task_id)
         problems.append(p)
     if not problems:
@@ -88,17 +88,7 @@ def load_problems(path: str | Path | None = None, fmt: str = "auto") -> list[Cod
 
 
 def _jsonl(path: Path) -> Iterable[tuple[int, dict]]:
-    with open(path, encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                doc = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise TaskFileError(f"{path}:{lineno}: not valid JSON ({e.msg})") from None
-            if not isinstance(doc, dict):
-                raise TaskFileError(f"{path}:{lineno}: expected a JSON object, got {type(doc).__name__}")
-            yield lineno, doc
+    return read_records(path, TaskFileError)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -177,12 +167,12 @@ def read_samples(path: str | Path, problems: list[CodeProblem]) -> list[tuple[st
     for lineno, doc in _jsonl(path):
         for key in ("task_id", "completion"):
             if key not in doc:
-                raise TaskFileError(f"{path}:{lineno}: missing field {key!r}")
+                raise TaskFileError(f"{path}: line {lineno}: missing field {key!r}")
         if not isinstance(doc["completion"], str):
-            raise TaskFileError(f"{path}:{lineno}: completion must be a string")
+            raise TaskFileError(f"{path}: line {lineno}: completion must be a string")
         task_id = str(doc["task_id"])
         if task_id not in known:
-            raise TaskFileError(f"{path}:{lineno}: task_id {task_id!r} is not in the problem file")
+            raise TaskFileError(f"{path}: line {lineno}: task_id {task_id!r} is not in the problem file")
         out.append((task_id, doc["completion"]))
     if not out:
         raise TaskFileError(f"{path}: no samples")

@@ -11,13 +11,14 @@ format into the same `MCItem`; "auroram" is the project's own plain format.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 import torch
+
+from auroram.jsonl import read_records
 
 
 class TaskFileError(ValueError):
@@ -136,29 +137,20 @@ def load_items(path: str | Path, fmt: str, *, lang: str = "en", limit: int | Non
     if fmt == "xcopa" and lang not in XCOPA_CONNECTORS:
         raise TaskFileError(f"{path}: no XCOPA connectors for language {lang!r} (known: {', '.join(XCOPA_CONNECTORS)})")
     items: list[MCItem] = []
-    with open(path, encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                doc = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise TaskFileError(f"{path}:{lineno}: not valid JSON ({e.msg})") from None
-            if not isinstance(doc, dict):
-                raise TaskFileError(f"{path}:{lineno}: expected a JSON object, got {type(doc).__name__}")
-            try:
-                item = LOADERS[fmt](doc, len(items), lang) if fmt == "xcopa" else LOADERS[fmt](doc, len(items))
-            except KeyError as e:
-                raise TaskFileError(f"{path}:{lineno}: missing field {e.args[0]!r} for format {fmt}") from None
-            except (ValueError, TypeError) as e:
-                raise TaskFileError(f"{path}:{lineno}: bad {fmt} item ({e})") from None
-            if len(item.choices) < 2:
-                raise TaskFileError(f"{path}:{lineno}: needs at least 2 choices, got {len(item.choices)}")
-            if not 0 <= item.gold < len(item.choices):
-                raise TaskFileError(f"{path}:{lineno}: gold answer {item.gold} is not a choice index (0..{len(item.choices) - 1})")
-            items.append(item)
-            if limit is not None and len(items) >= limit:
-                break
+    for lineno, doc in read_records(path, TaskFileError):
+        try:
+            item = LOADERS[fmt](doc, len(items), lang) if fmt == "xcopa" else LOADERS[fmt](doc, len(items))
+        except KeyError as e:
+            raise TaskFileError(f"{path}: line {lineno}: missing field {e.args[0]!r} for format {fmt}") from None
+        except (ValueError, TypeError) as e:
+            raise TaskFileError(f"{path}: line {lineno}: bad {fmt} item ({e})") from None
+        if len(item.choices) < 2:
+            raise TaskFileError(f"{path}: line {lineno}: needs at least 2 choices, got {len(item.choices)}")
+        if not 0 <= item.gold < len(item.choices):
+            raise TaskFileError(f"{path}: line {lineno}: gold answer {item.gold} is not a choice index (0..{len(item.choices) - 1})")
+        items.append(item)
+        if limit is not None and len(items) >= limit:
+            break
     if not items:
         raise TaskFileError(f"{path}: no items")
     return items

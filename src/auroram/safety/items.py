@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from auroram.io import atomic_file
+from auroram.jsonl import read_records
 from auroram.safety.taxonomy import UNSPECIFIED, category_ids
 
 FIELDS = ["id", "category", "language", "kind", "prompt", "response", "source", "split", "review_status"]
@@ -61,18 +62,8 @@ def read_items(path: str | os.PathLike) -> list[dict[str, Any]]:
     if not path.is_file():
         raise SafetyDataError(f"{path}: no such file")
     items, seen = [], set()
-    try:
-        with open(path, encoding="utf-8") as fh:
-            for lineno, line in enumerate(fh, 1):
-                if not line.strip():
-                    continue
-                try:
-                    rec = json.loads(line)
-                except json.JSONDecodeError as e:
-                    raise SafetyDataError(f"{path}: line {lineno}: not valid JSON ({e.msg})") from None
-                items.append(check_item(rec, f"{path}: line {lineno}", seen=seen))
-    except UnicodeDecodeError as e:
-        raise SafetyDataError(f"{path}: not valid UTF-8 (byte {e.start})") from None
+    for lineno, rec in read_records(path, SafetyDataError):
+        items.append(check_item(rec, f"{path}: line {lineno}", seen=seen))
     return items
 
 
