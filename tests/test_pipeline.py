@@ -222,7 +222,8 @@ def test_safety_set_is_mixed_into_cat_and_measured_after_cap_and_cat(micro_run):
         assert set(by_name[stage]["safety"]["by_language"]) == {"en", "fi", "hi", "ja", "vi"}
     assert by_name["base"].get("safety") is None
     export = json.loads((run_dir / "safety" / "export.json").read_text())
-    assert export["auto_approved_demo"] > 0  # the demo says its items were not reviewed by people
+    # the demo says its items were not reviewed by people
+    assert export["exported"]["by_status"].get("auto-approved (demo)", 0) == export["exported"]["items"] > 0
     assert any(sec["title"].lower().startswith("safety") for sec in report["sections"])
 
 
