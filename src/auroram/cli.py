@@ -183,6 +183,19 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_verify(args: argparse.Namespace) -> int:
+    from auroram.io import verify_run
+
+    checked, problems = verify_run(Path(args.run))
+    for p in problems:
+        print(f"  {p}")
+    if problems:
+        print(f"{args.run}: {len(problems)} problem(s) in {checked} files of the manifest", file=sys.stderr)
+        return 1
+    print(f"{args.run}: ok ({checked} files match the manifest; shards and JSON files check out)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="auroram", description="Continual pretraining of language models on new "
                                  "languages and code, in stages (Aurora-M, reproduced).")
@@ -310,6 +323,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stage", required=True)
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("verify", help="check a run directory against its manifest: missing, changed or "
+                                      "truncated files, corrupt shards; non-zero exit on a problem")
+    p.add_argument("run", help="run directory")
+    p.set_defaults(func=cmd_verify)
     return ap
 
 
@@ -328,6 +346,13 @@ def main(argv: list[str] | None = None) -> int:
         if os.environ.get("AURORAM_DEBUG"):
             raise
         return 2
+    except Exception as e:  # noqa: BLE001 - a bug, still told in one line; --debug shows where
+        msg = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        print(f"auroram: internal error: {type(e).__name__}: {msg} (rerun with --debug for the traceback)",
+              file=sys.stderr)
+        if os.environ.get("AURORAM_DEBUG"):
+            raise
+        return 3
 
 
 if __name__ == "__main__":

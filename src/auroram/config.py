@@ -101,6 +101,11 @@ class TrainConfig:
     compile: bool = False  # torch.compile each transformer block (GPU; slow to start on CPU)
     log_every_steps: int = 10
     max_epochs_warning: float = 4.0  # warn when a source repeats more often than this in a stage
+    # a NaN/inf loss: stop with an error, skip the batch (no optimizer step), or reload the last checkpoint
+    # and go on with the LR scaled by rollback_lr_factor; skips and rollbacks are counted in the report
+    on_nonfinite: Literal["stop", "skip", "rollback"] = "stop"
+    rollback_lr_factor: float = 0.5
+    max_rollbacks: int = 3  # per stage; one more non-finite loss after these stops the run
 
 
 @dataclass
@@ -358,6 +363,8 @@ def load_recipe(name_or_path: str = "tiny", overrides: list[str] | None = None) 
         mark = getattr(e, "problem_mark", None)
         line = f" line {mark.line + 1}" if mark else ""
         raise ConfigError(f"{where}:{line}: not valid YAML ({getattr(e, 'problem', e)})") from None
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{where}: byte {e.start}: not valid UTF-8") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{where}: a recipe must be a mapping of keys, got {type(data).__name__}")
     for o in overrides or []:
@@ -399,6 +406,10 @@ def validate(r: Recipe, where: str) -> None:
             load_curate_config(data=r.curate)
         except ConfigError as e:
             raise ConfigError(f"{where}: in 'curate': {str(e).split(': ', 1)[-1]}") from None
+    if not 0 < r.train.rollback_lr_factor <= 1:
+        raise err("train.rollback_lr_factor", f"must be in (0, 1], got {r.train.rollback_lr_factor}")
+    if r.train.max_rollbacks < 0:
+        raise err("train.max_rollbacks", "must be 0 or more")
     if not r.stages:
         raise err("stages", "at least one stage is needed")
     seen = set()

@@ -7,6 +7,7 @@ then renamed, so a crash never leaves a file that looks complete but is not.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
@@ -15,6 +16,12 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any, Iterator
+
+from auroram.faults import disk_full, fault_point
+
+
+class DiskFullError(OSError):
+    """ENOSPC while writing an artifact; the message names the file. Nothing half-written is left."""
 
 
 def _umask() -> int:
@@ -48,9 +55,19 @@ def atomic_file(path: str | os.PathLike, mode: str = "wb") -> Iterator[Any]:
         with open(tmp, mode, encoding=encoding) as fh:
             yield fh
             fh.flush()
+            if disk_full(str(path)):  # test-only: a disk that fills up while this file is written
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
             os.fsync(fh.fileno())
+        fault_point(f"write:{path}")
         os.replace(tmp, path)
         _fsync_dir(path.parent)
+        fault_point(f"wrote:{path}")
+    except OSError as e:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        if e.errno == errno.ENOSPC:
+            raise DiskFullError(f"no space left on device while writing {path}") from e
+        raise
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
@@ -104,15 +121,23 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
                     os.fsync(fd)
                 finally:
                     os.close(fd)
+        fault_point(f"dir:{path}")
         if path.exists():
             # move the old one aside first so there is never a moment with a half-replaced directory
             old = path.with_name(f".{path.name}.old-{os.getpid()}")
             os.replace(path, old)
+            fault_point(f"dir-swap:{path}")
             os.replace(tmp, path)
             shutil.rmtree(old, ignore_errors=True)
         else:
             os.replace(tmp, path)
         _fsync_dir(path.parent)
+        fault_point(f"dir-done:{path}")
+    except OSError as e:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if e.errno == errno.ENOSPC and not isinstance(e, DiskFullError):
+            raise DiskFullError(f"no space left on device while writing {path}") from e
+        raise
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -161,3 +186,130 @@ def mark_step_done(out_dir: str | os.PathLike, step: str, step_hash: str, **extr
 def clear_step(out_dir: str | os.PathLike) -> None:
     with contextlib.suppress(FileNotFoundError):
         os.unlink(Path(out_dir) / STEP_RECORD)
+
+
+# ---- the run's manifest: every artifact with its size and sha256, and a check of a run directory ----
+
+MANIFEST = "manifest.json"
+# not artifacts: the lock, live logs and the review database (edited in place by reviewers, transactional)
+_UNTRACKED = {".lock", MANIFEST}
+_UNTRACKED_DIRS = {"tb", "ckpt"}
+_UNTRACKED_SUFFIXES = (".db", ".db-journal", ".db-wal", ".db-shm")
+
+
+def _tracked(rel: Path) -> bool:
+    if rel.name in _UNTRACKED or rel.name.endswith(_UNTRACKED_SUFFIXES):
+        return False
+    return not any(is_partial_name(part) or part in _UNTRACKED_DIRS for part in rel.parts)
+
+
+def is_partial_name(name: str) -> bool:
+    """A name atomic_file/atomic_dir use while writing (or for the old copy while replacing)."""
+    return name.startswith(".") and (name.endswith(".tmp") or ".old-" in name)
+
+
+def record_outputs(run_dir: str | os.PathLike, *parts: str) -> dict[str, Any]:
+    """Hash every file under run_dir/<part> (a file or a directory) into run_dir/manifest.json, replacing
+    what it said about those paths before; the manifest itself is rewritten atomically."""
+    run_dir = Path(run_dir)
+    path = run_dir / MANIFEST
+    manifest = read_json(path) if path.is_file() else {"format": 1, "files": {}}
+    files: dict[str, Any] = manifest.setdefault("files", {})
+    for part in parts:
+        prefix = Path(part).as_posix()
+        for k in [k for k in files if k == prefix or k.startswith(prefix + "/")]:
+            del files[k]
+        root = run_dir / part
+        found = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file()) if root.is_dir() else []
+        for f in found:
+            rel = f.relative_to(run_dir)
+            if _tracked(rel):
+                files[rel.as_posix()] = {"bytes": f.stat().st_size, "sha256": sha256_file(f)}
+    manifest["files"] = dict(sorted(files.items()))
+    manifest["updated"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    write_json(path, manifest)
+    return manifest
+
+
+def verify_run(run_dir: str | os.PathLike) -> tuple[int, list[str]]:
+    """(files checked, problems) for a run directory: every manifest entry present with its size and
+    sha256, every JSON artifact parseable, every token shard's header checksum right."""
+    run_dir = Path(run_dir)
+    path = run_dir / MANIFEST
+    if not run_dir.is_dir():
+        raise FileNotFoundError(f"{run_dir}: no such run directory")
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: missing (not a run directory, or made before manifests existed)")
+    files = read_json(path).get("files", {})
+    problems = []
+    for rel, want in files.items():
+        f = run_dir / rel
+        if not f.is_file():
+            problems.append(f"{rel}: missing")
+            continue
+        size = f.stat().st_size
+        if size != want["bytes"]:
+            what = "truncated" if size < want["bytes"] else "changed"
+            problems.append(f"{rel}: {what} ({size:,} bytes, manifest says {want['bytes']:,})")
+        elif sha256_file(f) != want["sha256"]:
+            problems.append(f"{rel}: changed (sha256 differs from the manifest)")
+    for f in sorted(run_dir.rglob("*")):
+        rel = f.relative_to(run_dir)
+        if not f.is_file() or not _tracked(rel):
+            continue
+        if rel.as_posix() not in files:
+            problems.append(f"{rel.as_posix()}: not in the manifest (written after the last step finished?)")
+        if f.suffix == ".json":
+            try:
+                read_json(f)
+            except (ValueError, UnicodeDecodeError) as e:
+                problems.append(f"{rel.as_posix()}: {str(e).split(': ', 1)[-1]}")
+    for f in sorted(run_dir.glob("shards/*/tokens.bin")):
+        from auroram.tokenize.shards import Shard
+
+        try:
+            Shard(f).verify()
+        except Exception as e:  # noqa: BLE001 - a corrupt header raises whatever numpy raises
+            problems.append(f"{f.relative_to(run_dir).as_posix()}: {str(e).split(': ', 1)[-1]}")
+    return len(files), problems
+
+
+def sweep_partial(root: str | os.PathLike) -> list[str]:
+    """Clean what a killed writer left under root (call only while holding the run lock): temporary files
+    and directories are deleted; a directory moved aside mid-replace is put back if nothing replaced it."""
+    root = Path(root)
+    done = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in list(dirnames) + filenames:
+            p = Path(dirpath) / name
+            if not name.startswith("."):
+                continue
+            if name.endswith(".tmp"):
+                if p.is_dir():
+                    shutil.rmtree(p, ignore_errors=True)
+                    dirnames.remove(name)
+                else:
+                    p.unlink(missing_ok=True)
+                done.append(str(p))
+            elif ".old-" in name:
+                orig = p.with_name(name[1:].rsplit(".old-", 1)[0])
+                if orig.exists():
+                    shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
+                else:
+                    os.replace(p, orig)
+                if name in dirnames:
+                    dirnames.remove(name)
+                done.append(str(p))
+    return done
+
+
+def record_untracked(run_dir: str | os.PathLike) -> int:
+    """Add to the manifest the files it does not list yet (cheap: hashes only those); returns how many."""
+    run_dir = Path(run_dir)
+    path = run_dir / MANIFEST
+    known = read_json(path).get("files", {}) if path.is_file() else {}
+    new = [f.relative_to(run_dir).as_posix() for f in sorted(run_dir.rglob("*"))
+           if f.is_file() and _tracked(f.relative_to(run_dir)) and f.relative_to(run_dir).as_posix() not in known]
+    if new:
+        record_outputs(run_dir, *new)
+    return len(new)

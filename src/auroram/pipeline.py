@@ -34,7 +34,18 @@ from auroram.data.sources import (
     uses_demo,
     uses_demo_instruct,
 )
-from auroram.io import hash_obj, mark_step_done, read_json, step_done, write_json, write_text
+from auroram.faults import fault_point
+from auroram.io import (
+    hash_obj,
+    mark_step_done,
+    read_json,
+    record_outputs,
+    record_untracked,
+    step_done,
+    sweep_partial,
+    write_json,
+    write_text,
+)
 from auroram.train.parallel import DistInfo, barrier, broadcast, init_distributed, unwrap
 
 INPROGRESS = "inputs.json"
@@ -185,10 +196,25 @@ def _demo_instructions(d: Path, console: Console) -> dict[str, Any]:
         if fresh:
             console.step("instructions", "demo instruction sets (cached)")
             return manifest
-    manifest = build_demo_instructions(d / "corpus", d / "instruct")
+    try:
+        manifest = build_demo_instructions(d / "corpus", d / "instruct")
+    except UnicodeDecodeError:
+        raise RunError(_first_bad_utf8(sorted((d / "corpus").rglob("*.jsonl")))) from None
     n = {q: sum(c.values()) for q, c in manifest["counts"].items()}
     console.step("instructions", f"demo instruction sets built: {n.get('cap', 0):,} CAP, {n.get('cat', 0):,} CAT pairs")
     return manifest
+
+
+def _first_bad_utf8(files: list[Path]) -> str:
+    """'FILE: line N: not valid UTF-8' for the first such line (only on the error path: it rereads)."""
+    for f in files:
+        with open(f, "rb") as fh:
+            for lineno, line in enumerate(fh, 1):
+                try:
+                    line.decode("utf-8")
+                except UnicodeDecodeError as e:
+                    return f"{f}: line {lineno}: not valid UTF-8 (byte {e.start})"
+    return f"{files[0].parent if files else '?'}: a file is not valid UTF-8"
 
 
 def step_curate(recipe: Recipe, run_dir: Path, console: Console) -> tuple[Recipe, dict[str, Any] | None]:
@@ -207,6 +233,7 @@ def step_curate(recipe: Recipe, run_dir: Path, console: Console) -> tuple[Recipe
     # datatrove's own per-task logging stays off: the step line and stats.json say what happened
     paths, stats = curate_demo(demo_dir(recipe), run_dir / "curate", config=load_curate_config(data=recipe.curate),
                                quiet=True)
+    record_outputs(run_dir, "curate")
     tot = stats.get("totals", {})
     console.step("curate", f"{tot.get('docs_in', 0):,} documents in, {tot.get('kept', 0):,} kept, every drop in "
                            f"{run_dir / 'curate' / 'rejected'} ({time.perf_counter() - t0:.0f}s)")
@@ -229,6 +256,8 @@ def step_safety(recipe: Recipe, run_dir: Path, console: Console) -> tuple[Recipe
 
     sf = recipe.safety
     info = prepare_safety(run_dir / "safety", seed=recipe.seed, demo=sf.demo_auto_approve, items=sf.items)
+    fault_point("safety:prepared")
+    record_outputs(run_dir, "safety")
     by_status = info["exported"].get("by_status", {})
     console.step("safety", f"{info['exported']['items']:,} approved red-team train items "
                            f"({', '.join(f'{k}: {v:,}' for k, v in by_status.items())})")
@@ -282,8 +311,11 @@ def step_tokenizer(recipe: Recipe, run_dir: Path, console: Console) -> tuple[Any
                 yield chunk
 
     t0 = time.perf_counter()
+    fault_point("tokenizer:start")
     tok = train_bpe(texts(), t.vocab_size, out / "hf")
+    fault_point("tokenizer:trained")
     mark_step_done(out, "tokenizer", h, vocab_size=len(tok))
+    record_outputs(run_dir, "tokenizer")
     console.step("tokenizer", f"byte-level BPE, {len(tok):,} tokens, trained on {', '.join(t.train_sources)} "
                               f"in {time.perf_counter() - t0:.1f}s")
     return tok, h
@@ -338,6 +370,7 @@ def step_shards(recipe: Recipe, run_dir: Path, tok: Any, tok_hash: str, names: l
                           "decontam": decon_h, "render": render_h if src.format != "text" else None})
             hashes[name] = h
             if not begin_step(out, h):
+                fault_point(f"shards:{name}:start")
                 if decon is None:
                     decon = Decontaminator(eval_sets, langs=langs)
                 task = prog.add_task(f"tokenize {name}", total=src.max_docs, info="") if prog else None
@@ -350,6 +383,8 @@ def step_shards(recipe: Recipe, run_dir: Path, tok: Any, tok_hash: str, names: l
                 docs = decon.filter(render_docs(iter_source(src, recipe, quarantine=q), renderer, src.loss_on, q),
                                     name)
                 st = tokenize_to_shard(tok, docs, out / "tokens.bin", eos_id=eos, progress=tick)
+                if prog is not None:  # a finished bar stops its clock
+                    prog.update(task, total=st.get("documents", 0), completed=st.get("documents", 0))
                 table = decon.table()["sources"].get(name, {})
                 if q.quarantined:
                     q.write(out / "quarantine.jsonl")
@@ -358,8 +393,10 @@ def step_shards(recipe: Recipe, run_dir: Path, tok: Any, tok_hash: str, names: l
                 if st.get("documents", 0) == 0:
                     raise RunError(f"source '{name}' ({src.path}) has no documents "
                                    f"({q.quarantined} quarantined, {table.get('dropped', 0)} decontaminated)")
+                fault_point(f"shards:{name}:written")
                 mark_step_done(out, "shard", h, **st, quarantine=q.summary(), decontamination=table,
                                format=src.format, renderer=renderer.kind if src.format != "text" else None)
+                record_outputs(run_dir, f"shards/{name}")
             shards[name] = Shard(out / "tokens.bin")
             rec = read_json(out / "step.json")
             stats[name] = {k: rec.get(k) for k in ("documents", "tokens", "bytes", "quarantine", "decontamination",
@@ -454,8 +491,9 @@ def run_safety(recipe: Recipe, stage: str, model: Any, tok: Any, device: Any, ru
 
 
 # fields that change how a stage runs, not what it computes: editing them resumes instead of redoing
+# (the non-finite policy too: it changes nothing while losses are finite, and what it did is reported)
 _EXECUTION_ONLY = ("threads", "device", "parallel", "compile", "activation_checkpointing", "log_every_steps",
-                   "max_epochs_warning")
+                   "max_epochs_warning", "on_nonfinite", "rollback_lr_factor", "max_rollbacks")
 
 
 def _decide(info: DistInfo, fn) -> Any:
@@ -500,6 +538,7 @@ def run_stages(recipe: Recipe, run_dir: Path, tok: Any, tok_hash: str, shards: d
                                                  "imported": str(recipe.model.base), "eval": scores, "suite": suite,
                                                  "loss": [], "curve": [], "mixture": {}, "warnings": []})
                 mark_step_done(out, "eval-base", h)
+                record_outputs(run_dir, "stages/base")
             barrier(info)
             del model
         reports.append(read_json(out / "result.json"))
@@ -518,6 +557,7 @@ def run_stages(recipe: Recipe, run_dir: Path, tok: Any, tok_hash: str, shards: d
         if _decide(info, lambda: begin_step(out, h)):
             console.step(f"stage {st.name}", "cached")
         else:
+            fault_point(f"stage:{st.name}:start")
             model = new_model(recipe, tok)
             if prev_final is not None:
                 load_weights(prev_final, model)
@@ -548,6 +588,7 @@ def run_stages(recipe: Recipe, run_dir: Path, tok: Any, tok_hash: str, shards: d
             if tb is not None:
                 tb.close()
             model.eval()
+            fault_point(f"stage:{st.name}:trained")
             train_seconds = max(res.seconds - res.eval_seconds, 1e-9)
             result = {
                 "name": st.name, "tokens": res.tokens, "steps": res.steps, "seconds": round(res.seconds, 2),
@@ -555,20 +596,27 @@ def run_stages(recipe: Recipe, run_dir: Path, tok: Any, tok_hash: str, shards: d
                 "processes": info.world_size, "parallel": resolve_mode(t.parallel, info),
                 "resumed_from": res.resumed_from, "eval": res.final_eval,
                 "curve": res.curve, "loss": res.loss, "mixture": usage, "weights": weights, "warnings": warnings,
-                "lr": st.optim.lr, "schedule": _plain(st.schedule),
+                "lr": st.optim.lr, "schedule": _plain(st.schedule), "nonfinite": res.nonfinite,
             }
+            if res.nonfinite and (res.nonfinite["skipped"] or res.nonfinite["rollbacks"]):
+                nf = res.nonfinite
+                console.warn(f"stage {st.name}: non-finite loss: {nf['skipped']} batches skipped, "
+                             f"{nf['rollbacks']} rollbacks (LR scaled by {nf['lr_scale']:g})")
             weights_cpu = full_state_dict(model)  # collective under FSDP: every rank takes part
             if info.is_main:
                 card = _model_card(recipe, st, result, reports, data_manifest)
                 export_hf(unwrap(model), tok, out / "hf", card=card, state_dict=weights_cpu)
+                fault_point(f"stage:{st.name}:exported")
                 result["suite"] = run_suite(recipe, unwrap(model) if not info.distributed else out / "hf", tok,
                                             device, console)
                 result["safety"] = run_safety(recipe, st.name, unwrap(model) if not info.distributed else out / "hf",
                                               tok, device, run_dir, console)
+                fault_point(f"stage:{st.name}:evaluated")
                 write_json(out / "result.json", result)
                 mark_step_done(out, f"stage:{st.name}", h)
                 # step checkpoints are only for resuming this stage; the final weights and export remain
                 shutil.rmtree(out / "ckpt", ignore_errors=True)
+                record_outputs(run_dir, f"stages/{st.name}")
             barrier(info)
             del model, weights_cpu
         r = read_json(out / "result.json")
@@ -647,6 +695,7 @@ def build_report(recipe: Recipe, run_dir: Path, stages: list[dict], *, data_mani
         "domains": recipe.domains,
         "use_replay": recipe.use_replay,
         "stages": stages,
+        "nonfinite": {s["name"]: s.get("nonfinite") for s in stages if s.get("nonfinite")},
         "forgetting": forgetting(stages, recipe.domains),
         "continual": continual_metrics(stages, recipe.domains, learned_at=learned_at),
         "curation": curation,
@@ -739,8 +788,10 @@ def run_recipe(recipe: Recipe, run_dir: Path, *, quiet: bool = False, until: str
     with lock:
         t0 = time.perf_counter()
         if info.is_main:
+            sweep_partial(run_dir)  # what a killed run left half-written (we hold the lock: nobody writes)
             write_text(run_dir / "recipe.yaml", yaml.safe_dump(recipe.to_dict(), sort_keys=False, allow_unicode=True))
             write_json(run_dir / "provenance.json", provenance(recipe))
+            record_outputs(run_dir, "recipe.yaml", "provenance.json")
         manifest = _main_first(info, lambda: step_data(recipe, console))
         if until == "data":
             return None
@@ -762,10 +813,14 @@ def run_recipe(recipe: Recipe, run_dir: Path, *, quiet: bool = False, until: str
             return None
         if not info.is_main:
             return None
+        fault_point("report:start")
         report = build_report(recipe, run_dir, results, data_manifest=manifest, tok=tok, heldout=heldout,
                               shard_stats=shard_stats, curation=curation)
         write_json(run_dir / "report.json", report)
         html = write_html_report(run_dir, report)
+        fault_point("report:written")
+        record_outputs(run_dir, "report.json", "report")
+        record_untracked(run_dir)  # steps finished by runs made before manifests existed
         console.step("report", f"{run_dir / 'report.json'} and {html} ({time.perf_counter() - t0:.0f}s)")
         if not console.quiet:
             print_summary(report, console)

@@ -11,6 +11,7 @@ position: a resumed run sees the batches an unbroken run would.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import random
 import re
@@ -32,7 +33,7 @@ from torch.distributed.checkpoint.state_dict import (
 )
 
 from auroram.faults import fault_point
-from auroram.io import _fsync_dir, read_json, write_json
+from auroram.io import DiskFullError, _fsync_dir, read_json, write_json
 from auroram.train.parallel import DistInfo, barrier, broadcast
 
 _STEP_DIR = re.compile(r"^step-(\d{8})$")
@@ -94,15 +95,24 @@ def save_checkpoint(ckpt_root: Path, step: int, *, model: torch.nn.Module, optim
     """Write ckpt_root/step-XXXXXXXX whole (every rank takes part), then prune all but the newest `keep`."""
     final = ckpt_root / f"step-{step:08d}"
     tmp = _tmp_dir(final, info)
-    with _quiet_dcp():
-        msd, osd = get_state_dict(model, optimizer)
-        dcp.save({"model": msd, "optim": osd}, checkpoint_id=str(tmp / "dcp"))
-    fault_point("checkpoint:after-model")
-    torch.save(rng_state(), tmp / f"rng-{info.rank}.pt")
-    fault_point("checkpoint:after-optimizer")
-    barrier(info)
+    try:
+        with _quiet_dcp():
+            msd, osd = get_state_dict(model, optimizer)
+            dcp.save({"model": msd, "optim": osd}, checkpoint_id=str(tmp / "dcp"))
+        fault_point("checkpoint:after-model")
+        torch.save(rng_state(), tmp / f"rng-{info.rank}.pt")
+        fault_point("checkpoint:after-optimizer")
+        barrier(info)
+        if info.is_main:
+            write_json(tmp / "state.json", {**state, "step": step, "world_size": info.world_size})
+    except Exception as e:
+        # a failed save must not leave a half checkpoint; the previous ones stay as they were
+        shutil.rmtree(tmp, ignore_errors=True)
+        if _is_disk_full(e):
+            raise DiskFullError(f"no space left on device while writing checkpoint {final} (the last good "
+                                f"checkpoint is kept; free space and rerun to resume)") from e
+        raise
     if info.is_main:
-        write_json(tmp / "state.json", {**state, "step": step, "world_size": info.world_size})
         _publish(tmp, final)
         fault_point("checkpoint:after-rename")
         if keep > 0:
@@ -110,6 +120,23 @@ def save_checkpoint(ckpt_root: Path, step: int, *, model: torch.nn.Module, optim
                 shutil.rmtree(old, ignore_errors=True)
     barrier(info)
     return final
+
+
+def _is_disk_full(e: BaseException) -> bool:
+    seen = set()
+    todo = [e]
+    while todo:  # DCP wraps a writer's OSError in its own exception, with the failures per rank inside
+        x = todo.pop()
+        if x is None or id(x) in seen:
+            continue
+        seen.add(id(x))
+        if isinstance(x, DiskFullError) or (isinstance(x, OSError) and x.errno == errno.ENOSPC):
+            return True
+        todo += [x.__cause__, x.__context__]
+        failures = getattr(x, "failures", None)
+        if isinstance(failures, dict):
+            todo += [v[0] if isinstance(v, tuple) else v for v in failures.values() if isinstance(v, (BaseException, tuple))]
+    return "No space left on device" in str(e)
 
 
 def list_checkpoints(ckpt_root: Path) -> list[Path]:
@@ -151,10 +178,17 @@ def _load_into(path: Path, model: torch.nn.Module, optimizer: torch.optim.Optimi
 def save_weights(path: Path, model: torch.nn.Module, info: DistInfo = SINGLE) -> None:
     """A stage's final weights (fp32, sharded like the run): what the next stage starts from."""
     tmp = _tmp_dir(path, info)
-    with _quiet_dcp():
-        dcp.save({"model": get_model_state_dict(model)}, checkpoint_id=str(tmp / "dcp"))
+    try:
+        with _quiet_dcp():
+            dcp.save({"model": get_model_state_dict(model)}, checkpoint_id=str(tmp / "dcp"))
+    except Exception as e:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if _is_disk_full(e):
+            raise DiskFullError(f"no space left on device while writing {path}") from e
+        raise
     barrier(info)
     if info.is_main:
+        fault_point(f"weights:{path}")
         _publish(tmp, path)
     barrier(info)
 

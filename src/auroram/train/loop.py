@@ -8,6 +8,7 @@ number of target tokens, clipping, AdamW step, logging, periodic eval and checkp
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
 import math
 import shutil
@@ -20,9 +21,16 @@ import torch
 import torch.nn.functional as F
 
 from auroram.config import StageConfig, TrainConfig
-from auroram.faults import fault_point
+from auroram.faults import fault_point, poisoned
 from auroram.io import write_text
-from auroram.train.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint, save_weights
+from auroram.train.checkpoint import (
+    latest_checkpoint,
+    load_checkpoint,
+    rng_state,
+    save_checkpoint,
+    save_weights,
+    set_rng_state,
+)
 from auroram.train.parallel import DistInfo
 from auroram.train.schedule import lr_at
 
@@ -43,6 +51,7 @@ class StageRun:
     curve: list[dict[str, Any]] = field(default_factory=list)
     final_eval: dict[str, Any] | None = None  # the evaluator's full result on the final weights
     resumed_from: int | None = None
+    nonfinite: dict[str, Any] | None = None  # batches skipped and rollbacks for a NaN/inf loss
 
 
 def resolve_device(train: TrainConfig, local_rank: int = 0) -> torch.device:
@@ -145,6 +154,9 @@ def train_stage(
         history = state.get("history", history)
         seconds_before = float(state.get("seconds", 0.0))
         resumed_from = start_step
+    # what the non-finite policy did in this stage; kept in checkpoints so a resumed stage still counts it
+    nonfinite = history.setdefault("nonfinite", {"skipped": 0, "rollbacks": 0, "lr_scale": 1.0, "events": []})
+    policy = train.on_nonfinite
 
     eval_seconds = [float(state.get("eval_seconds", 0.0)) if resumed_from is not None else 0.0]
 
@@ -159,21 +171,29 @@ def train_stage(
         bpb = {d: round(r["bpb"], 6) for d, r in result.items()}
         history["curve"].append({"step": step, "tokens": token_offset + step * tokens_per_step, "bpb": bpb})
         eval_seconds[0] += time.perf_counter() - t0
-        return result
         if tb_writer is not None:
             for d, v in bpb.items():
                 tb_writer.add_scalar(f"bpb/{d}", v, token_offset + step * tokens_per_step)
+        fault_point(f"train:{stage.name}:eval:{step}")
+        return result
 
     if start_step == 0 and not history["curve"]:
         run_eval(0)  # the curve starts where the previous stage ended
+    start_copy = None
+    if policy == "rollback" and latest_checkpoint(ckpt_root) is None:
+        # somewhere to roll back to before the first checkpoint, kept in memory: saving a checkpoint
+        # here would initialise the optimizer's state and change the run
+        start_copy = ({k: v.detach().clone() for k, v in model.state_dict().items()}, rng_state(),
+                      copy.deepcopy(history), start_step)
 
     model.train()
     task = progress.add_task(f"train {stage.name}", total=total_steps, completed=start_step,
                              info="") if progress is not None else None
     t_start = time.perf_counter()
     t_log, tokens_since_log, eval_at_log = t_start, 0, eval_seconds[0]
-    for step in range(start_step, total_steps):
-        lr = lr_at(step, total_steps, stage.optim.lr, stage.schedule)
+    step = start_step
+    while step < total_steps:
+        lr = lr_at(step, total_steps, stage.optim.lr, stage.schedule) * nonfinite["lr_scale"]
         for g in optimizer.param_groups:
             g["lr"] = lr
         batch = mixture.rank_batch(step, rank, world_size)
@@ -209,8 +229,40 @@ def train_stage(
             t = t.cpu()
             loss_sum = float(t[0])
             src_loss, src_targets = t[1 : 1 + len(source_names)], t[1 + len(source_names) :]
+        if poisoned(f"train:{stage.name}:loss:{step + 1}"):  # test-only: a NaN loss on demand
+            loss_sum = float("nan")
         if not math.isfinite(loss_sum):
-            raise TrainingError(f"stage {stage.name}: loss is {loss_sum} at step {step} (lower the LR?)")
+            optimizer.zero_grad(set_to_none=True)
+            event = {"step": step + 1, "loss": str(loss_sum), "action": policy}
+            if policy == "stop" or (policy == "rollback" and nonfinite["rollbacks"] >= train.max_rollbacks):
+                why = "" if policy == "stop" else f" after {nonfinite['rollbacks']} rollbacks (train.max_rollbacks)"
+                raise TrainingError(f"stage {stage.name}: loss is {loss_sum} at step {step + 1}{why}; set "
+                                    f"train.on_nonfinite to 'skip' or 'rollback' to go on, or lower the LR")
+            nonfinite["events"].append(event)
+            if policy == "skip":  # the batch is dropped: no optimizer step, the data position moves on
+                nonfinite["skipped"] += 1
+                step += 1
+                if task is not None:
+                    progress.update(task, completed=step)
+                continue
+            last = latest_checkpoint(ckpt_root)
+            counts = dict(nonfinite)
+            if last is not None:
+                state = load_checkpoint(last, model=model, optimizer=optimizer, info=info)
+            elif start_copy is not None:
+                model.load_state_dict(start_copy[0])
+                set_rng_state(start_copy[1])
+                optimizer = build_optimizer(model, stage)
+                state = {"history": copy.deepcopy(start_copy[2]), "step": start_copy[3]}
+            else:
+                raise TrainingError(f"stage {stage.name}: loss is {loss_sum} at step {step + 1} and there is no "
+                                    f"checkpoint to roll back to")
+            history = state.get("history", history)
+            nonfinite = history["nonfinite"] = {**counts, "rollbacks": counts["rollbacks"] + 1,
+                                                "lr_scale": counts["lr_scale"] * train.rollback_lr_factor}
+            event.update(to_step=state["step"], lr_scale=nonfinite["lr_scale"])
+            step = state["step"]
+            continue
         grad_norm = None
         if stage.optim.grad_clip > 0:
             norm = torch.nn.utils.clip_grad_norm_(model.parameters(), stage.optim.grad_clip)
@@ -220,6 +272,7 @@ def train_stage(
         fault_point(f"train:{stage.name}:step:{step + 1}")
 
         done = step + 1
+        step = done
         tokens_since_log += tokens_per_step
         rec = {"step": done, "tokens": token_offset + done * tokens_per_step, "loss": round(loss_sum, 6),
                "lr": lr}
@@ -262,4 +315,5 @@ def train_stage(
     return StageRun(steps=total_steps, tokens=total_steps * tokens_per_step, seconds=seconds,
                     eval_seconds=eval_seconds[0],
                     loss=history["loss"], curve=history["curve"], final_eval=final_eval,
-                    resumed_from=resumed_from)
+                    resumed_from=resumed_from,
+                    nonfinite={k: v for k, v in nonfinite.items()})
