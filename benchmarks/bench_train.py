@@ -206,6 +206,11 @@ def loss_hf(model, x, y):
     return model(input_ids=x, labels=x).loss
 
 
+def loss_auroram(model, x, y):
+    # the loop's own loss: per-row sums of per-token cross-entropies, normalised by the target count
+    return loop.micro_loss_rows(model, x, y).sum() / max(int((y != -100).sum()), 1)
+
+
 def make_loss_chunked(chunk_tokens: int) -> Callable:
     """LM head + cross-entropy over chunks of tokens, each recomputed in backward: the full logits never exist."""
 
@@ -300,6 +305,17 @@ def fused_adamw_build_optimizer(model, stage):
 ORIGINAL_BUILD_OPTIMIZER = loop.build_optimizer
 
 
+def threaded_bare(bare: BareLoop, steps: int, threads: int) -> ThreadedLoop:
+    """The bare loop run the way auroram's and HF's loops are here: a control for the harness itself."""
+
+    def run(stepper: ThreadedLoop) -> None:
+        for _ in range(steps):
+            bare.step()
+            stepper.pause()
+
+    return ThreadedLoop(run, threads)
+
+
 def eager_attention(model):
     model.set_attn_implementation("eager")
     return model
@@ -326,8 +342,10 @@ def variants(levers: bool, shape: Shape, threads: int, tmp: Path, mixture: Mixtu
         "bare+foreach_adamw": lambda m: BareLoop(m, batches, shape, adam="foreach"),
         "bare+eager_attn": lambda m: BareLoop(eager_attention(m), batches, shape),
         "bare+chunked_ce_1024": lambda m: BareLoop(m, batches, shape, loss_fn=make_loss_chunked(1024)),
+        "bare+auroram_loss": lambda m: BareLoop(m, batches, shape, loss_fn=loss_auroram),
         f"bare+micro_{half}": lambda m: BareLoop(m, batches, shape, micro_seqs=half),
         f"bare+threads_{other}": lambda m: BareLoop(m, batches, shape, threads=other),
+        "bare_in_thread": lambda m: threaded_bare(BareLoop(m, batches, shape), total_steps, threads),
         "auroram": auroram,
         "auroram+fused_adamw": lambda m: Patched({"build_optimizer": fused_adamw_build_optimizer},
                                                  lambda: auroram(m)),
