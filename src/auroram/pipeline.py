@@ -235,7 +235,7 @@ def step_curate(recipe: Recipe, run_dir: Path, console: Console) -> tuple[Recipe
                                quiet=True)
     record_outputs(run_dir, "curate")
     tot = stats.get("totals", {})
-    console.step("curate", f"{tot.get('docs_in', 0):,} documents in, {tot.get('kept', 0):,} kept, every drop in "
+    console.step("curate", f"{tot.get('docs_in', 0):,} documents in, {tot.get('docs_kept', 0):,} kept, every drop in "
                            f"{run_dir / 'curate' / 'rejected'} ({time.perf_counter() - t0:.0f}s)")
     sources = {}
     for name, src in recipe.sources.items():
