@@ -105,6 +105,20 @@ def _json_default(obj: Any) -> Any:
     raise TypeError(f"cannot serialise {type(obj).__name__} to JSON")
 
 
+def publish_dir(tmp: Path, path: Path) -> None:
+    """Rename a fully written directory into place, replacing what was there."""
+    if path.exists():
+        # move the old one aside first so there is never a moment with a half-replaced directory
+        old = path.with_name(f".{path.name}.old-{os.getpid()}")
+        os.replace(path, old)
+        fault_point(f"dir-swap:{path}")
+        os.replace(tmp, path)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(tmp, path)
+    _fsync_dir(path.parent)
+
+
 @contextlib.contextmanager
 def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary directory beside `path`; on clean exit rename it to `path` (replacing it)."""
@@ -122,16 +136,7 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
                 finally:
                     os.close(fd)
         fault_point(f"dir:{path}")
-        if path.exists():
-            # move the old one aside first so there is never a moment with a half-replaced directory
-            old = path.with_name(f".{path.name}.old-{os.getpid()}")
-            os.replace(path, old)
-            fault_point(f"dir-swap:{path}")
-            os.replace(tmp, path)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, path)
-        _fsync_dir(path.parent)
+        publish_dir(tmp, path)
         fault_point(f"dir-done:{path}")
     except OSError as e:
         shutil.rmtree(tmp, ignore_errors=True)

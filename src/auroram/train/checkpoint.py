@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import os
 import random
 import re
 import shutil
@@ -33,7 +32,7 @@ from torch.distributed.checkpoint.state_dict import (
 )
 
 from auroram.faults import fault_point
-from auroram.io import DiskFullError, _fsync_dir, read_json, write_json
+from auroram.io import DiskFullError, publish_dir, read_json, write_json
 from auroram.train.parallel import DistInfo, barrier, broadcast
 
 _STEP_DIR = re.compile(r"^step-(\d{8})$")
@@ -78,18 +77,6 @@ def _tmp_dir(final: Path, info: DistInfo) -> Path:
     return tmp
 
 
-def _publish(tmp: Path, final: Path) -> None:
-    """Rank 0: the rename that makes a fully written directory visible."""
-    if final.exists():
-        old = final.with_name(f".{final.name}.old-{os.getpid()}")
-        os.replace(final, old)
-        os.replace(tmp, final)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(tmp, final)
-    _fsync_dir(final.parent)
-
-
 def save_checkpoint(ckpt_root: Path, step: int, *, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
                     state: dict[str, Any], keep: int = 2, info: DistInfo = SINGLE) -> Path:
     """Write ckpt_root/step-XXXXXXXX whole (every rank takes part), then prune all but the newest `keep`."""
@@ -113,7 +100,7 @@ def save_checkpoint(ckpt_root: Path, step: int, *, model: torch.nn.Module, optim
                                 f"checkpoint is kept; free space and rerun to resume)") from e
         raise
     if info.is_main:
-        _publish(tmp, final)
+        publish_dir(tmp, final)
         fault_point("checkpoint:after-rename")
         if keep > 0:
             for old in list_checkpoints(ckpt_root)[:-keep]:
@@ -189,7 +176,7 @@ def save_weights(path: Path, model: torch.nn.Module, info: DistInfo = SINGLE) ->
     barrier(info)
     if info.is_main:
         fault_point(f"weights:{path}")
-        _publish(tmp, path)
+        publish_dir(tmp, path)
     barrier(info)
 
 
