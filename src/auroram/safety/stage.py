@@ -10,10 +10,11 @@ Layout of a safety directory (runs/<recipe>/safety by default):
 from __future__ import annotations
 
 import os
+import sqlite3
 from pathlib import Path
 from typing import Any
 
-from auroram.io import write_json
+from auroram.io import DiskFullError, write_json
 from auroram.safety.build import ITEMS_FILE, build_safety_set
 from auroram.safety.items import REJECTED, read_items
 from auroram.safety.review import ReviewDB, export_approved
@@ -40,6 +41,11 @@ def prepare_safety(out_dir: str | os.PathLike, *, seed: int = 1234, demo: bool =
         auto = db.auto_approve() if demo else 0
         exported = export_approved(db, out / APPROVED_FILE, split="train")
         progress = db.progress()
+    except sqlite3.OperationalError as e:  # "database or disk is full", a locked file: say which database
+        if "full" in str(e):
+            raise DiskFullError(f"no space left on device while writing {out / DB_FILE} ({e}); "
+                                "review decisions made so far are kept") from e
+        raise RuntimeError(f"{out / DB_FILE}: {e}") from e
     finally:
         db.close()
     info = {"items": str(items_path), "db": str(out / DB_FILE), "approved_jsonl": str(out / APPROVED_FILE),
