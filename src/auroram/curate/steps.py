@@ -88,12 +88,17 @@ class CurateStep(PipelineStep):
                 c["bytes_kept"] += after
                 c["bytes_removed"] += b - after
             else:
-                reason, detail = (res, "") if isinstance(res, str) else res
-                meta["rejected"] = [self.step, reason, detail]
-                d = c["dropped"].setdefault(reason, {"docs": 0, "bytes": 0})
-                d["docs"] += 1
-                d["bytes"] += b
+                _record_drop(c, meta, self.step, res, b)
             yield doc
+
+
+def _record_drop(counts: dict, meta: dict, step: str, res: str | tuple[str, str], doc_bytes: int) -> None:
+    """Mark a document rejected by `step` and count it under its reason."""
+    reason, detail = (res, "") if isinstance(res, str) else res
+    meta["rejected"] = [step, reason, detail]
+    d = counts["dropped"].setdefault(reason, {"docs": 0, "bytes": 0})
+    d["docs"] += 1
+    d["bytes"] += doc_bytes
 
 
 class ReadStep(CurateStep):
@@ -197,11 +202,7 @@ class LangIdStep(CurateStep):
                 c["docs_kept"] += 1
                 c["bytes_kept"] += b
             else:
-                reason, detail = (res, "") if isinstance(res, str) else res
-                meta["rejected"] = [self.step, reason, detail]
-                d = c["dropped"].setdefault(reason, {"docs": 0, "bytes": 0})
-                d["docs"] += 1
-                d["bytes"] += b
+                _record_drop(c, meta, self.step, res, b)
             yield doc
 
 
