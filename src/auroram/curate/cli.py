@@ -100,6 +100,8 @@ def cmd_curate(args: argparse.Namespace) -> int:
         if val:
             apply_override(data, f"{key}={val}")
     cfg = load_curate_config(data=data) if not args.config else _load_with_name(args.config, data)
+    if args.strict:
+        strict_precheck(args.inputs, cfg)
     stats = curate(args.inputs, args.out, config=cfg, tasks=args.tasks, workers=args.workers,
                    executor=args.executor, strict=args.strict, quiet=args.quiet)
     if "submitted" in stats:
@@ -108,6 +110,16 @@ def cmd_curate(args: argparse.Namespace) -> int:
     print(summary_table(stats))
     print(Path(args.out) / "stats.json")
     return 0
+
+
+def strict_precheck(inputs: list[str], cfg: CurateConfig) -> None:
+    """Read every input once and raise at the first unreadable record, before any output is written
+    (inside the pipeline the error would come after other tasks wrote their files, under a datatrove traceback)."""
+    from auroram.curate.config import resolved_languages
+    from auroram.curate.readers import first_unreadable, list_inputs, parse_input
+
+    known = set(resolved_languages(cfg)) | {"code"}
+    first_unreadable(list_inputs([parse_input(str(x), known) for x in inputs], cfg.reader), cfg.reader)
 
 
 def _load_with_name(path: str, data: dict[str, Any]) -> CurateConfig:

@@ -119,6 +119,29 @@ def _open_bytes(path: str) -> io.BufferedIOBase:
     return open(path, "rb")
 
 
+def _utf8_detail(raw: bytes, bad_at: int) -> str:
+    col = bad_at - (raw.rfind(b"\n", 0, bad_at) + 1)
+    return f"not valid UTF-8 (byte 0x{raw[bad_at]:02X} at offset {col} of the line)"
+
+
+def _lone_surrogate_field(fields: dict[str, Any]) -> str | None:
+    for name, value in fields.items():
+        if isinstance(value, str):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                return name
+    return None
+
+
+def first_unreadable(files: list[InputFile], rc: ReaderConfig) -> None:
+    """Raise CurateInputError at the first bad record in global order (the `--strict` pre-pass): a read
+    costs far less than the filters, and failing here leaves nothing half-written."""
+    for i, f in enumerate(files):
+        for _ in read_file(f, i, rc, strict=True):
+            pass
+
+
 def _looks_binary(head: bytes) -> bool:
     return b"\x00" in head
 
@@ -164,7 +187,7 @@ def _read_jsonl(f: InputFile, file_idx: int, rc: ReaderConfig, strict: bool) -> 
                 try:
                     line = raw.decode("utf-8")
                 except UnicodeDecodeError as e:
-                    yield _bad(f, file_idx, lineno, f"not valid UTF-8 (byte {e.start})", raw, strict)
+                    yield _bad(f, file_idx, lineno, _utf8_detail(raw, e.start), raw, strict)
                     continue
                 try:
                     rec = json.loads(line)
@@ -179,8 +202,15 @@ def _read_jsonl(f: InputFile, file_idx: int, rc: ReaderConfig, strict: bool) -> 
                     what = "no" if text is None else "a non-string"
                     yield _bad(f, file_idx, lineno, f"{what} '{rc.text_field}' field", raw, strict)
                     continue
+                doc_id = rec.get(rc.id_field)
+                if b"\\u" in raw:  # only a JSON escape can smuggle a lone surrogate past the UTF-8 decode
+                    bad_field = _lone_surrogate_field({rc.text_field: text, rc.id_field: doc_id})
+                    if bad_field:
+                        yield _bad(f, file_idx, lineno, f"'{bad_field}' holds a lone surrogate escape "
+                                                        f"(not valid Unicode)", raw, strict)
+                        continue
                 lang = f.lang_hint or (rec.get(rc.lang_field) if rc.lang_field else None)
-                yield _doc(f, file_idx, lineno, text, rec.get(rc.id_field), lang if isinstance(lang, str) else None)
+                yield _doc(f, file_idx, lineno, text, doc_id, lang if isinstance(lang, str) else None)
     except (EOFError, gzip.BadGzipFile, zlib.error) as e:
         yield _bad(f, file_idx, lineno + 1, f"compressed stream ends early or is corrupt ({e})", b"", strict)
         return
@@ -209,7 +239,8 @@ def _read_text(f: InputFile, file_idx: int, rc: ReaderConfig, strict: bool) -> I
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:
-        yield _bad(f, file_idx, 0, f"not valid UTF-8 (byte {e.start})", raw, strict)
+        line = raw.count(b"\n", 0, e.start) + 1  # the whole file is one document; name where it breaks
+        yield _bad(f, file_idx, line, _utf8_detail(raw, e.start), raw, strict)
         return
     yield _doc(f, file_idx, 1, text, None, f.lang_hint)
 
