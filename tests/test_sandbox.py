@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
+import sys
 import time
 
 import pytest
@@ -160,3 +161,20 @@ def test_without_namespaces_limits_still_apply_and_protections_say_so():
     assert sb.run("while True: pass").reason == "timeout"
     assert sb.run("x = bytearray(10**9)").reason == "memory"
     assert _no_stray()
+
+
+def test_sweep_removes_sample_dirs_of_dead_evaluators_only(tmp_path):
+    # a run killed with SIGKILL during code eval never reaches its cleanup; the next sandbox removes the leftovers
+    from auroram.eval.sandbox import sweep_stale
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    gone = tmp_path / f"auroram-sandbox-{dead.pid}-abc"
+    (gone / "work").mkdir(parents=True)
+    (gone / "work" / "main.py").write_text("print(1)")
+    alive = tmp_path / f"auroram-sandbox-{os.getpid()}-def"
+    alive.mkdir()
+    other = tmp_path / "auroram-sandbox-notapid"
+    other.mkdir()
+    assert sweep_stale(str(tmp_path)) == 1
+    assert not gone.exists() and alive.exists() and other.exists()

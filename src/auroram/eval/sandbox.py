@@ -151,6 +151,27 @@ def _rmtree(path: Path) -> None:
     shutil.rmtree(path, onexc=fix) if sys.version_info >= (3, 12) else shutil.rmtree(path, onerror=fix)
 
 
+_PREFIX = "auroram-sandbox-"
+
+
+def sweep_stale(tmp: str | None = None) -> int:
+    """Remove sample directories whose evaluating process is gone (it was killed before its cleanup ran);
+    the owner's pid is in the name. Returns how many were removed."""
+    removed = 0
+    me = os.getuid()
+    for p in Path(tmp or tempfile.gettempdir()).glob(f"{_PREFIX}*-*"):
+        pid = p.name[len(_PREFIX):].split("-", 1)[0]
+        if not pid.isdigit() or os.path.exists(f"/proc/{pid}"):
+            continue
+        try:
+            if p.is_dir() and not p.is_symlink() and p.stat().st_uid == me:
+                _rmtree(p)
+                removed += 1
+        except OSError:
+            continue
+    return removed
+
+
 def _reason(rc: int | None, stderr: str, limits: dict) -> str:
     lines = [ln.strip() for ln in stderr.strip().splitlines() if ln.strip()]
     last = lines[-1] if lines else ""
@@ -196,6 +217,7 @@ class Sandbox:
         for w in range(self.workers):
             self._slots.put(w)
         self.python = self._pick_python()
+        sweep_stale()
 
     def _pick_python(self) -> str:
         # a virtualenv's interpreter often lives under a home directory the sandbox uid may not enter
@@ -260,7 +282,7 @@ class Sandbox:
         return results  # type: ignore[return-value]
 
     def _run(self, program: str, slot: int, expect_stdout: str | None, python: str) -> ExecResult:
-        outer = Path(tempfile.mkdtemp(prefix="auroram-sandbox-"))
+        outer = Path(tempfile.mkdtemp(prefix=f"{_PREFIX}{os.getpid()}-"))
         try:
             os.chmod(outer, 0o711)  # the sample's uid may pass through to its work directory, not list this one
             work = outer / "work"
