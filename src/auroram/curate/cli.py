@@ -56,7 +56,33 @@ def curate_demo(corpus_dir: str | Path, out_dir: str | Path, *, config: CurateCo
                             h.write(json.dumps({"id": rec["id"], "text": rec["text"], "source": rec.get("file")},
                                                ensure_ascii=False) + "\n")
         write_json(done, {"hash": stats.get("run_hash")})
+    evaluation = demo_langid_eval(corpus_dir, out, config or demo_config())
+    if evaluation is not None:
+        stats = {**stats, "langid_eval": evaluation}
     return by_domain, stats
+
+
+def demo_langid_eval(corpus_dir: str | Path, out_dir: str | Path, config: CurateConfig) -> dict[str, Any] | None:
+    """Language-ID accuracy on the demo's held-out paragraphs, kept in out_dir/langid_eval.json (redone only
+    when the language-ID settings or the val files change); None when the corpus has no val splits."""
+    from auroram.curate.config import DEMO_LANGUAGES
+    from auroram.curate.langid_eval import langid_eval_demo
+    from auroram.io import hash_obj, read_json, write_json
+
+    corpus = Path(corpus_dir) / "corpus"
+    vals = [corpus / lang / "val.jsonl" for lang in DEMO_LANGUAGES if (corpus / lang / "val.jsonl").is_file()]
+    if not vals:
+        return None
+    h = hash_obj({"langid": config.to_dict()["langid"],
+                  "files": [[str(p), p.stat().st_size, p.stat().st_mtime_ns] for p in vals]})
+    path = Path(out_dir) / "langid_eval.json"
+    if path.is_file():
+        cached = read_json(path)
+        if cached.get("hash") == h:
+            return cached["result"]
+    result = langid_eval_demo(corpus_dir, config)
+    write_json(path, {"hash": h, "result": result})
+    return result
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -76,6 +102,9 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--text-field", help="JSON/Parquet field with the text (default: text)")
     p.add_argument("--id-field", help="field with the document id (default: id)")
     p.add_argument("--strict", action="store_true", help="stop at the first unreadable record with one clear error")
+    p.add_argument("--langid-eval", metavar="DEMO_DIR", help="also measure language-ID accuracy on the held-out "
+                                                              "paragraphs of DEMO_DIR/corpus/<lang>/val.jsonl "
+                                                              "(written to --out/langid_eval.json)")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_curate)
     return p
@@ -109,6 +138,14 @@ def cmd_curate(args: argparse.Namespace) -> int:
         return 0
     print(summary_table(stats))
     print(Path(args.out) / "stats.json")
+    if args.langid_eval:
+        from auroram.curate.langid_eval import summary_lines
+
+        evaluation = demo_langid_eval(args.langid_eval, args.out, cfg)
+        if evaluation is None:
+            raise FileNotFoundError(f"{args.langid_eval}: no corpus/<lang>/val.jsonl to measure language ID on")
+        print("language ID accuracy on held-out paragraphs")
+        print(summary_lines(evaluation))
     return 0
 
 

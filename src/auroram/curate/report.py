@@ -54,6 +54,11 @@ def report_section(stats: dict[str, Any]) -> dict[str, str]:
         extra.append("<li>PII replaced: " + ", ".join(f"{html.escape(k)} {n:,}" for k, n in sorted(kinds.items()))
                      + "</li>")
     ok = "balanced" if t["balanced"] else "<b>NOT balanced</b>"
+    langid = ""
+    if stats.get("langid_eval"):
+        from auroram.curate.langid_eval import langid_table_html
+
+        langid = langid_table_html(stats["langid_eval"])
     body = (
         f"<p>{t['docs_in']:,} documents ({_mb(t['bytes_in'])} MB) in, {t['docs_kept']:,} kept "
         f"({_mb(t['bytes_kept'])} MB), {t['docs_dropped']:,} dropped: in = kept + dropped is {ok}.</p>"
@@ -62,5 +67,6 @@ def report_section(stats: dict[str, Any]) -> dict[str, str]:
         "<table><thead><tr><th>step</th><th>docs in</th><th>MB in</th><th>kept</th><th>dropped</th>"
         "<th>reasons</th></tr></thead><tbody>" + "".join(step_rows) + "</tbody></table>"
         + (f"<ul>{''.join(extra)}</ul>" if extra else "")
+        + langid
     )
     return {"title": "Curation", "html": body}
