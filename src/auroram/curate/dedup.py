@@ -55,7 +55,7 @@ class MinHasher:
         words = split_words(text.lower(), lang)
         if not words:
             return np.zeros(0, np.uint64)
-        th = np.fromiter((zlib.crc32(w.encode("utf-8")) for w in words), dtype=np.uint64, count=len(words))
+        th = np.fromiter(map(zlib.crc32, map(str.encode, words)), dtype=np.uint64, count=len(words))
         n = min(self.n, len(th))
         m = len(th) - n + 1
         h = np.zeros(m, np.uint64)

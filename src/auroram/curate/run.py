@@ -377,6 +377,7 @@ def curate(inputs: Sequence[str | os.PathLike | tuple[str, str | None]], out_dir
     """
     cfg = config or CurateConfig()
     validate(cfg)
+    S.forget_resolved()  # a config object edited since an earlier call must not reuse its old resolution
     tasks = tasks or cfg.executor.tasks
     workers = workers or cfg.executor.workers
     kind = executor or cfg.executor.kind

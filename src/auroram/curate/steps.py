@@ -16,6 +16,8 @@ from typing import Any, Iterator
 import regex
 from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
+from datatrove.pipeline.filters.c4_filters import CITATION_REGEX, POLICY_SUBSTRINGS
+from datatrove.utils.text import TERMINAL_PUNCTUATION
 
 from auroram.curate.config import CurateConfig, LangConfig, resolved_languages
 from auroram.curate.readers import InputFile, read_file
@@ -26,9 +28,26 @@ _SPACE = regex.compile(r"\s")
 _DIGIT = regex.compile(r"\p{Nd}")
 _SYMBOL = regex.compile(r"[^\p{L}\p{M}\p{N}\s]")
 _NON_ALNUM = regex.compile(r"[^\p{L}\p{M}\p{N}]")
+_C4_ENDS = tuple(TERMINAL_PUNCTUATION) + ('"', "'", "」", "』", "”")  # line ends of a sentence, any script
 
 # step counters of the tasks running in this process, keyed by (run id, rank); the writer collects them
 _REGISTRY: dict[tuple[str, int], dict[str, dict]] = {}
+# resolved per-language settings, shared by the steps of one pipeline (they hold the same config object);
+# the config is kept in the value so its id cannot be reused while the entry lives
+_LANGS: dict[int, tuple[CurateConfig, dict[str, LangConfig]]] = {}
+
+
+def forget_resolved() -> None:
+    _LANGS.clear()
+
+
+def _resolved(cfg: CurateConfig) -> dict[str, LangConfig]:
+    hit = _LANGS.get(id(cfg))
+    if hit is None or hit[0] is not cfg:
+        if len(_LANGS) > 64:
+            _LANGS.clear()
+        hit = _LANGS[id(cfg)] = (cfg, resolved_languages(cfg))
+    return hit[1]
 
 
 def nbytes(text: str) -> int:
@@ -55,7 +74,7 @@ class CurateStep(PipelineStep):
     @property
     def langs(self) -> dict[str, LangConfig]:
         if self._langs is None:
-            self._langs = resolved_languages(self.cfg)
+            self._langs = _resolved(self.cfg)
         return self._langs
 
     def lang_cfg(self, lang: str) -> LangConfig:
@@ -299,26 +318,25 @@ class C4Step(CurateStep):
     step = "c4"
 
     def check(self, doc: Document, lang: str):
-        from datatrove.pipeline.filters.c4_filters import CITATION_REGEX, POLICY_SUBSTRINGS
-        from datatrove.utils.text import TERMINAL_PUNCTUATION
-
         g = self.lang_cfg(lang).c4
         if not g.enabled:
             return None
-        ends = tuple(TERMINAL_PUNCTUATION) + ('"', "'", "」", "』", "”")
+        ends = _C4_ENDS
         kept, sentences = [], 0
         for line in doc.text.splitlines():
             line = line.strip()
             if not line:
                 continue
-            words = split_words(line, lang)
-            if g.max_word_length != -1 and any(len(w) > g.max_word_length for w in line.split()):
+            if g.max_word_length != -1 and len(line) > g.max_word_length and any(
+                    len(w) > g.max_word_length for w in line.split()):
                 continue
-            if g.remove_citations:
+            raw = line
+            if g.remove_citations and "[" in line:
                 line = CITATION_REGEX.sub("", line)
             if g.filter_no_terminal_punct and (not line.endswith(ends) or line.endswith("...")):
                 continue
-            if len(words) < g.min_words_per_line:
+            # words are counted on the line as it was before citations were cut
+            if g.min_words_per_line > 0 and len(split_words(raw, lang)) < g.min_words_per_line:
                 continue
             low = line.lower()
             if g.filter_lorem_ipsum and "lorem ipsum" in low:
@@ -507,7 +525,14 @@ def clean_tmp(dirs: list[Path], rank: int | None = None) -> None:
 def iter_jsonl(path: Path) -> Iterator[dict[str, Any]]:
     import json
 
-    with open(path, encoding="utf-8") as fh:
+    try:
+        from orjson import loads
+    except ImportError:
+        loads = json.loads
+    with open(path, "rb") as fh:
         for line in fh:
             if line.strip():
-                yield json.loads(line)
+                try:
+                    yield loads(line)
+                except ValueError:  # lone surrogates, written by json (orjson refuses them)
+                    yield json.loads(line.decode("utf-8", "surrogatepass"))

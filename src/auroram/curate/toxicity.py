@@ -46,7 +46,7 @@ class PhraseMatcher:
         self.re = regex.compile(pattern, regex.IGNORECASE)
 
     def count(self, text: str) -> int:
-        return sum(1 for _ in self.re.finditer(text))
+        return len(self.re.findall(text))  # the pattern has no capturing groups: one item per match
 
 
 @lru_cache(maxsize=64)
