@@ -105,6 +105,9 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--langid-eval", metavar="DEMO_DIR", help="also measure language-ID accuracy on the held-out "
                                                               "paragraphs of DEMO_DIR/corpus/<lang>/val.jsonl "
                                                               "(written to --out/langid_eval.json)")
+    p.add_argument("--tokenize", metavar="TOKENIZER_DIR", help="then tokenize kept/ with this local tokenizer into "
+                                                              "packed shards --out/shards/<lang>/tokens.bin, with the "
+                                                              "same --tasks/--workers (local executor only)")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_curate)
     return p
@@ -135,9 +138,20 @@ def cmd_curate(args: argparse.Namespace) -> int:
                    executor=args.executor, strict=args.strict, quiet=args.quiet)
     if "submitted" in stats:
         print(f"submitted to {stats['submitted']}; scripts and logs in {stats['logs']}; stats will be in {stats['stats']}")
+        if args.tokenize:
+            print("--tokenize runs on the local executor: rerun with --executor local --tokenize once the jobs finish")
         return 0
     print(summary_table(stats))
     print(Path(args.out) / "stats.json")
+    if args.tokenize:
+        from auroram.curate.tokenize_step import tokenize_kept
+
+        shards = tokenize_kept(args.out, args.tokenize, Path(args.out) / "shards",
+                               tasks=args.tasks or cfg.executor.tasks, workers=args.workers or cfg.executor.workers,
+                               quiet=args.quiet)
+        for name, st in shards.items():
+            print(f"{Path(args.out) / 'shards' / name / 'tokens.bin'}: {st['documents']:,} documents, "
+                  f"{st['tokens']:,} tokens")
     if args.langid_eval:
         from auroram.curate.langid_eval import summary_lines
 

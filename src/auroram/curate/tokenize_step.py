@@ -1,0 +1,283 @@
+"""Tokenization on datatrove's executors: curated JSONL -> packed token shards, one part per task, merged.
+
+Each output shard is a named group of JSONL files (e.g. all of `kept/`, or one language of it) read as one
+stream in file order. Task r of N takes the records whose first byte lies in the r-th of N equal byte
+ranges of that stream, tokenizes them with `tokenize_to_shard` into `work/parts/<name>/<r>.bin`, and is
+marked complete by datatrove, so a rerun skips it. The merge concatenates the parts in task order into
+`<name>/tokens.bin`: the same bytes `tokenize_to_shard` writes for the whole stream in one process.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+from typing import Any, Iterator, Mapping, Sequence
+
+import numpy as np
+from datatrove.executor.local import LocalPipelineExecutor
+from datatrove.pipeline.base import PipelineStep
+
+from auroram.faults import fault_point
+from auroram.io import atomic_file, hash_obj, mark_step_done, read_json, sha256_file, step_done, write_json
+from auroram.tokenize import shards as SH
+
+
+class TokenizeInputError(ValueError):
+    """A record that cannot be tokenized; the message names the file and line."""
+
+
+def _sizes(files: Sequence[str]) -> list[int]:
+    return [os.path.getsize(f) for f in files]
+
+
+def task_byte_range(total_bytes: int, rank: int, world_size: int) -> tuple[int, int]:
+    return total_bytes * rank // world_size, total_bytes * (rank + 1) // world_size
+
+
+def iter_range_texts(files: Sequence[str], lo: int, hi: int, *, text_field: str = "text",
+                     lang: str | None = None) -> Iterator[str]:
+    """Texts of the records whose first byte lies in [lo, hi) of the files read as one stream."""
+    start = 0
+    for f, size in zip(files, _sizes(files)):
+        end = start + size
+        if end <= lo or start >= hi:
+            start = end
+            continue
+        local_lo, local_hi = max(lo - start, 0), min(hi - start, size)
+        with open(f, "rb") as fh:
+            pos = local_lo
+            if local_lo > 0:
+                fh.seek(local_lo - 1)
+                if fh.read(1) != b"\n":  # the line under local_lo started in the range before: skip its rest
+                    pos += len(fh.readline())
+            first_pos, nth = pos, 0
+            while pos < local_hi:
+                raw = fh.readline()
+                if not raw:
+                    break
+                pos += len(raw)
+                nth += 1
+                if not raw.strip():
+                    continue
+                try:
+                    rec = json.loads(raw)
+                except (json.JSONDecodeError, UnicodeDecodeError) as e:
+                    line = _count_newlines(f, first_pos) + nth  # counted only when it has to be named
+                    raise TokenizeInputError(f"{f}: line {line}: not a JSON record ({e})") from None
+                text = rec.get(text_field) if isinstance(rec, dict) else None
+                if not isinstance(text, str):
+                    line = _count_newlines(f, first_pos) + nth
+                    raise TokenizeInputError(f"{f}: line {line}: no string '{text_field}' field")
+                if lang is not None and rec.get("lang") != lang:
+                    continue
+                yield text
+        start = end
+
+
+def _count_newlines(path: str, upto: int) -> int:
+    n = 0
+    with open(path, "rb") as fh:
+        left = upto
+        while left > 0:
+            chunk = fh.read(min(left, 1 << 22))
+            if not chunk:
+                break
+            n += chunk.count(b"\n")
+            left -= len(chunk)
+    return n
+
+
+def merge_shards(parts: Sequence[str | os.PathLike], path: str | os.PathLike) -> dict[str, int]:
+    """Concatenate shards in order into one, as `write_shard` would write their documents in sequence.
+
+    Streams the arrays (no per-document loop); the checksums are streaming hashes, so hashing the parts'
+    bytes in sequence gives the whole file's.
+    """
+    path = Path(path)
+    shards = [SH.Shard(p) for p in parts]
+    if not shards:
+        raise SH.ShardError(f"{path}: no parts to merge")
+    vocab = shards[0].vocab_size
+    for s in shards:
+        if s.vocab_size != vocab:
+            raise SH.ShardError(f"{s.path}: vocab_size {s.vocab_size} != {vocab} of {shards[0].path}")
+    itemsize = SH.token_dtype(vocab).itemsize
+    n_tokens = sum(s.n_tokens for s in shards)
+    n_docs = sum(s.n_docs for s in shards)
+    h_tok, h_mask, h_off = SH._hasher(), SH._hasher(), SH._hasher()
+    chunk = SH._CHUNK_BYTES
+    with atomic_file(path, "wb") as out:
+        out.write(b"\0" * SH.HEADER_BYTES)
+        for s in shards:
+            raw = s.tokens.view(np.uint8)
+            for i in range(0, raw.size, chunk):
+                b = raw[i: i + chunk].tobytes()
+                out.write(b)
+                h_tok.update(b)
+        for s in shards:
+            for i in range(0, s.loss_mask.size, chunk):
+                b = s.loss_mask[i: i + chunk].tobytes()
+                out.write(b)
+                h_mask.update(b)
+        _, _, _, pad = SH._layout(n_tokens, n_docs, itemsize)
+        out.write(b"\0" * pad)
+        first = np.zeros(1, np.int64).tobytes()
+        out.write(first)
+        h_off.update(first)
+        base = 0
+        rows = chunk // 8
+        for s in shards:
+            offs = s.doc_offsets
+            for i in range(1, offs.size, rows):
+                b = (np.asarray(offs[i: i + rows], np.int64) + base).tobytes()
+                out.write(b)
+                h_off.update(b)
+            base += s.n_tokens
+        out.seek(0)
+        out.write(SH._pack_header(itemsize, n_tokens, n_docs, vocab, SH._combine(h_tok, h_mask, h_off)))
+    return {"documents": n_docs, "tokens": n_tokens}
+
+
+class TokenizeShardStep(PipelineStep):
+    type = "auroram tokenize"
+    name = "tokenize to shard parts"
+
+    def __init__(self, groups: Mapping[str, Mapping[str, Any]], tokenizer_dir: str, work_dir: str,
+                 text_field: str = "text", batch_docs: int = 512):
+        super().__init__()
+        self.groups = {k: {"files": list(v["files"]), "lang": v.get("lang")} for k, v in groups.items()}
+        self.tokenizer_dir, self.work, self.text_field, self.batch_docs = tokenizer_dir, Path(work_dir), \
+            text_field, batch_docs
+
+    def run(self, data=None, rank: int = 0, world_size: int = 1):
+        from auroram.tokenize.bpe import eos_id, load_tokenizer
+        from auroram.tokenize.shards import tokenize_to_shard
+
+        tok = load_tokenizer(self.tokenizer_dir)
+        eos = eos_id(tok)
+        for name, g in self.groups.items():
+            lo, hi = task_byte_range(sum(_sizes(g["files"])), rank, world_size)
+            texts = iter_range_texts(g["files"], lo, hi, text_field=self.text_field, lang=g["lang"])
+            part = self.work / "parts" / name / f"{rank:05d}.bin"
+            with self.track_time():
+                st = tokenize_to_shard(tok, texts, part, eos_id=eos, batch_docs=self.batch_docs)
+            write_json(part.with_suffix(".json"), st)
+            self.stat_update("documents", value=st["documents"])
+            self.stat_update("tokens", value=st["tokens"])
+            fault_point(f"tokenize-part:{name}:rank{rank}")
+        return
+        yield
+
+
+class MergeShardsStep(PipelineStep):
+    type = "auroram tokenize"
+    name = "merge shard parts"
+
+    def __init__(self, names: Sequence[str], work_dir: str, out_dir: str, tasks: int, run_hash: str):
+        super().__init__()
+        self.names, self.work, self.out, self.tasks, self.run_hash = list(names), Path(work_dir), Path(out_dir), \
+            tasks, run_hash
+
+    def run(self, data=None, rank: int = 0, world_size: int = 1):
+        summary = {}
+        for name in self.names:
+            parts = [self.work / "parts" / name / f"{r:05d}.bin" for r in range(self.tasks)]
+            st = merge_shards(parts, self.out / name / "tokens.bin")
+            st["bytes"] = sum(read_json(p.with_suffix(".json"))["bytes"] for p in parts)
+            summary[name] = st
+        write_json(self.out / "shards.json", summary)
+        mark_step_done(self.out, "tokenize", self.run_hash, shards=summary)
+        return
+        yield
+
+
+def _quiet_executor(pipeline: list, tasks: int, workers: int, logs: Path) -> LocalPipelineExecutor:
+    return LocalPipelineExecutor(pipeline, tasks=tasks, workers=max(1, min(workers, tasks)), logging_dir=str(logs),
+                                 skip_completed=True)
+
+
+@contextlib.contextmanager
+def _loguru_errors_only(quiet: bool) -> Iterator[None]:
+    if not quiet:
+        yield
+        return
+    from loguru import logger
+
+    logger.remove()
+    hid = logger.add(sys.stderr, level="ERROR")
+    try:
+        yield
+    finally:
+        with contextlib.suppress(ValueError):
+            logger.remove(hid)
+
+
+def tokenize_groups(groups: Mapping[str, Mapping[str, Any]], tokenizer_dir: str | os.PathLike,
+                    out_dir: str | os.PathLike, *, tasks: int = 1, workers: int = 1, text_field: str = "text",
+                    batch_docs: int = 512, quiet: bool = True) -> dict[str, dict[str, int]]:
+    """Tokenize each group {"files": [...JSONL...], "lang": None or a `lang` value to keep} into
+    out_dir/<name>/tokens.bin on datatrove's local executor with `tasks` parts; returns per-shard stats.
+
+    A rerun skips finished tasks (datatrove's completion markers under out_dir/work/logs); other inputs,
+    another tokenizer or another task count start over."""
+    from auroram.tokenize.bpe import TokenizerError
+
+    if tasks < 1 or workers < 1:
+        raise ValueError(f"tasks and workers must be >= 1, got tasks={tasks} workers={workers}")
+    tdir = Path(tokenizer_dir)
+    tok_files = sorted(p for p in tdir.glob("*") if p.is_file()) if tdir.is_dir() else []
+    if not tok_files:
+        raise TokenizerError(f"{tdir}: tokenizer directory not found or empty")
+    out = Path(out_dir)
+    ident = {"groups": {n: {"lang": g.get("lang"), "files": [[str(f), os.path.getsize(f), os.stat(f).st_mtime_ns]
+                                                              for f in g["files"]]} for n, g in groups.items()},
+             "tokenizer": {p.name: sha256_file(p) for p in tok_files}, "tasks": tasks, "text_field": text_field}
+    run_hash = hash_obj(ident)
+    if step_done(out, run_hash) and (out / "shards.json").is_file():
+        return read_json(out / "shards.json")
+    work = out / "work"
+    marker = work / "run.json"
+    if not (marker.is_file() and read_json(marker).get("hash") == run_hash):
+        # partial results of other inputs or another task layout cannot be reused
+        shutil.rmtree(work, ignore_errors=True)
+        for name in groups:
+            shutil.rmtree(out / name, ignore_errors=True)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(out / "step.json")
+        write_json(marker, {"hash": run_hash, "tasks": tasks})
+    names = list(groups)
+    step = TokenizeShardStep(groups, str(tdir), str(work), text_field, batch_docs)
+    execs = [_quiet_executor([step], tasks, workers, work / "logs" / "1-tokenize"),
+             _quiet_executor([MergeShardsStep(names, str(work), str(out), tasks, run_hash)], 1, 1,
+                             work / "logs" / "2-merge")]
+    with _loguru_errors_only(quiet):
+        for ex in execs:
+            ex.run()
+            left = ex.get_incomplete_ranks(skip_completed=True)
+            if left:
+                raise RuntimeError(f"tokenize: {len(left)} task(s) did not complete (logs in {ex.logging_dir.path}); "
+                                   f"rerun to continue")
+    return read_json(out / "shards.json")
+
+
+def kept_groups(curate_out: str | os.PathLike, by_lang: bool = True) -> dict[str, dict[str, Any]]:
+    """Groups for a curated directory: one per language in stats.json (documents kept > 0), or one `all`."""
+    root = Path(curate_out)
+    files = [str(p) for p in sorted((root / "kept").glob("*.jsonl"))]
+    if not files:
+        raise FileNotFoundError(f"{root / 'kept'}: no curated JSONL files (run auroram curate first)")
+    if not by_lang:
+        return {"all": {"files": files, "lang": None}}
+    stats = read_json(root / "stats.json")
+    langs = [lang for lang, v in stats.get("by_language", {}).items() if v.get("docs_kept", 0) > 0]
+    return {lang: {"files": files, "lang": lang} for lang in langs}
+
+
+def tokenize_kept(curate_out: str | os.PathLike, tokenizer_dir: str | os.PathLike, out_dir: str | os.PathLike,
+                  *, by_lang: bool = True, **kw: Any) -> dict[str, dict[str, int]]:
+    """Tokenize a curated directory's kept/ into out_dir/<lang>/tokens.bin (or out_dir/all/tokens.bin)."""
+    return tokenize_groups(kept_groups(curate_out, by_lang), tokenizer_dir, out_dir, **kw)
