@@ -7,9 +7,8 @@
 The model (22 layers, width 2048, 16 heads, multi-query, 49,152-token vocabulary: 1.04B parameters) trains
 through `auroram.train.loop.train_stage` on a synthetic shard, wrapped by `auroram.train.parallel.parallelize`
 (per-block compile, then FSDP2 `fully_shard` per block with bf16 parameters and fp32 gradient reduction).
-Under torchrun parallelize shards over the ranks; in one process it leaves the model unwrapped, so this
-script starts a one-rank process group and applies the same `fully_shard` calls itself (`--no-fsdp` skips
-it). MFU = tokens/s per GPU x FLOPs per token / peak (989 TFLOP/s: H100 SXM dense bf16), with
+Started without torchrun, the script makes a one-rank process group so parallelize shards with FSDP2 on the
+single device too (`--no-fsdp` skips that). MFU = tokens/s per GPU x FLOPs per token / peak (989 TFLOP/s: H100 SXM dense bf16), with
 FLOPs per token = 6 x non-embedding params + 6 x LM-head params + 12 x layers x width x seq_len.
 """
 
@@ -34,7 +33,7 @@ from auroram.mix.mixture import Mixture
 from auroram.model.build import build_model, count_params, flops_per_token
 from auroram.tokenize.shards import Shard, write_shard
 from auroram.train.loop import train_stage
-from auroram.train.parallel import DistInfo, init_distributed, parallelize, transformer_blocks
+from auroram.train.parallel import DistInfo, init_distributed, parallelize
 
 H100_BF16_DENSE_TFLOPS = 989.0
 
@@ -62,16 +61,6 @@ def one_rank_group(backend: str) -> DistInfo:
         os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK="0", WORLD_SIZE="1", LOCAL_RANK="0")
         dist.init_process_group(backend, rank=0, world_size=1)
     return DistInfo(0, 1, 0)
-
-
-def shard_fsdp2(model: torch.nn.Module, bf16: bool) -> None:
-    # the same calls parallelize() makes under torchrun (it leaves a one-process model unwrapped)
-    from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
-
-    kwargs = {"mp_policy": MixedPrecisionPolicy(param_dtype=torch.bfloat16, reduce_dtype=torch.float32)} if bf16 else {}
-    for block in transformer_blocks(model):
-        fully_shard(block, **kwargs)
-    fully_shard(model, **kwargs)
 
 
 def synthetic_mixture(tmp: Path, vocab: int, seq_len: int, global_seqs: int, tokens: int) -> Mixture:
@@ -147,10 +136,8 @@ def main() -> int:
     fpt = flops_per_token(model, args.seq_len)
     params = count_params(model)
     model.to(device)
-    model = parallelize(model, mode="fsdp2" if info.distributed else "none", info=info, device=device, bf16=bf16,
+    model = parallelize(model, mode="fsdp2" if fsdp else "none", info=info, device=device, bf16=bf16,
                         activation_checkpointing=args.activation_checkpointing, compile=not args.no_compile)
-    if fsdp and info.world_size == 1:
-        shard_fsdp2(model, bf16)
     build_seconds = time.perf_counter() - t_build
     sharded = any(type(p).__name__ == "DTensor" for p in model.parameters())
 

@@ -15,9 +15,12 @@ import pytest
 pytestmark = pytest.mark.slow
 
 
-def _run(run_dir: Path, corpus: Path, nproc: int, fault: str | None = None) -> subprocess.CompletedProcess:
+def _run(run_dir: Path, corpus: Path, nproc: int, fault: str | None = None, *, torchrun: bool = False,
+         sets: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
     cli = ["-m", "auroram.cli", "run", "micro", "--quiet", "--run-dir", str(run_dir), "--set", f"demo_dir={corpus}"]
-    if nproc == 1:
+    for s in sets:
+        cli += ["--set", s]
+    if nproc == 1 and not torchrun:
         cmd = [sys.executable, *cli]
     else:
         cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", str(nproc),
@@ -83,3 +86,25 @@ def test_killed_on_two_processes_resumes_on_one(runs, tiny_corpus, tmp_path):
     a, c = _losses(one), _losses(run)
     for stage in a:
         assert c[stage] == pytest.approx(a[stage], abs=1e-5), stage
+
+
+def test_fsdp2_on_one_process_under_torchrun(runs, tiny_corpus, tmp_path):
+    # one GPU with FSDP2 (bf16 parameters, sharded checkpoints) is a layout users ask for: torchrun with one process
+    one, _ = runs
+    run = tmp_path / "r"
+    shutil.copytree(one, run, ignore=shutil.ignore_patterns("stages", "report*", ".lock"))
+    p = _run(run, tiny_corpus, 1, torchrun=True, sets=("train.parallel=fsdp2",))
+    assert p.returncode == 0, p.stderr[-2000:]
+    report = json.loads((run / "report.json").read_text())
+    assert {s["parallel"] for s in report["stages"]} == {"fsdp2"}
+    assert {s["processes"] for s in report["stages"]} == {1}
+    assert sorted(x.name for x in (run / "stages" / "cat" / "final" / "dcp").iterdir()) == [".metadata", "__0_0.distcp"]
+    a, c = _losses(one), _losses(run)
+    for stage in a:
+        assert c[stage] == pytest.approx(a[stage], abs=1e-5), stage
+    # the export was gathered from the sharded weights: it scores like the unsharded run's export
+    ref = json.loads((one / "report.json").read_text())["stages"][-1]["eval"]
+    got = report["stages"][-1]["eval"]
+    assert got.keys() == ref.keys()
+    for domain in ref:
+        assert got[domain]["bpb"] == pytest.approx(ref[domain]["bpb"], rel=1e-4), domain

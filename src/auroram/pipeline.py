@@ -508,9 +508,10 @@ def run_stages(recipe: Recipe, run_dir: Path, tok: Any, tok_hash: str, shards: d
     from auroram.model.export import export_hf
     from auroram.train.checkpoint import full_state_dict, load_weights
     from auroram.train.loop import autocast_dtype, train_stage
-    from auroram.train.parallel import parallelize, resolve_mode
+    from auroram.train.parallel import is_wrapped, parallelize, resolve_mode
 
     t = recipe.train
+    wrapped = is_wrapped(t.parallel, info)  # FSDP2/DDP: evaluate the gathered export, not the wrapped module
     full_eval = make_evaluator(recipe, tok, heldout)
     global_seqs = t.global_batch_tokens // t.seq_len
     eval_h = hash_obj({"eval": _plain(recipe.eval), "heldout": {d: hash_obj(v) for d, v in heldout.items()},
@@ -532,7 +533,7 @@ def run_stages(recipe: Recipe, run_dir: Path, tok: Any, tok_hash: str, shards: d
             model.eval()
             scores = full_eval(model)
             if info.is_main:
-                suite = run_suite(recipe, unwrap(model) if not info.distributed else Path(recipe.model.base), tok,
+                suite = run_suite(recipe, unwrap(model) if not wrapped else Path(recipe.model.base), tok,
                                   device, console)
                 write_json(out / "result.json", {"name": "base", "tokens": 0, "steps": 0, "seconds": 0.0,
                                                  "imported": str(recipe.model.base), "eval": scores, "suite": suite,
@@ -607,9 +608,9 @@ def run_stages(recipe: Recipe, run_dir: Path, tok: Any, tok_hash: str, shards: d
                 card = _model_card(recipe, st, result, reports, data_manifest)
                 export_hf(unwrap(model), tok, out / "hf", card=card, state_dict=weights_cpu)
                 fault_point(f"stage:{st.name}:exported")
-                result["suite"] = run_suite(recipe, unwrap(model) if not info.distributed else out / "hf", tok,
+                result["suite"] = run_suite(recipe, unwrap(model) if not wrapped else out / "hf", tok,
                                             device, console)
-                result["safety"] = run_safety(recipe, st.name, unwrap(model) if not info.distributed else out / "hf",
+                result["safety"] = run_safety(recipe, st.name, unwrap(model) if not wrapped else out / "hf",
                                               tok, device, run_dir, console)
                 fault_point(f"stage:{st.name}:evaluated")
                 write_json(out / "result.json", result)

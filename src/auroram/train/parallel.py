@@ -31,10 +31,15 @@ class DistInfo:
         return self.world_size > 1
 
 
+def launched_by_torchrun() -> bool:
+    return "TORCHELASTIC_RUN_ID" in os.environ or {"RANK", "MASTER_ADDR", "MASTER_PORT"} <= os.environ.keys()
+
+
 def init_distributed(device_type: str) -> DistInfo:
-    """Join the process group torchrun describes in the environment (no-op for a single process)."""
+    """Join the process group torchrun describes in the environment. A plain single process has none; under
+    torchrun a group of one is made too, so `train.parallel: fsdp2` can shard on a single device."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world <= 1:
+    if world <= 1 and not launched_by_torchrun():
         return DistInfo()
     if not dist.is_initialized():
         backend = "nccl" if device_type == "cuda" else "gloo"
@@ -75,9 +80,15 @@ def transformer_blocks(model: torch.nn.Module) -> list[torch.nn.Module]:
 def resolve_mode(mode: str, info: DistInfo) -> str:
     if mode == "auto":
         return "fsdp2" if info.distributed else "none"
-    if mode != "none" and not info.distributed:
-        return "none"  # one process: nothing to wrap
+    if mode != "none" and not info.distributed and not dist.is_initialized():
+        return "none"  # a plain single process has no process group to wrap with
     return mode
+
+
+def is_wrapped(mode: str, info: DistInfo) -> bool:
+    """Whether `parallelize` turns the model into a sharded or replicated one (its weights then come from the
+    gathered export, not from the module itself)."""
+    return info.distributed or resolve_mode(mode, info) != "none"
 
 
 def parallelize(model: torch.nn.Module, *, mode: str, info: DistInfo, device: torch.device, bf16: bool,
