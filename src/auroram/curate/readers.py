@@ -17,6 +17,7 @@ from typing import Any, Iterator
 from datatrove.data import Document
 
 from auroram.curate.config import ReaderConfig
+from auroram.faults import fault_point
 
 UNREADABLE = "unreadable"
 QUARANTINE_TEXT_CHARS = 4096  # of a bad record kept for inspection; the rest is noted, not stored
@@ -147,6 +148,7 @@ def _looks_binary(head: bytes) -> bool:
 
 
 def read_file(f: InputFile, file_idx: int, rc: ReaderConfig, strict: bool = False) -> Iterator[Document]:
+    fault_point(f"curate-read:{file_idx}")  # kill tests: a task killed between its files, others' files done
     try:
         if f.kind == "jsonl":
             yield from _read_jsonl(f, file_idx, rc, strict)
