@@ -1,11 +1,12 @@
 """Exact and near-duplicate removal across all input files, with signatures on disk.
 
-Stage 1 (every task): each surviving document's content hash, MinHash signature and LSH band keys are
-appended to per-task files. Stage 2 (one task): band by band, equal keys give candidate pairs; a pair
-counts only when its signatures agree on at least `threshold` of their hashes (an estimate of the
-Jaccard similarity), which keeps shared boilerplate from merging distinct pages. Clusters keep their
-document with the smallest global (file, record) key, so the result does not depend on the task count.
-Memory in stage 2 is ~24 bytes per document for one band at a time plus the duplicate pairs.
+Stage 1 (every task): each surviving document's content hash, MinHash signature, LSH band keys and its
+shingle set are appended to per-task files. Stage 2 (one task): band by band, equal keys give candidate
+pairs; a pair counts only when the exact Jaccard similarity of the two shingle sets (read from disk)
+reaches `threshold`, so neither shared boilerplate nor the MinHash estimate's sampling error merges
+distinct pages. Verified pairs are merged into clusters that keep their document with the smallest
+global (file, record) key, so the result does not depend on the task count. Memory in stage 2 is ~24
+bytes per document for one band at a time, the pairs, and one chunk of shingle sets.
 """
 
 from __future__ import annotations
@@ -91,8 +92,9 @@ class SigWriter:
         self.tmp.mkdir(parents=True, exist_ok=True)
         self.hasher = MinHasher(cfg)
         self.cfg = cfg
-        self.buf: dict[str, list[np.ndarray]] = {"keys": [], "exact": [], "sig": [], "bands": []}
-        names = ["keys", "exact", "sig"] + [f"band_{b:03d}" for b in range(cfg.bands)]
+        self.buf: dict[str, list[np.ndarray]] = {"keys": [], "exact": [], "sig": [], "bands": [], "shingles": [],
+                                                 "n_shingles": []}
+        names = ["keys", "exact", "sig", "shingles", "n_shingles"] + [f"band_{b:03d}" for b in range(cfg.bands)]
         self.files = {name: open(self.tmp / f"{name}.bin", "wb") for name in names}
         self.rows = 0
 
@@ -109,6 +111,9 @@ class SigWriter:
                 bands = np.zeros(self.hasher.bands, np.uint64)
             self.buf["sig"].append(sig)
             self.buf["bands"].append(bands)
+            # the set itself, so stage 2 can verify candidates by their exact Jaccard similarity
+            self.buf["shingles"].append(sh.astype(np.uint32))
+            self.buf["n_shingles"].append(np.array([sh.size], np.uint32))
         self.rows += 1
         if len(self.buf["keys"]) >= 4096:
             self.flush()
@@ -199,7 +204,7 @@ class DedupClusterStep(PipelineStep):
                 pairs = np.unique(np.concatenate(found), axis=0)
             n_candidates = len(pairs)
             if len(pairs):
-                sims = self._similarity(pairs, sig_dir, ranks)
+                sims = self._jaccard(pairs, sig_dir, ranks)
                 keep = sims >= d.threshold
                 pairs, sims = pairs[keep], sims[keep]
                 n_verified = len(pairs)
@@ -224,27 +229,35 @@ class DedupClusterStep(PipelineStep):
         return
         yield  # a generator, as datatrove steps are
 
-    def _similarity(self, pairs: np.ndarray, sig_dir: Path, ranks: list[int]) -> np.ndarray:
-        d = self.cfg.dedup
-        num_perm = d.bands * d.rows_per_band
+    def _jaccard(self, pairs: np.ndarray, sig_dir: Path, ranks: list[int]) -> np.ndarray:
+        """Exact Jaccard similarity of each candidate pair's shingle sets, read from the disk one chunk at a time."""
         per_rank_keys = {r: _load(sig_dir, r, "keys", np.uint64) for r in ranks}
-        sigs = {r: np.memmap(sig_dir / f"{r:05d}" / "sig.bin", dtype=np.uint32, mode="r").reshape(-1, num_perm)
-                for r in ranks if len(per_rank_keys[r])}
+        counts = {r: _load(sig_dir, r, "n_shingles", np.uint32).astype(np.int64) for r in ranks}
+        starts = {r: np.concatenate([[0], np.cumsum(c)[:-1]]).astype(np.int64) for r, c in counts.items()}
+        sets = {r: np.memmap(sig_dir / f"{r:05d}" / "shingles.bin", dtype=np.uint32, mode="r")
+                for r in ranks if counts[r].sum()}
 
-        def rows(ks: np.ndarray) -> np.ndarray:
-            out = np.empty((len(ks), num_perm), np.uint32)
-            # a file's documents all went to one task: task = file index % tasks
-            task = ((ks >> np.uint64(32)) % np.uint64(len(ranks))).astype(np.int64)
+        def where(ks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            task = ((ks >> np.uint64(32)) % np.uint64(len(ranks))).astype(np.int64)  # file index % tasks
+            row = np.empty(len(ks), np.int64)
             for r in np.unique(task):
                 m = task == r
-                pos = np.searchsorted(per_rank_keys[int(r)], ks[m])
-                out[m] = sigs[int(r)][pos]
-            return out
+                row[m] = np.searchsorted(per_rank_keys[int(r)], ks[m])
+            return task, row
 
         sims = np.empty(len(pairs), np.float32)
         for s in range(0, len(pairs), 65536):
-            a, b = rows(pairs[s: s + 65536, 0]), rows(pairs[s: s + 65536, 1])
-            sims[s: s + 65536] = (a == b).mean(axis=1)
+            ta, ra = where(pairs[s: s + 65536, 0])
+            tb, rb = where(pairs[s: s + 65536, 1])
+            for i, (t1, r1, t2, r2) in enumerate(zip(ta.tolist(), ra.tolist(), tb.tolist(), rb.tolist())):
+                n1, n2 = int(counts[t1][r1]), int(counts[t2][r2])
+                if not n1 or not n2:
+                    sims[s + i] = 0.0
+                    continue
+                a = sets[t1][starts[t1][r1]: starts[t1][r1] + n1]
+                b = sets[t2][starts[t2][r2]: starts[t2][r2] + n2]
+                inter = np.intersect1d(a, b, assume_unique=True).size
+                sims[s + i] = inter / (n1 + n2 - inter)
         return sims
 
 
