@@ -136,6 +136,8 @@ def cmd_curate(args: argparse.Namespace) -> int:
         strict_precheck(args.inputs, cfg)
     stats = curate(args.inputs, args.out, config=cfg, tasks=args.tasks, workers=args.workers,
                    executor=args.executor, strict=args.strict, quiet=args.quiet)
+    if stats.get("submitted") == "ray" and Path(stats["stats"]).is_file():
+        stats = json.loads(Path(stats["stats"]).read_text(encoding="utf-8"))  # Ray runs the chain before returning
     if "submitted" in stats:
         print(f"submitted to {stats['submitted']}; scripts and logs in {stats['logs']}; stats will be in {stats['stats']}")
         if args.tokenize:
