@@ -40,6 +40,8 @@ def make_corpus(root: Path) -> tuple[dict[tuple[str, int], str], set[str], Path]
         + _line({"id": "huge", "text": "word " * (MAX_DOC_BYTES // 4)})  # 7: over reader.max_doc_bytes
         + b"\n"  # a blank line is no record
         + _line(good[2]))  # 9
+    bom = {"id": "bom", "text": en_doc(rng)}
+    (web / "bom.jsonl").write_bytes(b"\xef\xbb\xbf" + _line(bom))  # a byte order mark is not a bad record
     (web / "empty.jsonl").write_bytes(b"")
     (web / "blob.jsonl").write_bytes(b"\x7fELF\x02\x01\x01\x00" + bytes(range(256)) * 4)
     gz_docs = [{"id": f"z{i}", "text": en_doc(rng)} for i in range(40)]
@@ -55,7 +57,7 @@ def make_corpus(root: Path) -> tuple[dict[tuple[str, int], str], set[str], Path]
            ("mixed.jsonl", 6): "surrogate", ("mixed.jsonl", 7): "max_doc_bytes", ("empty.jsonl", 0): "empty",
            ("blob.jsonl", 0): "binary", ("cut.jsonl.gz", complete_lines + 1): "ends early",
            ("bad.txt", 3): "UTF-8", ("blob.txt", 0): "binary", ("huge.txt", 0): "max_doc_bytes"}
-    good_ids = {d["id"] for d in good + gz_docs[:complete_lines]} | {f"{txt / 'ok.txt'}:1"}
+    good_ids = {d["id"] for d in good + gz_docs[:complete_lines] + [bom]} | {f"{txt / 'ok.txt'}:1"}
     assert 0 < complete_lines < len(gz_docs)
     return bad, good_ids, root
 
@@ -77,7 +79,7 @@ def test_every_bad_record_is_named_and_counted(tmp_path, capsys):
     # the good records in the same files as the bad ones all pass the reader (later filters may drop some)
     out_by_id = {r["id"]: r for r in kept + rejected}
     assert all(i in out_by_id and out_by_id[i].get("step") != "read" for i in good_ids)
-    assert {"g0", "g1", "g2", f"{root / 'txt' / 'ok.txt'}:1"} <= {r["id"] for r in kept}
+    assert {"g0", "g1", "g2", "bom", f"{root / 'txt' / 'ok.txt'}:1"} <= {r["id"] for r in kept}
     t = stats["totals"]
     assert t["balanced"] and t["docs_in"] == len(good_ids) + len(bad) == len(kept) + len(rejected)
     assert t["docs_kept"] == len(kept) and t["docs_dropped"] == len(rejected)

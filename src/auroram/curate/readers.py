@@ -20,6 +20,7 @@ from auroram.curate.config import ReaderConfig
 from auroram.faults import fault_point
 
 UNREADABLE = "unreadable"
+_BOM = b"\xef\xbb\xbf"
 QUARANTINE_TEXT_CHARS = 4096  # of a bad record kept for inspection; the rest is noted, not stored
 
 JSONL_SUFFIXES = (".jsonl", ".json", ".ndjson", ".jsonl.gz", ".json.gz", ".ndjson.gz", ".jsonl.zst", ".json.zst",
@@ -183,6 +184,8 @@ def _read_jsonl(f: InputFile, file_idx: int, rc: ReaderConfig, strict: bool) -> 
                     yield _bad(f, file_idx, lineno, f"record larger than reader.max_doc_bytes "
                                                     f"({size:,} > {rc.max_doc_bytes:,} bytes)", raw[:256], strict)
                     continue
+                if lineno == 1 and raw.startswith(_BOM):  # editors on Windows write one; it is not part of the record
+                    raw = raw[len(_BOM):]
                 if not raw.strip():
                     continue
                 any_line = True
@@ -238,6 +241,7 @@ def _read_text(f: InputFile, file_idx: int, rc: ReaderConfig, strict: bool) -> I
     if _looks_binary(raw[:8192]):
         yield _bad(f, file_idx, 0, "binary file (NUL bytes)", raw[:256], strict)
         return
+    raw = raw[len(_BOM):] if raw.startswith(_BOM) else raw
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:
