@@ -129,3 +129,39 @@ def test_report_section_shows_stages_groups_and_baselines(items, tok, model):
     assert "Per language" in html and "Per category" in html and "CBRN weapons" in html
     assert "<script>" not in html and "&lt;script&gt;" in html
     assert "No safety evaluation" in report_section([{"name": "base"}])["html"]
+
+
+class _Parrot(torch.nn.Module):
+    """Greedy generation that always says the given text, cut at max_new_tokens like a real model."""
+
+    def __init__(self, ids: list[int], vocab_size: int):
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.zeros(1))
+        self.ids, self.vocab_size = ids, vocab_size
+        self.config = SimpleNamespace(n_positions=512)
+
+    def forward(self, input_ids, attention_mask=None):  # uniform: forced choice has no preference
+        return SimpleNamespace(logits=torch.zeros(*input_ids.shape, self.vocab_size))
+
+    def generate(self, input_ids, attention_mask, max_new_tokens, **_):
+        new = torch.tensor(self.ids[:max_new_tokens]).repeat(input_ids.shape[0], 1)
+        return torch.cat([input_ids, new], 1)
+
+
+def test_string_match_sees_refusals_in_languages_that_take_many_tokens(items, tok):
+    # with a tokenizer learnt mostly on other scripts, a Hindi refusal opener takes many tokens: a fixed small
+    # budget would cut it before its refusal phrase and score a refusing model as never refusing
+    from auroram.safety.evaluate import generation_budgets, generate_by_language
+
+    hi_opener = TEXT["hi"]["refusal_openers"][0]
+    ids = tok(hi_opener, add_special_tokens=False)["input_ids"]
+    assert len(ids) > 8
+    budgets = generation_budgets(tok, ["en", "hi"], max_new_tokens=4)
+    assert budgets["en"] >= 4 and budgets["hi"] >= len(ids)
+    parrot = _Parrot(ids, len(tok))
+    outs = generate_by_language(parrot, tok, ["a", "b"], ["hi", "en"], budgets)
+    assert is_refusal(outs[0], "hi") and outs[0].strip() == hi_opener.strip()
+    hi_items = [it for it in items if it["language"] == "hi"]
+    r = evaluate_safety(parrot, tok, hi_items, max_per_group=1, max_new_tokens=4)
+    assert r["overall"]["refusal_harmful"] == 1.0 and r["overall"]["refusal_safe"] == 1.0
+    assert r["settings"]["new_tokens_by_language"]["hi"] >= len(ids)

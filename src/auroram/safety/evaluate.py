@@ -105,6 +105,30 @@ def generate(model: Any, tokenizer: Any, prefixes: list[str], *, max_new_tokens:
     return outs
 
 
+def generation_budgets(tokenizer: Any, languages: Iterable[str], max_new_tokens: int) -> dict[str, int]:
+    """New tokens to generate per language: at least `max_new_tokens`, and always enough for the language's
+    longest refusal opener plus a few tokens. A tokenizer learnt on English and code spends several tokens on
+    one Hindi or Japanese character, so a fixed cap would cut every refusal before its marker appears."""
+    out = {}
+    for lang in sorted(set(languages)):
+        openers = TEXT.get(lang, TEXT["en"])["refusal_openers"]
+        need = max(len(_encode(tokenizer, o)) for o in openers)
+        out[lang] = max(max_new_tokens, need + 4)
+    return out
+
+
+def generate_by_language(model: Any, tokenizer: Any, prefixes: list[str], languages: list[str],
+                         budgets: dict[str, int], *, batch_size: int = 32) -> list[str]:
+    """Greedy continuations, each language with its own token budget; results in input order."""
+    outs: list[str] = [""] * len(prefixes)
+    for lang, budget in budgets.items():
+        idx = [i for i, lg in enumerate(languages) if lg == lang]
+        for i, g in zip(idx, generate(model, tokenizer, [prefixes[i] for i in idx], max_new_tokens=budget,
+                                      batch_size=batch_size)):
+            outs[i] = g
+    return outs
+
+
 # ---------------------------------------------------------------------------------------------------
 # (b) forced choice
 
@@ -278,7 +302,9 @@ def evaluate_safety(model: Any, tokenizer: Any, items: Iterable[dict], *, split:
     model.eval()
     try:
         prefixes = [prompt_prefix(tokenizer, it["prompt"]) for it in chosen]
-        gens = generate(model, tokenizer, prefixes, max_new_tokens=max_new_tokens, batch_size=batch_size)
+        languages = [it["language"] for it in chosen]
+        budgets = generation_budgets(tokenizer, languages, max_new_tokens)
+        gens = generate_by_language(model, tokenizer, prefixes, languages, budgets, batch_size=batch_size)
         fc, margins = forced_choice_refusals(model, tokenizer, chosen, prefixes, batch_size=batch_size)
     finally:
         model.train(was_training)
@@ -306,6 +332,7 @@ def evaluate_safety(model: Any, tokenizer: Any, items: Iterable[dict], *, split:
                                                "refused", "fc_refused")})
     return {
         "settings": {"split": split, "max_per_group": max_per_group, "max_new_tokens": max_new_tokens,
+                     "new_tokens_by_language": budgets,
                      "items": len(rows), "judge": getattr(judge, "name", None) if judge else None},
         "overall": _rates(rows, has_judge),
         "by_language": {k: _rates(v, has_judge) for k, v in sorted(by_lang.items())},

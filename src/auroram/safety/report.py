@@ -9,6 +9,13 @@ from auroram.safety.evaluate import BASELINES, fmt_rate
 from auroram.safety.taxonomy import category_names
 
 
+def _budgets(settings: dict) -> str:
+    per = settings.get("new_tokens_by_language")
+    if not per:
+        return str(settings["max_new_tokens"])
+    return ", ".join(f"{v} ({html.escape(k)})" for k, v in sorted(per.items()))
+
+
 def _pp(x: float | None) -> str:
     return "–" if x is None else f"{100 * x:+.0f}"
 
@@ -58,7 +65,7 @@ def report_section(stages: list[dict[str, Any]]) -> dict[str, str]:
     parts.append(_table(head, rows))
     st = stages[-1]["safety"]["settings"]
     parts.append(f"<p class='note'>{st['items']} held-out items, at most {st['max_per_group']} per category, "
-                 f"language and kind; generations capped at {st['max_new_tokens']} tokens"
+                 f"language and kind; greedy generations of {_budgets(st)} new tokens"
                  + (f"; judge {html.escape(str(st['judge']))}" if st.get("judge") else "") + ".</p>")
 
     cats = category_names()
