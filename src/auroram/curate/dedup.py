@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import zlib
 from pathlib import Path
 from typing import Any
@@ -97,6 +98,7 @@ class SigWriter:
         names = ["keys", "exact", "sig", "shingles", "n_shingles"] + [f"band_{b:03d}" for b in range(cfg.bands)]
         self.files = {name: open(self.tmp / f"{name}.bin", "wb") for name in names}
         self.rows = 0
+        self.buffered_shingles = 0
 
     def add(self, key: int, text: str, lang: str) -> None:
         self.buf["keys"].append(np.array([key], np.uint64))
@@ -114,8 +116,9 @@ class SigWriter:
             # the set itself, so stage 2 can verify candidates by their exact Jaccard similarity
             self.buf["shingles"].append(sh.astype(np.uint32))
             self.buf["n_shingles"].append(np.array([sh.size], np.uint32))
+            self.buffered_shingles += sh.size
         self.rows += 1
-        if len(self.buf["keys"]) >= 4096:
+        if len(self.buf["keys"]) >= 4096 or self.buffered_shingles >= 1 << 18:  # memory flat for huge documents
             self.flush()
 
     def flush(self) -> None:
@@ -129,9 +132,9 @@ class SigWriter:
             else:
                 self.files[name].write(np.concatenate(parts).tobytes())
             parts.clear()
+        self.buffered_shingles = 0
 
     def close(self) -> None:
-        import os
         import shutil
 
         self.flush()
@@ -234,8 +237,11 @@ class DedupClusterStep(PipelineStep):
         per_rank_keys = {r: _load(sig_dir, r, "keys", np.uint64) for r in ranks}
         counts = {r: _load(sig_dir, r, "n_shingles", np.uint32).astype(np.int64) for r in ranks}
         starts = {r: np.concatenate([[0], np.cumsum(c)[:-1]]).astype(np.int64) for r, c in counts.items()}
-        sets = {r: np.memmap(sig_dir / f"{r:05d}" / "shingles.bin", dtype=np.uint32, mode="r")
-                for r in ranks if counts[r].sum()}
+        # positioned reads, not a memmap: mapped pages would count towards the resident memory as they are touched
+        fds = {r: os.open(sig_dir / f"{r:05d}" / "shingles.bin", os.O_RDONLY) for r in ranks if counts[r].sum()}
+
+        def read(r: int, row: int, n: int) -> np.ndarray:
+            return np.frombuffer(os.pread(fds[r], 4 * n, 4 * int(starts[r][row])), dtype=np.uint32)
 
         def where(ks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             task = ((ks >> np.uint64(32)) % np.uint64(len(ranks))).astype(np.int64)  # file index % tasks
@@ -246,18 +252,20 @@ class DedupClusterStep(PipelineStep):
             return task, row
 
         sims = np.empty(len(pairs), np.float32)
-        for s in range(0, len(pairs), 65536):
-            ta, ra = where(pairs[s: s + 65536, 0])
-            tb, rb = where(pairs[s: s + 65536, 1])
-            for i, (t1, r1, t2, r2) in enumerate(zip(ta.tolist(), ra.tolist(), tb.tolist(), rb.tolist())):
-                n1, n2 = int(counts[t1][r1]), int(counts[t2][r2])
-                if not n1 or not n2:
-                    sims[s + i] = 0.0
-                    continue
-                a = sets[t1][starts[t1][r1]: starts[t1][r1] + n1]
-                b = sets[t2][starts[t2][r2]: starts[t2][r2] + n2]
-                inter = np.intersect1d(a, b, assume_unique=True).size
-                sims[s + i] = inter / (n1 + n2 - inter)
+        try:
+            for s in range(0, len(pairs), 65536):
+                ta, ra = where(pairs[s: s + 65536, 0])
+                tb, rb = where(pairs[s: s + 65536, 1])
+                for i, (t1, r1, t2, r2) in enumerate(zip(ta.tolist(), ra.tolist(), tb.tolist(), rb.tolist())):
+                    n1, n2 = int(counts[t1][r1]), int(counts[t2][r2])
+                    if not n1 or not n2:
+                        sims[s + i] = 0.0
+                        continue
+                    inter = np.intersect1d(read(t1, r1, n1), read(t2, r2, n2), assume_unique=True).size
+                    sims[s + i] = inter / (n1 + n2 - inter)
+        finally:
+            for fd in fds.values():
+                os.close(fd)
         return sims
 
 
