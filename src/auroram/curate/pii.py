@@ -30,6 +30,10 @@ SECRET_ASSIGN_RE = re.compile(
     r"(?i)(\b[\w.]*" + _SECRET_NAMES + r"\b[\"']?\s*(?::|=|:=|=>)\s*)([\"'])([^\"'\n]{3,200})\2")
 # name: value / name=value in prose and config files (not used inside code)
 SECRET_BARE_RE = re.compile(r"(?im)^(\s*[\w.]*" + _SECRET_NAMES + r"\s*[:=]\s*)(?![\"'<])(\S{3,200})\s*$")
+# necessary conditions of the patterns above, much cheaper to scan for: every secret name contains one of these
+# (same engine and flags, so case folding agrees), every API key starts with one of these
+_SECRET_NAME_HINT = re.compile(r"(?i)pass|pwd|secret|token|api_?key|private_key")
+_API_KEY_HINT = re.compile(r"AKIA|gh[pousr]_|github_pat_|xox[abprs]-|AIza|sk_|sk-|hf_")
 EMAIL_RE = re.compile(r"(?<![\w.+-])[A-Za-z0-9][A-Za-z0-9._%+-]{0,63}@(?:[A-Za-z0-9-]{1,63}\.)+[A-Za-z]{2,24}\b")
 IPV4_RE = re.compile(r"(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?![\w.]|\.\d)")
 IPV6_RE = re.compile(r"(?<![\w:.])(?:[0-9A-Fa-f]{0,4}:){2,7}(?:[0-9A-Fa-f]{1,4}|(?:\d{1,3}\.){3}\d{1,3})?(?![\w:])")
@@ -82,21 +86,26 @@ def _sub(pattern: re.Pattern, repl: Any, text: str, found: dict[str, int], kind:
 
 
 def _redact_plain(text: str, cfg: Any, found: dict[str, int], code: bool) -> str:
+    # each guard is a cheap necessary condition of its pattern, tested on the text as it is at that point
     if cfg.secrets:
-        text = _sub(PEM_RE, "<PRIVATE_KEY>", text, found, "private_key")
-        text = _sub(API_KEY_RE, "<API_KEY>", text, found, "api_key")
-        text = _sub(SECRET_ASSIGN_RE, lambda m: m.group(0) if m.group(3).startswith("<")
-                    else f"{m.group(1)}{m.group(2)}<PASSWORD>{m.group(2)}", text, found, "password")
-        if not code:
-            text = _sub(SECRET_BARE_RE, lambda m: f"{m.group(1)}<PASSWORD>", text, found, "password")
+        if "PRIVATE KEY-----" in text:
+            text = _sub(PEM_RE, "<PRIVATE_KEY>", text, found, "private_key")
+        if _API_KEY_HINT.search(text):
+            text = _sub(API_KEY_RE, "<API_KEY>", text, found, "api_key")
+        if _SECRET_NAME_HINT.search(text):
+            text = _sub(SECRET_ASSIGN_RE, lambda m: m.group(0) if m.group(3).startswith("<")
+                        else f"{m.group(1)}{m.group(2)}<PASSWORD>{m.group(2)}", text, found, "password")
+            if not code:
+                text = _sub(SECRET_BARE_RE, lambda m: f"{m.group(1)}<PASSWORD>", text, found, "password")
     if cfg.emails and "@" in text:
         text = _sub(EMAIL_RE, "<EMAIL>", text, found, "email")
     if cfg.cards:
         text = _sub(CARD_RE, lambda m: "<CARD>" if luhn_ok(re.sub(r"\D", "", m.group(0)))
                     and len(set(re.sub(r"\D", "", m.group(0)))) > 1 else m.group(0), text, found, "card")
     if cfg.ips:
-        text = _sub(IPV4_RE, lambda m: "<IP_ADDRESS>" if _ip_ok(m.group(0), cfg.only_public_ips) else m.group(0),
-                    text, found, "ip")
+        if text.count(".") >= 3:
+            text = _sub(IPV4_RE, lambda m: "<IP_ADDRESS>" if _ip_ok(m.group(0), cfg.only_public_ips) else m.group(0),
+                        text, found, "ip")
         if text.count(":") >= 2:
             text = _sub(IPV6_RE, lambda m: "<IP_ADDRESS>" if m.group(0).count(":") >= 2
                         and _ip_ok(m.group(0), cfg.only_public_ips) else m.group(0), text, found, "ip")
