@@ -166,8 +166,8 @@ class TokenizeShardStep(PipelineStep):
             with self.track_time():
                 st = tokenize_to_shard(tok, texts, part, eos_id=eos, batch_docs=self.batch_docs)
             write_json(part.with_suffix(".json"), st)
-            self.stat_update("documents", value=st["documents"])
-            self.stat_update("tokens", value=st["tokens"])
+            self.stat_update("documents", value=st["documents"], unit="task")
+            self.stat_update("tokens", value=st["tokens"], unit="task")
             fault_point(f"tokenize-part:{name}:rank{rank}")
         return
         yield
@@ -195,9 +195,30 @@ class MergeShardsStep(PipelineStep):
         yield
 
 
-def _quiet_executor(pipeline: list, tasks: int, workers: int, logs: Path) -> LocalPipelineExecutor:
-    return LocalPipelineExecutor(pipeline, tasks=tasks, workers=max(1, min(workers, tasks)), logging_dir=str(logs),
-                                 skip_completed=True)
+class _Executor(LocalPipelineExecutor):
+    quiet = True
+
+    def _run_for_rank(self, rank: int, local_rank: int = 0, node_rank: int = -1):
+        # datatrove logs INFO to stderr for local_rank 0 only; the task logs still go to logging_dir
+        try:
+            return super()._run_for_rank(rank, local_rank=1 if self.quiet else local_rank, node_rank=node_rank)
+        finally:
+            if self.quiet:  # datatrove re-adds an INFO stderr logger after each task
+                _errors_only()
+
+
+def _errors_only() -> int:
+    from loguru import logger
+
+    logger.remove()
+    return logger.add(sys.stderr, level="ERROR")
+
+
+def _executor(pipeline: list, tasks: int, workers: int, logs: Path, quiet: bool) -> LocalPipelineExecutor:
+    ex = _Executor(pipeline, tasks=tasks, workers=max(1, min(workers, tasks)), logging_dir=str(logs),
+                   skip_completed=True)
+    ex.quiet = quiet
+    return ex
 
 
 @contextlib.contextmanager
@@ -207,13 +228,12 @@ def _loguru_errors_only(quiet: bool) -> Iterator[None]:
         return
     from loguru import logger
 
-    logger.remove()
-    hid = logger.add(sys.stderr, level="ERROR")
+    _errors_only()
     try:
         yield
     finally:
-        with contextlib.suppress(ValueError):
-            logger.remove(hid)
+        logger.remove()
+        logger.add(sys.stderr)
 
 
 def tokenize_groups(groups: Mapping[str, Mapping[str, Any]], tokenizer_dir: str | os.PathLike,
@@ -251,9 +271,9 @@ def tokenize_groups(groups: Mapping[str, Mapping[str, Any]], tokenizer_dir: str 
         write_json(marker, {"hash": run_hash, "tasks": tasks})
     names = list(groups)
     step = TokenizeShardStep(groups, str(tdir), str(work), text_field, batch_docs)
-    execs = [_quiet_executor([step], tasks, workers, work / "logs" / "1-tokenize"),
-             _quiet_executor([MergeShardsStep(names, str(work), str(out), tasks, run_hash)], 1, 1,
-                             work / "logs" / "2-merge")]
+    execs = [_executor([step], tasks, workers, work / "logs" / "1-tokenize", quiet),
+             _executor([MergeShardsStep(names, str(work), str(out), tasks, run_hash)], 1, 1, work / "logs" / "2-merge",
+                       quiet)]
     with _loguru_errors_only(quiet):
         for ex in execs:
             ex.run()
