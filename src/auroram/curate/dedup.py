@@ -3,8 +3,8 @@
 Stage 1 (every task): each surviving document's content hash, MinHash signature, LSH band keys and its
 shingle set are appended to per-task files. Stage 2 (one task): band by band, equal keys give candidate
 pairs; a pair counts only when the exact Jaccard similarity of the two shingle sets (read from disk)
-reaches `threshold`, so neither shared boilerplate nor the MinHash estimate's sampling error merges
-distinct pages. Verified pairs are merged into clusters that keep their document with the smallest
+reaches `threshold`, so the MinHash estimate's sampling error cannot merge pages below the threshold.
+Verified pairs are merged into clusters that keep their document with the smallest
 global (file, record) key, so the result does not depend on the task count. Memory in stage 2 is ~24
 bytes per document for one band at a time, the pairs, and one chunk of shingle sets.
 """
