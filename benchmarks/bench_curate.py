@@ -262,9 +262,9 @@ def bench_throughput(demo: Path, mb: float, tmp: Path, repeats: int = 3) -> dict
         for name, fn in ((("datatrove", run_datatrove), ("auroram", run_ours)) if r % 2 == 0
                          else (("auroram", run_ours), ("datatrove", run_datatrove))):
             out = tmp / f"{name}{r}"
-            code = (f"import sys, time; sys.path.insert(0, {str(Path(__file__).parent)!r}); import bench_curate as b; "
-                    f"{warm}; t = b.cpu_seconds(); w = time.time(); "
-                    f"b.{fn.__name__}(__import__('pathlib').Path({str(inp)!r}), __import__('pathlib').Path({str(out)!r})); "
+            code = (f"import sys, time; from pathlib import Path; sys.path.insert(0, {str(Path(__file__).parent)!r}); "
+                    f"import bench_curate as b; {warm}; t = b.cpu_seconds(); w = time.time(); "
+                    f"b.{fn.__name__}(Path({str(inp)!r}), Path({str(out)!r})); "
                     f"print(b.cpu_seconds() - t, time.time() - w)")
             p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=dict(os.environ))
             if p.returncode:
