@@ -3,6 +3,7 @@ stats.json are byte for byte those of a clean uninterrupted run (nothing duplica
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import signal
@@ -51,6 +52,12 @@ def _run_cli(args: list[str], env: dict[str, str] | None = None) -> subprocess.P
                             stderr=subprocess.DEVNULL, start_new_session=True)
 
 
+def _reap(p: subprocess.Popen) -> None:
+    # datatrove's manager process outlives a killed parent and would linger: end the whole session
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(p.pid, signal.SIGKILL)
+
+
 def _rerun_and_compare(inputs: Path, out: Path, clean: dict[str, bytes]) -> None:
     assert main(_args(inputs, out)) == 0
     assert _snapshot(out) == clean
@@ -66,7 +73,7 @@ def test_sigkill_after_first_task_then_rerun_equals_clean(tmp_path, corpus_and_c
     while not first.exists() and p.poll() is None and time.monotonic() < deadline:
         time.sleep(0.005)
     assert p.poll() is None, f"auroram curate ended (exit {p.returncode}) before its first task completed"
-    os.killpg(p.pid, signal.SIGKILL)
+    _reap(p)
     assert p.wait(timeout=60) == -signal.SIGKILL
     assert first.exists() and not (out / "stats.json").exists()  # killed mid-run, not after it
     _rerun_and_compare(inputs, out, clean)
@@ -77,7 +84,10 @@ def test_kill_inside_a_task_then_rerun_equals_clean(tmp_path, corpus_and_clean):
     out = tmp_path / "out"
     # file 5 is task 1's second file: task 0 is complete, task 1 has filtered its first file into temp files
     p = _run_cli(_args(inputs, out), env=dict(os.environ, AURORAM_FAULT="curate-read:5"))
-    assert p.wait(timeout=120) == -signal.SIGKILL
+    try:
+        assert p.wait(timeout=120) == -signal.SIGKILL
+    finally:
+        _reap(p)
     done = out / "work" / "logs" / "1-filter" / "completions"
     assert sorted(x.name for x in done.iterdir()) == ["00000"]
     assert (out / "kept").is_dir() and not (out / "rejected" / "00001.jsonl").exists()

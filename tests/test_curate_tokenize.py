@@ -3,9 +3,11 @@ tokenize_to_shard writes, with any task count; a killed task is redone on rerun 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -112,9 +114,14 @@ def test_killed_task_is_redone_and_finished_ones_skipped(tmp_path, tok_dir):
     code = ("from auroram.curate.tokenize_step import tokenize_kept; "
             f"tokenize_kept({str(tmp_path / 'cur')!r}, {str(tok_dir)!r}, {str(out)!r}, by_lang=False, tasks=3)")
     env = dict(os.environ, AURORAM_FAULT="tokenize-part:all:rank1")
-    p = subprocess.run([sys.executable, "-c", code], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                       timeout=120)
-    assert p.returncode == -9  # killed after task 1 wrote its part, before datatrove marked it complete
+    # its own session: datatrove's manager process outlives the killed parent and is ended with the group
+    p = subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                         start_new_session=True)
+    try:
+        assert p.wait(timeout=120) == -9  # killed after task 1 wrote its part, before datatrove marked it complete
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(p.pid, signal.SIGKILL)
     parts = out / "work" / "parts" / "all"
     done = out / "work" / "logs" / "1-tokenize" / "completions"
     assert sorted(x.name for x in done.iterdir()) == ["00000"]
