@@ -21,6 +21,7 @@ import numpy as np
 from datatrove.executor.local import LocalPipelineExecutor
 from datatrove.pipeline.base import PipelineStep
 
+from auroram.curate.executors import QuietLocalExecutor, errors_only
 from auroram.faults import fault_point
 from auroram.io import atomic_file, hash_obj, mark_step_done, read_json, sha256_file, step_done, write_json
 from auroram.tokenize import shards as SH
@@ -195,28 +196,9 @@ class MergeShardsStep(PipelineStep):
         yield
 
 
-class _Executor(LocalPipelineExecutor):
-    quiet = True
-
-    def _run_for_rank(self, rank: int, local_rank: int = 0, node_rank: int = -1):
-        # datatrove logs INFO to stderr for local_rank 0 only; the task logs still go to logging_dir
-        try:
-            return super()._run_for_rank(rank, local_rank=1 if self.quiet else local_rank, node_rank=node_rank)
-        finally:
-            if self.quiet:  # datatrove re-adds an INFO stderr logger after each task
-                _errors_only()
-
-
-def _errors_only() -> int:
-    from loguru import logger
-
-    logger.remove()
-    return logger.add(sys.stderr, level="ERROR")
-
-
 def _executor(pipeline: list, tasks: int, workers: int, logs: Path, quiet: bool) -> LocalPipelineExecutor:
-    ex = _Executor(pipeline, tasks=tasks, workers=max(1, min(workers, tasks)), logging_dir=str(logs),
-                   skip_completed=True)
+    ex = QuietLocalExecutor(pipeline, tasks=tasks, workers=max(1, min(workers, tasks)), logging_dir=str(logs),
+                            skip_completed=True)
     ex.quiet = quiet
     return ex
 
@@ -228,7 +210,7 @@ def _loguru_errors_only(quiet: bool) -> Iterator[None]:
         return
     from loguru import logger
 
-    _errors_only()
+    errors_only()
     try:
         yield
     finally:
