@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from collections import Counter, defaultdict
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -418,12 +419,20 @@ class CodeStep(CurateStep):
 _CHAR_CLASS: dict[str, tuple[int, int, int]] = {}
 
 
+@lru_cache(maxsize=1)
+def _ascii_classes() -> tuple[bytes, bytes, bytes]:
+    return tuple(bytes(i for i in range(128) if p.match(chr(i))) for p in (_SPACE, _DIGIT, _SYMBOL))  # type: ignore
+
+
 def char_classes(text: str) -> tuple[int, int, int]:
     """Whitespace, digit and symbol characters in text (vowel signs are marks, not symbols: Hindi).
 
     Counted per distinct character, each classified once by the regexes: three regex scans of every
     character cost twice as much.
     """
+    if text.isascii():  # C-speed deletions of each class, classified by the same regexes
+        b, ascii_sets = text.encode("ascii"), _ascii_classes()
+        return tuple(len(b) - len(b.translate(None, chars)) for chars in ascii_sets)  # type: ignore[return-value]
     spaces = digits = symbols = 0
     for c, n in Counter(text).items():
         k = _CHAR_CLASS.get(c)
