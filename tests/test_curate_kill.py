@@ -58,6 +58,19 @@ def _reap(p: subprocess.Popen) -> None:
         os.killpg(p.pid, signal.SIGKILL)
 
 
+def _session_members(sid: int) -> list[int]:
+    pids = []
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                fields = (d / "stat").read_text().rsplit(")", 1)[1].split()
+            except (OSError, IndexError):
+                continue
+            if int(fields[3]) == sid and fields[0] != "Z":  # fields after the name: state, ppid, pgrp, session
+                pids.append(int(d.name))
+    return pids
+
+
 def _rerun_and_compare(inputs: Path, out: Path, clean: dict[str, bytes]) -> None:
     assert main(_args(inputs, out)) == 0
     assert _snapshot(out) == clean
@@ -73,8 +86,14 @@ def test_sigkill_after_first_task_then_rerun_equals_clean(tmp_path, corpus_and_c
     while not first.exists() and p.poll() is None and time.monotonic() < deadline:
         time.sleep(0.005)
     assert p.poll() is None, f"auroram curate ended (exit {p.returncode}) before its first task completed"
-    _reap(p)
+    p.kill()  # the main process only, as the OOM killer or a scheduler's hard stop would
     assert p.wait(timeout=60) == -signal.SIGKILL
+    deadline = time.monotonic() + 15
+    while _session_members(p.pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    left = _session_members(p.pid)
+    _reap(p)
+    assert not left, f"processes outlived the killed auroram curate: {left}"
     assert first.exists() and not (out / "stats.json").exists()  # killed mid-run, not after it
     _rerun_and_compare(inputs, out, clean)
 

@@ -21,12 +21,12 @@ from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 from datatrove.data import Document, DocumentsPipeline
-from datatrove.executor.local import LocalPipelineExecutor
 from datatrove.pipeline.base import PipelineStep
 
 from auroram.curate import steps as S
 from auroram.curate.config import CurateConfig, config_hash_dict, resolved_languages, validate
 from auroram.curate.dedup import REASON_EXACT, REASON_NEAR, DedupClusterStep, DedupFilterStep, SigWriter, pending_doc
+from auroram.curate.executors import QuietLocalExecutor
 from auroram.curate.readers import CurateInputError, InputFile, list_inputs, parse_input, read_file
 from auroram.faults import fault_point
 from auroram.io import atomic_file, hash_obj, mark_step_done, read_json, step_done, write_json
@@ -245,19 +245,6 @@ def _train_quality(cfg: CurateConfig, files: list[InputFile], work: Path, quiet:
 # executors
 
 
-class _QuietLocalExecutor(LocalPipelineExecutor):
-    def _run_for_rank(self, rank: int, local_rank: int = 0, node_rank: int = -1):
-        # datatrove logs INFO to stderr only for local_rank 0; the task logs still go to logging_dir
-        try:
-            return super()._run_for_rank(rank, local_rank=1 if self._quiet else local_rank, node_rank=node_rank)
-        finally:
-            if self._quiet:  # datatrove re-adds its INFO stderr logger after each task
-                from loguru import logger
-
-                logger.remove()
-                logger.add(sys.stderr, level="ERROR")
-
-
 def _slurm_class():
     from datatrove.executor.slurm import SlurmPipelineExecutor
 
@@ -298,9 +285,9 @@ def _executors(cfg: CurateConfig, kind: str, stages: list[tuple[str, list, int]]
     for name, pipeline, n in stages:
         ldir = str(logs / name)
         if kind == "local":
-            ex = _QuietLocalExecutor(pipeline, tasks=n, workers=max(1, min(workers, n)), logging_dir=ldir,
-                                     skip_completed=True)
-            ex._quiet = quiet
+            ex = QuietLocalExecutor(pipeline, tasks=n, workers=max(1, min(workers, n)), logging_dir=ldir,
+                                    skip_completed=True)
+            ex.quiet = quiet
         elif kind == "slurm":
             real, dry = _slurm_class()
             cls = dry if e.slurm_dry_run else real
