@@ -53,10 +53,14 @@ def make_corpus(root: Path) -> tuple[dict[tuple[str, int], str], set[str], Path]
     (txt / "bad.txt").write_bytes(b"A first line of text.\nA second line.\nBroken \xff\xfe bytes here.\n")
     (txt / "blob.txt").write_bytes(b"\x00\x01\x02binary\x00" * 20)
     (txt / "huge.txt").write_text(en_doc(rng) * 20, encoding="utf-8")
+    (txt / "logo.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(64))  # no reader for it: accounted for, not skipped
+    (txt / ".git").mkdir()
+    (txt / ".git" / "HEAD").write_text("ref: refs/heads/main\n")  # hidden directories are not input
     bad = {("mixed.jsonl", 2): "UTF-8", ("mixed.jsonl", 4): "JSON", ("mixed.jsonl", 5): "'text' field",
            ("mixed.jsonl", 6): "surrogate", ("mixed.jsonl", 7): "max_doc_bytes", ("empty.jsonl", 0): "empty",
            ("blob.jsonl", 0): "binary", ("cut.jsonl.gz", complete_lines + 1): "ends early",
-           ("bad.txt", 3): "UTF-8", ("blob.txt", 0): "binary", ("huge.txt", 0): "max_doc_bytes"}
+           ("bad.txt", 3): "UTF-8", ("blob.txt", 0): "binary", ("huge.txt", 0): "max_doc_bytes",
+           ("logo.png", 0): "unsupported file type .png"}
     good_ids = {d["id"] for d in good + gz_docs[:complete_lines] + [bom]} | {f"{txt / 'ok.txt'}:1"}
     assert 0 < complete_lines < len(gz_docs)
     return bad, good_ids, root

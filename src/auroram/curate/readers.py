@@ -20,6 +20,7 @@ from auroram.curate.config import ReaderConfig
 from auroram.faults import fault_point
 
 UNREADABLE = "unreadable"
+UNSUPPORTED = "unsupported"  # a file in an input directory whose type no reader handles
 _BOM = b"\xef\xbb\xbf"
 QUARANTINE_TEXT_CHARS = 4096  # of a bad record kept for inspection; the rest is noted, not stored
 
@@ -74,10 +75,13 @@ def list_inputs(inputs: list[tuple[str, str | None]], rc: ReaderConfig) -> list[
                 arrows = sorted(p.glob("*.arrow"))  # HF save_to_disk: data-0000x-of-0000n.arrow
                 out += [InputFile(str(a), "arrow", hint) for a in arrows]
                 continue
-            for f in sorted(x for x in p.rglob("*") if x.is_file() and not x.name.startswith(".")):
-                k = _kind(f, rc)
-                if k is not None:
-                    out.append(InputFile(str(f), k, hint or ("code" if k == "code" else None)))
+            # hidden files and directories (.git, .cache) are not input; every other file is curated or,
+            # when its type is unknown, accounted for as an unreadable record (nothing vanishes silently)
+            files = (x for x in p.rglob("*") if x.is_file()
+                     and not any(part.startswith(".") for part in x.relative_to(p).parts))
+            for f in sorted(files):
+                k = _kind(f, rc) or UNSUPPORTED
+                out.append(InputFile(str(f), k, hint or ("code" if k == "code" else None)))
         elif p.is_file():
             k = _kind(p, rc) or "jsonl"  # an unknown suffix named on purpose: try it as JSONL, quarantine if not
             out.append(InputFile(str(p), k, hint or ("code" if k == "code" else None)))
@@ -157,6 +161,10 @@ def read_file(f: InputFile, file_idx: int, rc: ReaderConfig, strict: bool = Fals
             yield from _read_text(f, file_idx, rc, strict)
         elif f.kind in ("parquet", "arrow"):
             yield from _read_table(f, file_idx, rc, strict)
+        elif f.kind == UNSUPPORTED:
+            suffix = Path(f.path).suffix or "(none)"
+            yield _bad(f, file_idx, 0, f"unsupported file type {suffix}: not JSONL, Parquet, Arrow, or a text or code "
+                       "extension of reader.text_extensions / reader.code_extensions", strict=strict)
     except OSError as e:  # permissions, vanished file, device errors
         yield _bad(f, file_idx, 0, f"cannot read ({e.strerror or e})", strict=strict)
 
