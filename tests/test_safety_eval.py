@@ -165,3 +165,12 @@ def test_string_match_sees_refusals_in_languages_that_take_many_tokens(items, to
     r = evaluate_safety(parrot, tok, hi_items, max_per_group=1, max_new_tokens=4)
     assert r["overall"]["refusal_harmful"] == 1.0 and r["overall"]["refusal_safe"] == 1.0
     assert r["settings"]["new_tokens_by_language"]["hi"] >= len(ids)
+
+
+def test_generation_budget_leaves_room_for_the_prompt_in_a_short_context(tok):
+    from auroram.safety.evaluate import generation_budgets
+
+    free = generation_budgets(tok, ["hi"], max_new_tokens=4)
+    short = generation_budgets(tok, ["en", "hi"], max_new_tokens=4, n_positions=40)
+    assert free["hi"] > 20 and short["hi"] == 20 and short["en"] <= 20
+    assert generation_budgets(tok, ["hi"], max_new_tokens=8, n_positions=8)["hi"] == 6

@@ -105,15 +105,21 @@ def generate(model: Any, tokenizer: Any, prefixes: list[str], *, max_new_tokens:
     return outs
 
 
-def generation_budgets(tokenizer: Any, languages: Iterable[str], max_new_tokens: int) -> dict[str, int]:
-    """New tokens to generate per language: at least `max_new_tokens`, and always enough for the language's
-    longest refusal opener plus a few tokens. A tokenizer learnt on English and code spends several tokens on
-    one Hindi or Japanese character, so a fixed cap would cut every refusal before its marker appears."""
+def generation_budgets(tokenizer: Any, languages: Iterable[str], max_new_tokens: int,
+                       n_positions: int | None = None) -> dict[str, int]:
+    """New tokens to generate per language: at least `max_new_tokens`, and enough for the language's longest
+    refusal opener plus a few tokens. A tokenizer learnt on English and code spends several tokens on one
+    Hindi or Japanese character, so a fixed cap would cut every refusal before its marker appears. With a
+    context of `n_positions`, at most half of it goes to the answer (the prompt needs the rest)."""
     out = {}
     for lang in sorted(set(languages)):
         openers = TEXT.get(lang, TEXT["en"])["refusal_openers"]
-        need = max(len(_encode(tokenizer, o)) for o in openers)
-        out[lang] = max(max_new_tokens, need + 4)
+        need = max(len(_encode(tokenizer, o)) for o in openers) + 4
+        budget = max(max_new_tokens, need)
+        if n_positions:
+            budget = min(budget, max(max_new_tokens, n_positions // 2))
+            budget = min(budget, n_positions - 2)  # at least one prompt token beside the start token
+        out[lang] = budget
     return out
 
 
@@ -303,7 +309,8 @@ def evaluate_safety(model: Any, tokenizer: Any, items: Iterable[dict], *, split:
     try:
         prefixes = [prompt_prefix(tokenizer, it["prompt"]) for it in chosen]
         languages = [it["language"] for it in chosen]
-        budgets = generation_budgets(tokenizer, languages, max_new_tokens)
+        n_pos = getattr(model.config, "n_positions", None) or getattr(model.config, "max_position_embeddings", None)
+        budgets = generation_budgets(tokenizer, languages, max_new_tokens, n_pos)
         gens = generate_by_language(model, tokenizer, prefixes, languages, budgets, batch_size=batch_size)
         fc, margins = forced_choice_refusals(model, tokenizer, chosen, prefixes, batch_size=batch_size)
     finally:
