@@ -132,8 +132,7 @@ def run_datatrove(inp: Path, out: Path) -> None:
     from datatrove.executor.local import LocalPipelineExecutor
     from datatrove.pipeline.dedup.minhash import (MinhashConfig, MinhashDedupBuckets, MinhashDedupCluster,
                                                   MinhashDedupFilter, MinhashDedupSignature)
-    from datatrove.pipeline.filters import (C4QualityFilter, FineWebQualityFilter, GopherQualityFilter,
-                                            GopherRepetitionFilter, LambdaFilter)
+    from datatrove.pipeline.filters import C4QualityFilter, LambdaFilter
     from datatrove.pipeline.formatters import PIIFormatter
     from datatrove.pipeline.readers import JsonlReader
     from datatrove.pipeline.writers import JsonlWriter
@@ -142,7 +141,8 @@ def run_datatrove(inp: Path, out: Path) -> None:
     from loguru import logger
 
     from auroram.curate.config import CurateConfig, resolved_languages
-    from auroram.curate.text import SPACELESS, STOP_WORDS, word_tokenizer
+    from auroram.curate.steps import fineweb_filter, gopher_quality_filter, gopher_repetition_filter, stop_words
+    from auroram.curate.text import SPACELESS, word_tokenizer
 
     lite_language_filter, ByLanguage = _datatrove_blocks()
     cfg = CurateConfig()
@@ -150,27 +150,9 @@ def run_datatrove(inp: Path, out: Path) -> None:
     # datatrove's C4 knows only Latin full stops; the same line ends as our C4 step (。 and । end sentences too)
     c4mod.END_PUNCTUATION = tuple(TERMINAL_PUNCTUATION) + ('"', "'", "」", "』", "”")
 
-    def gq(lang, lc):
-        g = lc.gopher_quality
-        stop = g.stop_words if g.stop_words is not None else STOP_WORDS.get(lang, STOP_WORDS["en"])
-        return GopherQualityFilter(
-            min_doc_words=g.min_doc_words, max_doc_words=g.max_doc_words, min_avg_word_length=g.min_avg_word_length,
-            max_avg_word_length=g.max_avg_word_length, max_symbol_word_ratio=g.max_symbol_word_ratio,
-            max_bullet_lines_ratio=g.max_bullet_lines_ratio, max_ellipsis_lines_ratio=g.max_ellipsis_lines_ratio,
-            max_non_alpha_words_ratio=g.max_non_alpha_words_ratio,
-            min_stop_words=None if lang in SPACELESS else g.min_stop_words, stop_words=stop,
-            language=word_tokenizer(lang))
-
     def substring_stops(lang, lc):  # spaceless scripts: our step counts stop words as substrings
-        stop, need = STOP_WORDS[lang], lc.gopher_quality.min_stop_words
+        stop, need = stop_words(lang, lc), lc.gopher_quality.min_stop_words
         return LambdaFilter(lambda doc: not need or sum(1 for w in stop if w in doc.text) >= need)
-
-    def gr(lang, lc):
-        g = lc.gopher_repetition
-        return GopherRepetitionFilter(
-            dup_line_frac=g.dup_line_frac, dup_para_frac=g.dup_para_frac, dup_line_char_frac=g.dup_line_char_frac,
-            dup_para_char_frac=g.dup_para_char_frac, top_n_grams=tuple(map(tuple, g.top_n_grams)),
-            dup_n_grams=tuple(map(tuple, g.dup_n_grams)), language=word_tokenizer(lang))
 
     def c4(lang, lc):
         g = lc.c4
@@ -180,14 +162,6 @@ def run_datatrove(inp: Path, out: Path) -> None:
             max_word_length=g.max_word_length, filter_lorem_ipsum=g.filter_lorem_ipsum,
             filter_javascript=g.filter_javascript, filter_curly_bracket=g.filter_curly_bracket,
             filter_policy=g.filter_policy, language=word_tokenizer(lang))
-
-    def fw(lang, lc):
-        g = lc.fineweb
-        return FineWebQualityFilter(
-            line_punct_thr=g.line_punct_thr, line_punct_exclude_zero=g.line_punct_exclude_zero,
-            short_line_thr=g.short_line_thr, short_line_length=g.short_line_length,
-            char_duplicates_ratio=g.char_duplicates_ratio, new_line_ratio=g.new_line_ratio,
-            language=word_tokenizer(lang))
 
     def per_lang(make, section):
         return ByLanguage({k: make(k, lc) for k, lc in langs.items() if getattr(lc, section).enabled})
@@ -199,9 +173,9 @@ def run_datatrove(inp: Path, out: Path) -> None:
                        hash_config=HashConfig(hash_fc="sha1"))
     w = str(out)
     stages = [
-        [JsonlReader(str(inp)), lid, per_lang(gq, "gopher_quality"),
+        [JsonlReader(str(inp)), lid, per_lang(gopher_quality_filter, "gopher_quality"),
          ByLanguage({k: substring_stops(k, lc) for k, lc in langs.items() if k in SPACELESS}),
-         per_lang(gr, "gopher_repetition"), per_lang(c4, "c4"), per_lang(fw, "fineweb"),
+         per_lang(gopher_repetition_filter, "gopher_repetition"), per_lang(c4, "c4"), per_lang(fineweb_filter, "fineweb"),
          PIIFormatter(only_remove_public_ips=cfg.pii.only_public_ips), JsonlWriter(f"{w}/filtered"),
          # one tokenizer for all languages: ja's splits other scripts exactly as theirs do
          MinhashDedupSignature(f"{w}/sigs", config=mh, language=word_tokenizer("ja"))],

@@ -251,31 +251,60 @@ class DatatroveFilterStep(CurateStep):
         return res[1] if isinstance(res, tuple) and res[1] else self.step
 
 
+def gopher_quality_filter(lang: str, lc: LangConfig):
+    """datatrove's GopherQualityFilter with one language's settings (spaceless scripts count stop words
+    separately, as substrings: see GopherQualityStep)."""
+    from datatrove.pipeline.filters.gopher_quality_filter import GopherQualityFilter
+
+    g = lc.gopher_quality
+    return GopherQualityFilter(
+        min_doc_words=g.min_doc_words, max_doc_words=g.max_doc_words, min_avg_word_length=g.min_avg_word_length,
+        max_avg_word_length=g.max_avg_word_length, max_symbol_word_ratio=g.max_symbol_word_ratio,
+        max_bullet_lines_ratio=g.max_bullet_lines_ratio, max_ellipsis_lines_ratio=g.max_ellipsis_lines_ratio,
+        max_non_alpha_words_ratio=g.max_non_alpha_words_ratio,
+        min_stop_words=None if lang in SPACELESS else g.min_stop_words, stop_words=stop_words(lang, lc),
+        language=word_tokenizer(lang))
+
+
+def stop_words(lang: str, lc: LangConfig) -> list[str]:
+    g = lc.gopher_quality
+    return g.stop_words if g.stop_words is not None else STOP_WORDS.get(lang, STOP_WORDS["en"])
+
+
+def gopher_repetition_filter(lang: str, lc: LangConfig):
+    from datatrove.pipeline.filters.gopher_repetition_filter import GopherRepetitionFilter
+
+    g = lc.gopher_repetition
+    return GopherRepetitionFilter(
+        dup_line_frac=g.dup_line_frac, dup_para_frac=g.dup_para_frac, dup_line_char_frac=g.dup_line_char_frac,
+        dup_para_char_frac=g.dup_para_char_frac, top_n_grams=tuple(map(tuple, g.top_n_grams)),
+        dup_n_grams=tuple(map(tuple, g.dup_n_grams)), language=word_tokenizer(lang))
+
+
+def fineweb_filter(lang: str, lc: LangConfig):
+    from datatrove.pipeline.filters.fineweb_quality_filter import FineWebQualityFilter
+
+    g = lc.fineweb
+    return FineWebQualityFilter(
+        line_punct_thr=g.line_punct_thr, line_punct_exclude_zero=g.line_punct_exclude_zero,
+        short_line_thr=g.short_line_thr, short_line_length=g.short_line_length,
+        char_duplicates_ratio=g.char_duplicates_ratio, new_line_ratio=g.new_line_ratio,
+        language=word_tokenizer(lang))
+
+
 class GopherQualityStep(DatatroveFilterStep):
     step = "gopher_quality"
     section = "gopher_quality"
 
     def build(self, lang: str, lc: LangConfig):
-        from datatrove.pipeline.filters.gopher_quality_filter import GopherQualityFilter
-
-        g = lc.gopher_quality
-        stop = g.stop_words if g.stop_words is not None else STOP_WORDS.get(lang, STOP_WORDS["en"])
-        self._substring_stops = getattr(self, "_substring_stops", {})
-        if lang in SPACELESS:  # spaceless scripts: stop words are found as substrings, below
-            self._substring_stops[lang] = (stop, g.min_stop_words)
-        return GopherQualityFilter(
-            min_doc_words=g.min_doc_words, max_doc_words=g.max_doc_words, min_avg_word_length=g.min_avg_word_length,
-            max_avg_word_length=g.max_avg_word_length, max_symbol_word_ratio=g.max_symbol_word_ratio,
-            max_bullet_lines_ratio=g.max_bullet_lines_ratio, max_ellipsis_lines_ratio=g.max_ellipsis_lines_ratio,
-            max_non_alpha_words_ratio=g.max_non_alpha_words_ratio,
-            min_stop_words=None if lang in SPACELESS else g.min_stop_words, stop_words=stop,
-            language=word_tokenizer(lang))
+        return gopher_quality_filter(lang, lc)
 
     def check(self, doc: Document, lang: str):
         res = super().check(doc, lang)
-        if res is None and lang in getattr(self, "_substring_stops", {}):
-            stop, need = self._substring_stops[lang]
-            if need and sum(1 for w in stop if w in doc.text) < need:
+        lc = self.lang_cfg(lang)
+        if res is None and lang in SPACELESS and lc.gopher_quality.enabled:  # stop words found as substrings
+            need = lc.gopher_quality.min_stop_words
+            if need and sum(1 for w in stop_words(lang, lc) if w in doc.text) < need:
                 return "gopher_enough_stop_words"
         return res
 
@@ -285,13 +314,7 @@ class GopherRepetitionStep(DatatroveFilterStep):
     section = "gopher_repetition"
 
     def build(self, lang: str, lc: LangConfig):
-        from datatrove.pipeline.filters.gopher_repetition_filter import GopherRepetitionFilter
-
-        g = lc.gopher_repetition
-        return GopherRepetitionFilter(
-            dup_line_frac=g.dup_line_frac, dup_para_frac=g.dup_para_frac, dup_line_char_frac=g.dup_line_char_frac,
-            dup_para_char_frac=g.dup_para_char_frac, top_n_grams=tuple(map(tuple, g.top_n_grams)),
-            dup_n_grams=tuple(map(tuple, g.dup_n_grams)), language=word_tokenizer(lang))
+        return gopher_repetition_filter(lang, lc)
 
 
 class FineWebStep(DatatroveFilterStep):
@@ -299,14 +322,7 @@ class FineWebStep(DatatroveFilterStep):
     section = "fineweb"
 
     def build(self, lang: str, lc: LangConfig):
-        from datatrove.pipeline.filters.fineweb_quality_filter import FineWebQualityFilter
-
-        g = lc.fineweb
-        return FineWebQualityFilter(
-            line_punct_thr=g.line_punct_thr, line_punct_exclude_zero=g.line_punct_exclude_zero,
-            short_line_thr=g.short_line_thr, short_line_length=g.short_line_length,
-            char_duplicates_ratio=g.char_duplicates_ratio, new_line_ratio=g.new_line_ratio,
-            language=word_tokenizer(lang))
+        return fineweb_filter(lang, lc)
 
 
 class C4Step(CurateStep):
