@@ -66,6 +66,23 @@ def errors_only() -> None:
     logger.add(sys.stderr, level="ERROR")
 
 
+@contextlib.contextmanager
+def quiet_loguru(quiet: bool) -> Iterator[None]:
+    """Within the block only errors reach the console (datatrove logs every task at INFO); afterwards
+    loguru's default console handler is back."""
+    if not quiet:
+        yield
+        return
+    from loguru import logger
+
+    errors_only()
+    try:
+        yield
+    finally:
+        logger.remove()
+        logger.add(sys.stderr)
+
+
 class QuietLocalExecutor(LocalPipelineExecutor):
     """Tasks log INFO only to their log files (when `quiet`); the queue manager ends with this process."""
 

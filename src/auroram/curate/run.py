@@ -18,15 +18,15 @@ import os
 import shutil
 import sys
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Sequence
 
-from datatrove.data import Document, DocumentsPipeline
+from datatrove.data import DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 
 from auroram.curate import steps as S
 from auroram.curate.config import CurateConfig, config_hash_dict, resolved_languages, validate
 from auroram.curate.dedup import REASON_EXACT, REASON_NEAR, DedupClusterStep, DedupFilterStep, SigWriter, pending_doc
-from auroram.curate.executors import QuietLocalExecutor
+from auroram.curate.executors import QuietLocalExecutor, quiet_loguru
 from auroram.curate.readers import CurateInputError, InputFile, list_inputs, parse_input, read_file
 from auroram.faults import fault_point
 from auroram.io import atomic_file, hash_obj, mark_step_done, read_json, step_done, write_json
@@ -315,23 +315,6 @@ def _venv_activate() -> str | None:
     return str(p) if p.is_file() else None
 
 
-@contextlib.contextmanager
-def _quiet_loguru(quiet: bool) -> Iterator[None]:
-    if not quiet:
-        yield
-        return
-    from loguru import logger
-
-    logger.remove()
-    hid = logger.add(sys.stderr, level="ERROR")
-    try:
-        yield
-    finally:
-        with contextlib.suppress(ValueError):
-            logger.remove(hid)
-        logger.add(sys.stderr)
-
-
 # ------------------------------------------------------------------------------------------------------
 
 
@@ -408,7 +391,7 @@ def curate(inputs: Sequence[str | os.PathLike | tuple[str, str | None]], out_dir
     if kind != "local":
         execs[-1].run()  # launches the chain through `depends`
         return {"submitted": kind, "logs": str(work / "logs"), "stats": str(out / "stats.json")}
-    with _quiet_loguru(quiet):
+    with quiet_loguru(quiet):
         for ex in execs:
             try:
                 ex.run()

@@ -13,7 +13,6 @@ import contextlib
 import json
 import os
 import shutil
-import sys
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
@@ -21,7 +20,7 @@ import numpy as np
 from datatrove.executor.local import LocalPipelineExecutor
 from datatrove.pipeline.base import PipelineStep
 
-from auroram.curate.executors import QuietLocalExecutor, errors_only
+from auroram.curate.executors import QuietLocalExecutor, quiet_loguru
 from auroram.faults import fault_point
 from auroram.io import atomic_file, hash_obj, mark_step_done, read_json, sha256_file, step_done, write_json
 from auroram.tokenize import shards as SH
@@ -203,21 +202,6 @@ def _executor(pipeline: list, tasks: int, workers: int, logs: Path, quiet: bool)
     return ex
 
 
-@contextlib.contextmanager
-def _loguru_errors_only(quiet: bool) -> Iterator[None]:
-    if not quiet:
-        yield
-        return
-    from loguru import logger
-
-    errors_only()
-    try:
-        yield
-    finally:
-        logger.remove()
-        logger.add(sys.stderr)
-
-
 def tokenize_groups(groups: Mapping[str, Mapping[str, Any]], tokenizer_dir: str | os.PathLike,
                     out_dir: str | os.PathLike, *, tasks: int = 1, workers: int = 1, text_field: str = "text",
                     batch_docs: int = 512, quiet: bool = True) -> dict[str, dict[str, int]]:
@@ -256,7 +240,7 @@ def tokenize_groups(groups: Mapping[str, Mapping[str, Any]], tokenizer_dir: str 
     execs = [_executor([step], tasks, workers, work / "logs" / "1-tokenize", quiet),
              _executor([MergeShardsStep(names, str(work), str(out), tasks, run_hash)], 1, 1, work / "logs" / "2-merge",
                        quiet)]
-    with _loguru_errors_only(quiet):
+    with quiet_loguru(quiet):
         for ex in execs:
             ex.run()
             left = ex.get_incomplete_ranks(skip_completed=True)
