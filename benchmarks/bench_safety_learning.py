@@ -46,22 +46,26 @@ def score(model, tok, held: list[dict]) -> dict:
     return {"refusal_harmful": rh, "refusal_safe": rs, "gap": rh - rs}
 
 
-def curve(model_dir: str, items: list[dict], lang: str, args) -> list[dict]:
+def curve(model_dir: str, items: list[dict], langs: list[str], args) -> list[dict]:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     torch.manual_seed(0)
     tok = AutoTokenizer.from_pretrained(model_dir)
     model = AutoModelForCausalLM.from_pretrained(model_dir)
     n_pos = getattr(model.config, "n_positions", None) or model.config.max_position_embeddings
-    mine = [it for it in items if it["language"] == lang]
+    mine = [it for it in items if it["language"] in langs]
     train = encode_items(tok, [it for it in mine if it["split"] == "train"], n_pos)
-    held = select_items(mine, split="heldout", max_per_group=args.heldout_per_group, seed=0)
+    held = {lang: select_items([it for it in mine if it["language"] == lang], split="heldout",
+                               max_per_group=args.heldout_per_group, seed=0) for lang in langs}
+    lang = "+".join(langs)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, 0.95), weight_decay=0.1)
     rng = random.Random(0)
     eos = tok.eos_token_id
     rows, tokens, t0 = [], 0, time.perf_counter()
-    rows.append({"language": lang, "step": 0, "exposures": 0, "tokens": 0, **score(model, tok, held)})
-    print(json.dumps(rows[-1]), flush=True)
+    for ln, h in held.items():
+        rows.append({"language": ln, "trained_on": lang, "step": 0, "exposures": 0, "tokens": 0,
+                     **score(model, tok, h)})
+        print(json.dumps(rows[-1]), flush=True)
     model.train()
     for step in range(1, args.steps + 1):
         batch = rng.sample(train, args.batch_items)
@@ -78,10 +82,11 @@ def curve(model_dir: str, items: list[dict], lang: str, args) -> list[dict]:
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         if step % args.every == 0:
-            rows.append({"language": lang, "step": step, "exposures": step * args.batch_items, "tokens": tokens,
-                         "loss": round(loss.item(), 4), "seconds": round(time.perf_counter() - t0, 1),
-                         **score(model, tok, held)})
-            print(json.dumps(rows[-1]), flush=True)
+            for ln, h in held.items():
+                rows.append({"language": ln, "trained_on": lang, "step": step, "exposures": step * args.batch_items,
+                             "tokens": tokens, "loss": round(loss.item(), 4),
+                             "seconds": round(time.perf_counter() - t0, 1), **score(model, tok, h)})
+                print(json.dumps(rows[-1]), flush=True)
     return rows
 
 
@@ -95,14 +100,17 @@ def main() -> None:
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--batch-items", type=int, default=16)
     ap.add_argument("--heldout-per-group", type=int, default=4)
+    ap.add_argument("--mixed", action="store_true",
+                    help="train on all --languages at once (items drawn uniformly) instead of one at a time")
     ap.add_argument("--json-out", default="")
     args = ap.parse_args()
     torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
     with open(args.items, encoding="utf-8") as fh:
         items = [json.loads(line) for line in fh if line.strip()]
     rows = []
-    for lang in args.languages.split(","):
-        rows += curve(args.model, items, lang, args)
+    langs = args.languages.split(",")
+    for group in ([langs] if args.mixed else [[lang] for lang in langs]):
+        rows += curve(args.model, items, group, args)
     print(f"{'lang':5} {'step':>5} {'items seen':>10} {'tokens':>9}  refuses harmful / safe   gap")
     for r in rows:
         print(f"{r['language']:5} {r['step']:5d} {r['exposures']:10,d} {r['tokens']:9,d}  "

@@ -3,10 +3,11 @@
     OMP_NUM_THREADS=1 python benchmarks/bench_train.py --model demo            # the loops side by side
     OMP_NUM_THREADS=1 python benchmarks/bench_train.py --model wide            # width 512, 8 layers, seq 512
     OMP_NUM_THREADS=1 python benchmarks/bench_train.py --model demo --levers   # variants of the bare loop
+    OMP_NUM_THREADS=1 python benchmarks/bench_train.py --model demo --bf16     # + the loops under bf16 autocast
 
 Every loop trains its own copy of the same model (same initial weights) on batches of the same shape, in one
 process, and the loops are interleaved step by step: each round runs one optimizer step of every loop, in a
-rotating order, plus one fp32 matmul probe. A shared machine's load changes over seconds, so comparing the
+rotating order, plus one fp32 matmul probe (and a bf16 one with --bf16: bf16 loops' MFU is against it). A shared machine's load changes over seconds, so comparing the
 steps of one round (and the matmul rate of that same round, for MFU) cancels most of it; the reported numbers
 are medians over rounds. auroram's `train_stage` and HF's `Trainer.train` own their loops, so each runs in a
 worker thread that pauses after every step (through train_stage's progress hook and a Trainer callback).
@@ -84,10 +85,11 @@ def make_model(shape: Shape) -> torch.nn.Module:
 
 
 class MatmulProbe:
-    """One round's fp32 matmul rate: the best of a few 2048 x 2048 products (GFLOP/s)."""
+    """One round's matmul rate: the best of a few 2048 x 2048 products (GFLOP/s), fp32 unless told."""
 
-    def __init__(self, n: int = 2048, reps: int = 3):
-        self.a, self.b, self.c = torch.randn(n, n), torch.randn(n, n), torch.empty(n, n)
+    def __init__(self, n: int = 2048, reps: int = 3, dtype: torch.dtype = torch.float32):
+        self.a, self.b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
+        self.c = torch.empty(n, n, dtype=dtype)
         self.n, self.reps = n, reps
 
     def step(self) -> float:
@@ -150,11 +152,12 @@ class ThreadedLoop:
         self.pause()
 
 
-def auroram_loop(model, mixture: Mixture, shape: Shape, steps: int, tmp: Path, threads: int) -> ThreadedLoop:
+def auroram_loop(model, mixture: Mixture, shape: Shape, steps: int, tmp: Path, threads: int,
+                 precision: str = "fp32") -> ThreadedLoop:
     stage = StageConfig(name="bench", tokens=steps * shape.batch_seqs * shape.seq_len,
                         optim=OptimConfig(lr=LR), schedule=ScheduleConfig(kind="constant"))
     train = TrainConfig(seq_len=shape.seq_len, global_batch_tokens=shape.batch_seqs * shape.seq_len,
-                        micro_batch_seqs=shape.micro_seqs, precision="fp32", device="cpu", log_every_steps=10**9)
+                        micro_batch_seqs=shape.micro_seqs, precision=precision, device="cpu", log_every_steps=10**9)
     out = Path(tempfile.mkdtemp(dir=tmp))
 
     def run(progress: ThreadedLoop) -> None:
@@ -164,7 +167,8 @@ def auroram_loop(model, mixture: Mixture, shape: Shape, steps: int, tmp: Path, t
     return ThreadedLoop(run, threads)
 
 
-def hf_trainer_loop(model, batches: list[Batch], shape: Shape, steps: int, tmp: Path, threads: int) -> ThreadedLoop:
+def hf_trainer_loop(model, batches: list[Batch], shape: Shape, steps: int, tmp: Path, threads: int,
+                    bf16: bool = False) -> ThreadedLoop:
     from transformers import Trainer, TrainerCallback, TrainingArguments
 
     rows = torch.cat([b.input_ids for b in batches])
@@ -187,7 +191,7 @@ def hf_trainer_loop(model, batches: list[Batch], shape: Shape, steps: int, tmp: 
             gradient_accumulation_steps=shape.batch_seqs // shape.micro_seqs, max_steps=steps,
             learning_rate=LR, weight_decay=0.1, adam_beta2=0.95, max_grad_norm=1.0,
             lr_scheduler_type="constant", logging_strategy="no", save_strategy="no", report_to="none",
-            dataloader_num_workers=0, disable_tqdm=True, seed=0,
+            dataloader_num_workers=0, disable_tqdm=True, seed=0, bf16=bf16,
         )
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -197,7 +201,9 @@ def hf_trainer_loop(model, batches: list[Batch], shape: Shape, steps: int, tmp: 
 
 
 def loss_full(model, x, y):
-    logits = model(input_ids=x).logits
+    # logits upcast before the loss, as torchtitan and HF do under bf16 (a no-op in fp32): a log-softmax over
+    # bf16 logits is cheaper but loses the precision the loss needs
+    logits = model(input_ids=x).logits.float()
     return F.cross_entropy(logits.reshape(-1, logits.size(-1)), y.reshape(-1), ignore_index=-100)
 
 
@@ -232,12 +238,12 @@ class BareLoop:
     """forward, loss, backward, AdamW step: the least a training loop can do on this model and batch."""
 
     def __init__(self, model, batches: list[Batch], shape: Shape, *, loss_fn=loss_full, micro_seqs: int = 0,
-                 clip: bool = False, adam: str = "default", threads: int = 0):
+                 clip: bool = False, adam: str = "default", threads: int = 0, bf16: bool = False):
         kwargs = {"fused": True} if adam == "fused" else {"foreach": True} if adam == "foreach" else {}
         self.opt = torch.optim.AdamW(model.parameters(), lr=LR, betas=(0.9, 0.95), weight_decay=0.1, **kwargs)
         self.model, self.batches, self.loss_fn, self.clip = model, batches, loss_fn, clip
         self.micro = micro_seqs or shape.micro_seqs
-        self.threads, self.k = threads, 0
+        self.threads, self.k, self.bf16 = threads, 0, bf16
         model.train()
 
     def step(self) -> None:
@@ -246,7 +252,8 @@ class BareLoop:
         with num_threads(self.threads) if self.threads else contextlib.nullcontext():
             rows = b.input_ids.shape[0]
             for i in range(0, rows, self.micro):
-                loss = self.loss_fn(self.model, b.input_ids[i : i + self.micro], b.labels[i : i + self.micro])
+                with torch.autocast("cpu", dtype=torch.bfloat16) if self.bf16 else contextlib.nullcontext():
+                    loss = self.loss_fn(self.model, b.input_ids[i : i + self.micro], b.labels[i : i + self.micro])
                 (loss * (self.micro / rows)).backward()
             if self.clip:
                 torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
@@ -322,17 +329,22 @@ def eager_attention(model):
 
 
 def variants(levers: bool, shape: Shape, threads: int, tmp: Path, mixture: Mixture, batches: list[Batch],
-             total_steps: int, compile: bool) -> dict[str, Callable[[torch.nn.Module], Any]]:
-    """name -> make(model) -> stepper."""
+             total_steps: int, compile: bool, bf16: bool = False) -> dict[str, Callable[[torch.nn.Module], Any]]:
+    """name -> make(model) -> stepper. Names ending in _bf16 run under bf16 autocast (fp32 master weights)."""
     auroram = lambda m: auroram_loop(m, mixture, shape, total_steps, tmp, threads)  # noqa: E731
     if not levers:
-        return {
+        v = {
             "auroram": auroram,
             "bare": lambda m: BareLoop(m, batches, shape),
             "hf_loop": lambda m: BareLoop(m, batches, shape, loss_fn=loss_hf),
             "hf_loop_eager_attn": lambda m: BareLoop(eager_attention(m), batches, shape, loss_fn=loss_hf),
             "hf_trainer": lambda m: hf_trainer_loop(m, batches, shape, total_steps, tmp, threads),
         }
+        if bf16:
+            v["auroram_bf16"] = lambda m: auroram_loop(m, mixture, shape, total_steps, tmp, threads, "bf16")
+            v["bare_bf16"] = lambda m: BareLoop(m, batches, shape, bf16=True)
+            v["hf_trainer_bf16"] = lambda m: hf_trainer_loop(m, batches, shape, total_steps, tmp, threads, bf16=True)
+        return v
     half = max(shape.micro_seqs // 2, 1)
     other = 2 if threads == 1 else 1
     v = {
@@ -370,6 +382,9 @@ def main() -> None:
     ap.add_argument("--micro-seqs", type=int, default=0, help="override the shape's sequences per forward")
     ap.add_argument("--seq-len", type=int, default=0)
     ap.add_argument("--compile", action="store_true", help="add torch.compile(model) as a lever (slow to start)")
+    ap.add_argument("--bf16", action="store_true",
+                    help="add auroram's loop, the bare loop and HF Trainer under bf16 autocast (CPUs with AVX512-BF16"
+                         " or AMX run bf16 matmuls about twice as fast as fp32)")
     ap.add_argument("--json-out", default="")
     args = ap.parse_args()
 
@@ -391,15 +406,17 @@ def main() -> None:
         template = make_model(shape)
         fpt = flops_per_token(template, shape.seq_len)
         params = count_params(template)
-        makers = variants(args.levers, shape, args.threads, tmp, mixture, batches, rounds, args.compile)
+        makers = variants(args.levers, shape, args.threads, tmp, mixture, batches, rounds, args.compile, args.bf16)
         if args.only:
             makers = {k: v for k, v in makers.items() if k in args.only.split(",")}
         print(f"model {args.model}: {shape}, params {params}, FLOPs/token {fpt / 1e6:.1f}M, "
               f"{tokens_per_step} tokens/step, threads {args.threads}, torch {torch.__version__}", flush=True)
         steppers = {name: make(copy.deepcopy(template)) for name, make in makers.items()}
-        probes = {args.threads: MatmulProbe()}
+        probes: dict[Any, MatmulProbe] = {args.threads: MatmulProbe()}
         if any("+threads_" in n for n in steppers):
             probes[2 if args.threads == 1 else 1] = MatmulProbe()
+        if any(n.endswith("_bf16") for n in steppers):
+            probes["bf16"] = MatmulProbe(dtype=torch.bfloat16)
         names = list(steppers)
         seconds: dict[str, list[float]] = {n: [] for n in names}
         gflops: dict[int, list[float]] = {k: [] for k in probes}
@@ -413,7 +430,7 @@ def main() -> None:
                 if r >= args.warm_steps:
                     seconds[name].append(dt)
             for k, probe in probes.items():
-                with num_threads(k):
+                with num_threads(k if isinstance(k, int) else args.threads):
                     rate = probe.step()
                 if r >= args.warm_steps:
                     gflops[k].append(rate)
@@ -440,26 +457,31 @@ def report(args, shape: Shape, params: dict, fpt: float, tokens_per_step: int, s
     print(f"\n{args.steps} timed rounds in {wall:.0f} s. fp32 matmul at {args.threads} thread(s): median {med(mm):.1f} "
           f"GFLOP/s, best {max(mm):.1f}, worst {min(mm):.1f} (the spread is the machine's noise)")
     for k, v in gflops.items():
-        if k != args.threads:
+        if k == "bf16":
+            print(f"bf16 matmul at {args.threads} thread(s): median {med(v):.1f} GFLOP/s, best {max(v):.1f} "
+                  f"({med(v) / med(mm):.2f}x fp32; the _bf16 loops' MFU is against this rate)")
+        elif k != args.threads:
             print(f"fp32 matmul at {k} thread(s): median {med(v):.1f} GFLOP/s, best {max(v):.1f}")
     print(f"{'loop':24s} {'tokens/s median':>16s} {'(min-max)':>17s} {'MFU median':>11s} {'MFU best round':>15s}")
     for name, secs in seconds.items():
         threads = int(name.rsplit("_", 1)[1]) if "+threads_" in name else args.threads
+        peak = gflops["bf16"] if name.endswith("_bf16") else gflops[threads]
         rates = [tokens_per_step / s for s in secs]
         # MFU of each round against that round's matmul rate: both suffer the same load
-        mfu = [r * fpt / (g * 1e9) for r, g in zip(rates, gflops[threads])]
+        mfu = [r * fpt / (g * 1e9) for r, g in zip(rates, peak)]
         result["variants"][name] = {"step_seconds": secs, "tokens_per_s_median": med(rates),
                                     "mfu_median": med(mfu), "mfu_per_round": mfu, "threads": threads}
         print(f"{name:24s} {med(rates):16,.0f} {min(rates):8,.0f}-{max(rates):<8,.0f} {med(mfu):11.1%} "
               f"{max(mfu):15.1%}")
-    for ref, title in (("auroram", "auroram against each loop"), ("bare", "each variant against the bare loop")):
+    for ref, title in (("auroram", "auroram against each loop"), ("auroram_bf16", "auroram (bf16) against each loop"),
+                       ("bare", "each variant against the bare loop")):
         if ref not in seconds or (ref == "bare" and not args.levers):
             continue
         print(f"\n{title}: speed ratio per round, median (min-max over rounds)")
         for name, secs in seconds.items():
             if name == ref:
                 continue
-            a, b = (ref, name) if ref == "auroram" else (name, ref)
+            a, b = (name, ref) if ref == "bare" else (ref, name)
             per = [sb / sa for sa, sb in zip(seconds[a], seconds[b])]  # tokens/s of a over tokens/s of b
             result["variants"][name][f"{a}_over_{b}"] = per
             print(f"  {a + ' / ' + b:40s} {med(per):6.3f}  ({min(per):.3f}-{max(per):.3f})")

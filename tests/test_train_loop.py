@@ -1,4 +1,4 @@
-"""The training loop: gradient accumulation is exact, checkpoints resume exactly, bf16 opt-in runs."""
+"""The training loop: gradient accumulation is exact, checkpoints resume exactly, bf16 autocast runs."""
 
 from __future__ import annotations
 
@@ -74,7 +74,20 @@ def test_resume_from_checkpoint_is_exact(tmp_path):
     assert [x["loss"] for x in r_res.loss] == [x["loss"] for x in r_ref.loss]
 
 
-def test_bf16_autocast_is_opt_in_on_cpu_and_trains(tmp_path):
-    model, res = _run(tmp_path, "a", micro=8, steps=3, precision="bf16")
+def test_bf16_autocast_trains_close_to_fp32(tmp_path):
+    ref, r32 = _run(tmp_path, "a", micro=8, steps=6)
+    model, r16 = _run(tmp_path, "b", micro=8, steps=6, precision="bf16")
     assert all(p.dtype == torch.float32 for p in model.parameters())  # fp32 master weights
-    assert all(np.isfinite(x["loss"]) for x in res.loss)
+    l32, l16 = [x["loss"] for x in r32.loss], [x["loss"] for x in r16.loss]
+    assert l16 != l32  # bf16 matmuls really ran
+    assert l16 == pytest.approx(l32, rel=0.02)  # and the run follows the fp32 one
+
+
+def test_auto_precision_is_bf16_on_gpu_and_fp32_on_cpu():
+    from auroram.train.loop import autocast_dtype
+
+    cpu, gpu = torch.device("cpu"), torch.device("cuda")
+    assert autocast_dtype(TrainConfig(precision="auto"), cpu) is None
+    assert autocast_dtype(TrainConfig(precision="auto"), gpu) == torch.bfloat16
+    assert autocast_dtype(TrainConfig(precision="fp32"), gpu) is None
+    assert autocast_dtype(TrainConfig(precision="bf16"), cpu) == torch.bfloat16

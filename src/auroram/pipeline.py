@@ -507,7 +507,7 @@ def run_stages(recipe: Recipe, run_dir: Path, tok: Any, tok_hash: str, shards: d
     from auroram.mix.mixture import Mixture
     from auroram.model.export import export_hf
     from auroram.train.checkpoint import full_state_dict, load_weights
-    from auroram.train.loop import autocast_dtype, train_stage
+    from auroram.train.loop import autocast_dtype, cpu_has_fast_bf16, train_stage
     from auroram.train.parallel import is_wrapped, parallelize, resolve_mode
 
     t = recipe.train
@@ -517,6 +517,10 @@ def run_stages(recipe: Recipe, run_dir: Path, tok: Any, tok_hash: str, shards: d
     eval_h = hash_obj({"eval": _plain(recipe.eval), "heldout": {d: hash_obj(v) for d, v in heldout.items()},
                        "suite": 1})
     train_h = {k: v for k, v in _plain(t).items() if k not in _EXECUTION_ONLY}
+    precision = "bf16" if autocast_dtype(t, device) is not None else "fp32"  # as resolved here, for the report
+    if precision == "bf16" and device.type == "cpu" and not cpu_has_fast_bf16():
+        console.warn("train.precision is bf16 but this CPU has no native bf16 (AVX512-BF16 or AMX): bf16 "
+                     "matmuls are emulated there and gain little over fp32 (set train.precision=fp32)")
     reports: list[dict[str, Any]] = []
     prev_hash = hash_obj({"base": recipe.model.base and str(Path(recipe.model.base).resolve()),
                           "model": _plain(recipe.model), "tok": tok_hash, "seed": recipe.seed})
@@ -579,7 +583,7 @@ def run_stages(recipe: Recipe, run_dir: Path, tok: Any, tok_hash: str, shards: d
                 console.warn(w)
             console.step(f"stage {st.name}", f"{steps} steps x {t.global_batch_tokens:,} tokens, "
                                              f"peak LR {st.optim.lr:g} ({st.schedule.kind}, warmup "
-                                             f"{st.schedule.warmup_steps})"
+                                             f"{st.schedule.warmup_steps}), {precision}"
                                              + (f", {info.world_size} processes" if info.distributed else ""))
             tb = _tb_writer(run_dir) if info.is_main else None
             with console.progress() as prog:
@@ -594,7 +598,7 @@ def run_stages(recipe: Recipe, run_dir: Path, tok: Any, tok_hash: str, shards: d
             result = {
                 "name": st.name, "tokens": res.tokens, "steps": res.steps, "seconds": round(res.seconds, 2),
                 "train_seconds": round(train_seconds, 2), "tokens_per_s": round(res.tokens / train_seconds, 1),
-                "processes": info.world_size, "parallel": resolve_mode(t.parallel, info),
+                "processes": info.world_size, "parallel": resolve_mode(t.parallel, info), "precision": precision,
                 "resumed_from": res.resumed_from, "eval": res.final_eval,
                 "curve": res.curve, "loss": res.loss, "mixture": usage, "weights": weights, "warnings": warnings,
                 "lr": st.optim.lr, "schedule": _plain(st.schedule), "nonfinite": res.nonfinite,

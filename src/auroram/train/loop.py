@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any, Callable
 
 import torch
-import torch.nn.functional as F
 
 from auroram.config import StageConfig, TrainConfig
 from auroram.faults import fault_point, poisoned
@@ -31,6 +30,7 @@ from auroram.train.checkpoint import (
     save_weights,
     set_rng_state,
 )
+from auroram.train.loss import token_cross_entropy
 from auroram.train.parallel import DistInfo
 from auroram.train.schedule import lr_at
 
@@ -63,8 +63,23 @@ def resolve_device(train: TrainConfig, local_rank: int = 0) -> torch.device:
     return torch.device(kind)
 
 
+def cpu_has_fast_bf16() -> bool:
+    """True when this CPU multiplies bf16 matrices natively (AVX512-BF16 or AMX): there oneDNN's bf16 matmul
+    runs at about twice the fp32 rate; elsewhere bf16 is converted in software and gains little or loses."""
+    cpu = getattr(torch, "cpu", None)
+    for probe in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"):
+        fn = getattr(cpu, probe, None)
+        try:
+            if fn is not None and fn():
+                return True
+        except (RuntimeError, AttributeError):
+            continue
+    return False
+
+
 def autocast_dtype(train: TrainConfig, device: torch.device) -> torch.dtype | None:
-    """bf16 autocast over fp32 master weights on GPU; fp32 on CPU (no fast bf16 there)."""
+    """bf16 autocast over fp32 master weights, or None for plain fp32. `auto` is bf16 on GPU and fp32 on CPU;
+    `bf16` on a CPU pays off where it multiplies bf16 natively (see cpu_has_fast_bf16)."""
     if train.precision == "bf16" or (train.precision == "auto" and device.type == "cuda"):
         return torch.bfloat16
     return None
@@ -89,9 +104,7 @@ def build_optimizer(model: torch.nn.Module, stage: StageConfig) -> torch.optim.O
 def micro_loss_rows(model: torch.nn.Module, input_ids: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """Per-sequence sums of token cross-entropies over target tokens (labels -100 are skipped)."""
     logits = model(input_ids=input_ids).logits
-    per_token = F.cross_entropy(logits.float().reshape(-1, logits.size(-1)), labels.reshape(-1),
-                                ignore_index=-100, reduction="none")
-    return per_token.view(labels.shape).sum(1)
+    return token_cross_entropy(logits, labels).sum(1)
 
 
 @contextlib.contextmanager
