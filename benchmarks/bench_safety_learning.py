@@ -7,7 +7,8 @@ Trains a copy of the model on the train split of one language at a time (whole i
 only, as CAT does), and every `--every` steps scores held-out prompts of that language with the report's
 forced-choice judge: the refusal rate on harmful prompts, on safe contrast prompts, and the gap. Prints item
 exposures and tokens seen, so the numbers translate into a CAT budget (items per language x the tokens an
-item takes with this tokenizer).
+item takes with this tokenizer). With --mixed, all the --languages train together instead (items drawn
+uniformly from their train splits, as CAT mixes them), and each language's prompts are scored.
 """
 
 from __future__ import annotations
