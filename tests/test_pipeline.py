@@ -38,6 +38,7 @@ def test_report_has_every_stage_domain_and_forgetting(micro_run):
     assert [s["name"] for s in on_disk["stages"]] == ["base", "cap", "cat"]
     for s in on_disk["stages"]:
         assert s["tokens"] > 0 and s["steps"] > 0
+        assert s["precision"] == "fp32"  # "auto" on CPU, as resolved and recorded
         assert set(s["eval"]) == {"en", "fi", "hi", "ja", "vi", "code"}
         assert all(v["bpb"] > 0 for v in s["eval"].values())
     for d in on_disk["domains"]:
