@@ -27,8 +27,10 @@ def test_blocked_cross_entropy_matches_torch(monkeypatch, dtype):
     weights = torch.rand(3, 11)  # a non-uniform upstream gradient, as per-row sums and normalising give
 
     a = base.clone().requires_grad_(True)
-    got = token_cross_entropy(a, labels)
+    logits = a * 1.0  # a non-leaf, like a model's output
+    got = token_cross_entropy(logits, labels)
     (got * weights).sum().backward()
+    assert torch.equal(logits.detach(), base)  # backward leaves the logits as they were
     b = base.clone().requires_grad_(True)
     want = _reference(b, labels)
     (want * weights).sum().backward()
