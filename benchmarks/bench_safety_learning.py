@@ -23,6 +23,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import torch  # noqa: E402
 
+from auroram.model.build import context_tokens  # noqa: E402
 from auroram.safety.evaluate import forced_choice_refusals, prompt_prefix, select_items  # noqa: E402
 
 
@@ -53,7 +54,7 @@ def curve(model_dir: str, items: list[dict], langs: list[str], args) -> list[dic
     torch.manual_seed(0)
     tok = AutoTokenizer.from_pretrained(model_dir)
     model = AutoModelForCausalLM.from_pretrained(model_dir)
-    n_pos = getattr(model.config, "n_positions", None) or model.config.max_position_embeddings
+    n_pos = context_tokens(model)
     mine = [it for it in items if it["language"] in langs]
     train = encode_items(tok, [it for it in mine if it["split"] == "train"], n_pos)
     held = {lang: select_items([it for it in mine if it["language"] == lang], split="heldout",

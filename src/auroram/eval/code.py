@@ -17,6 +17,7 @@ from typing import Any, Iterable
 import torch
 
 from auroram.eval.mc import TaskFileError
+from auroram.model.build import context_tokens
 from auroram.jsonl import read_records
 from auroram.eval.sandbox import Sandbox, SandboxConfig
 
@@ -198,14 +199,6 @@ def truncate_at_stop(text: str, stop: Iterable[str]) -> str:
     return text[:cut]
 
 
-def _context_tokens(model: Any) -> int:
-    cfg = model.config
-    for name in ("n_positions", "max_position_embeddings", "n_ctx"):
-        if isinstance(getattr(cfg, name, None), int):
-            return getattr(cfg, name)
-    return 2048
-
-
 def _generate(model: Any, tokenizer: Any, prompts: list[list[int]], stops: list[tuple[str, ...]], *, n_return: int,
               max_new_tokens: int, sample_kwargs: dict, device: str | torch.device) -> list[str]:
     """Completions of left-padded prompts, n_return per prompt, each cut at its first stop sequence."""
@@ -242,7 +235,7 @@ def generate_completions(model: Any, tokenizer: Any, problems: list[CodeProblem]
         raise ValueError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
     if getattr(tokenizer, "eos_token_id", None) is None:
         raise ValueError("the tokenizer has no EOS token, needed to pad prompts and end generations")
-    ctx = _context_tokens(model)
+    ctx = context_tokens(model)
     new_tokens = min(max_new_tokens, max(1, ctx // 2))
     # the prompt's end matters most: keep it, drop the start
     prompts = [tokenizer.encode(p.prompt, add_special_tokens=False)[-(ctx - new_tokens):] or [tokenizer.eos_token_id]

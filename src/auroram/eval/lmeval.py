@@ -35,8 +35,9 @@ except ImportError as e:  # the extra is not installed: the adapter cannot exist
 import torch
 
 from auroram.eval.bpb import score_documents
-from auroram.eval.code import _context_tokens, truncate_at_stop
+from auroram.eval.code import truncate_at_stop
 from auroram.eval.mc import loglikelihoods
+from auroram.model.build import context_tokens
 
 
 class LMEvalUnavailable(RuntimeError):
@@ -67,7 +68,7 @@ class AuroramLM(LM):
         self.tokenizer = tokenizer
         self._device = torch.device(device)
         self.batch_seqs = int(batch_size) if str(batch_size).isdigit() else 16
-        self.max_length = int(max_length) if max_length else _context_tokens(model)
+        self.max_length = int(max_length) if max_length else context_tokens(model)
         eos = getattr(tokenizer, "eos_token_id", None)
         if eos is None:
             raise ValueError("the tokenizer has no EOS token; lm-eval's requests need one as the first context token")

@@ -12,6 +12,7 @@ from typing import Any, Iterable
 from auroram.eval import code as code_eval
 from auroram.eval import mc
 from auroram.eval.sandbox import SandboxConfig
+from auroram.model.build import context_tokens
 
 
 def _mc_spec(name: str, spec: Any) -> tuple[Path, str, str]:
@@ -38,7 +39,7 @@ def evaluate_suite(model: Any, tokenizer: Any, *, mc_tasks: dict[str, Any] | Non
     eos = getattr(tokenizer, "eos_token_id", None)
     if eos is None:
         raise ValueError("the tokenizer has no EOS token (needed as the first context token)")
-    max_len = max_len or code_eval._context_tokens(model)
+    max_len = max_len or context_tokens(model)
     out: dict[str, Any] = {"mc": {}, "code": None}
     tasks = mc.builtin_tasks() if mc_tasks is None else mc_tasks
     for name, spec in tasks.items():
@@ -207,7 +208,7 @@ def cmd_eval_mc(model_dir: str, task_file: str, fmt: str = "auroram", *, lang: s
     model, tok = load_base(model_dir)
     model.to(device)
     eos = getattr(tok, "eos_token_id", None)
-    res = mc.score_items(model, tok, items, eos_id=int(eos), max_len=code_eval._context_tokens(model),
+    res = mc.score_items(model, tok, items, eos_id=int(eos), max_len=context_tokens(model),
                          batch_seqs=batch_seqs, device=device)
     if not quiet:
         print(f"{task_file} ({fmt}, {res['items']} items): acc {100 * res['acc']:.2f}%  acc_norm {100 * res['acc_norm']:.2f}%")

@@ -190,3 +190,13 @@ def flops_per_token(model: nn.Module, seq_len: int) -> float:
     text_cfg = model.config.get_text_config()
     layers, width = text_cfg.num_hidden_layers, text_cfg.hidden_size
     return float(6 * body + 6 * counts["head"] + 12 * layers * width * seq_len)
+
+
+def context_tokens(model: Any, default: int | None = 2048) -> int | None:
+    """The model's context length in tokens from its config (GPT-2 style n_positions, Llama style
+    max_position_embeddings, or n_ctx); `default` when the config names none."""
+    cfg = model.config
+    for name in ("n_positions", "max_position_embeddings", "n_ctx"):
+        if isinstance(getattr(cfg, name, None), int):
+            return getattr(cfg, name)
+    return default

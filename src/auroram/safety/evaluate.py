@@ -22,6 +22,7 @@ from typing import Any, Iterable, Protocol
 
 import torch
 
+from auroram.model.build import context_tokens
 from auroram.safety.templates import TEXT
 
 BASELINES = {
@@ -85,7 +86,7 @@ def generate(model: Any, tokenizer: Any, prefixes: list[str], *, max_new_tokens:
     """Greedy continuations, batched with left padding; stops at EOS."""
     device = next(model.parameters()).device
     start, eos = _start_id(tokenizer), tokenizer.eos_token_id
-    n_pos = getattr(model.config, "n_positions", None) or getattr(model.config, "max_position_embeddings", 2048)
+    n_pos = context_tokens(model)
     keep = max_prompt_tokens or max(n_pos - max_new_tokens - 1, 1)
     outs: list[str] = []
     for b in range(0, len(prefixes), batch_size):
@@ -145,7 +146,7 @@ def continuation_logprobs(model: Any, tokenizer: Any, pairs: list[tuple[str, str
     """Mean log-probability per token of each continuation given its prefix."""
     device = next(model.parameters()).device
     start, pad = _start_id(tokenizer), tokenizer.eos_token_id
-    n_pos = getattr(model.config, "n_positions", None) or getattr(model.config, "max_position_embeddings", 2048)
+    n_pos = context_tokens(model)
     enc = []
     for prefix, cont in pairs:
         p, c = [start] + _encode(tokenizer, prefix), _encode(tokenizer, cont)
@@ -309,8 +310,7 @@ def evaluate_safety(model: Any, tokenizer: Any, items: Iterable[dict], *, split:
     try:
         prefixes = [prompt_prefix(tokenizer, it["prompt"]) for it in chosen]
         languages = [it["language"] for it in chosen]
-        n_pos = getattr(model.config, "n_positions", None) or getattr(model.config, "max_position_embeddings", None)
-        budgets = generation_budgets(tokenizer, languages, max_new_tokens, n_pos)
+        budgets = generation_budgets(tokenizer, languages, max_new_tokens, context_tokens(model, default=None))
         gens = generate_by_language(model, tokenizer, prefixes, languages, budgets, batch_size=batch_size)
         fc, margins = forced_choice_refusals(model, tokenizer, chosen, prefixes, batch_size=batch_size)
     finally:
