@@ -15,7 +15,7 @@ import ctypes.util
 import os
 import signal
 import sys
-from typing import Iterator
+from typing import Any, Iterator
 
 from datatrove.executor.local import LocalPipelineExecutor
 
@@ -86,7 +86,9 @@ def quiet_loguru(quiet: bool) -> Iterator[None]:
 class QuietLocalExecutor(LocalPipelineExecutor):
     """Tasks log INFO only to their log files (when `quiet`); the queue manager ends with this process."""
 
-    quiet = True
+    def __init__(self, *args: Any, quiet: bool = True, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.quiet = quiet
 
     def run(self):
         with managers_die_with_parent():

@@ -286,8 +286,7 @@ def _executors(cfg: CurateConfig, kind: str, stages: list[tuple[str, list, int]]
         ldir = str(logs / name)
         if kind == "local":
             ex = QuietLocalExecutor(pipeline, tasks=n, workers=max(1, min(workers, n)), logging_dir=ldir,
-                                    skip_completed=True)
-            ex.quiet = quiet
+                                    skip_completed=True, quiet=quiet)
         elif kind == "slurm":
             real, dry = _slurm_class()
             cls = dry if e.slurm_dry_run else real

@@ -196,10 +196,8 @@ class MergeShardsStep(PipelineStep):
 
 
 def _executor(pipeline: list, tasks: int, workers: int, logs: Path, quiet: bool) -> LocalPipelineExecutor:
-    ex = QuietLocalExecutor(pipeline, tasks=tasks, workers=max(1, min(workers, tasks)), logging_dir=str(logs),
-                            skip_completed=True)
-    ex.quiet = quiet
-    return ex
+    return QuietLocalExecutor(pipeline, tasks=tasks, workers=max(1, min(workers, tasks)), logging_dir=str(logs),
+                              skip_completed=True, quiet=quiet)
 
 
 def tokenize_groups(groups: Mapping[str, Mapping[str, Any]], tokenizer_dir: str | os.PathLike,
