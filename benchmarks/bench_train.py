@@ -7,10 +7,11 @@
 
 Every loop trains its own copy of the same model (same initial weights) on batches of the same shape, in one
 process, and the loops are interleaved step by step: each round runs one optimizer step of every loop, in a
-rotating order, plus one fp32 matmul probe (and a bf16 one with --bf16: bf16 loops' MFU is against it). A shared machine's load changes over seconds, so comparing the
-steps of one round (and the matmul rate of that same round, for MFU) cancels most of it; the reported numbers
-are medians over rounds. auroram's `train_stage` and HF's `Trainer.train` own their loops, so each runs in a
-worker thread that pauses after every step (through train_stage's progress hook and a Trainer callback).
+rotating order, plus one fp32 matmul probe (and a bf16 one with --bf16: the bf16 loops' MFU is against it).
+A shared machine's load changes over seconds, so comparing the steps of one round (and the matmul rate of
+that same round, for MFU) cancels most of it; the reported numbers are medians over rounds. auroram's
+`train_stage` and HF's `Trainer.train` own their loops, so each runs in a worker thread that pauses after
+every step (through train_stage's progress hook and a Trainer callback).
 FLOPs per token = 6 x non-embedding params + 6 x LM-head params + 12 x layers x width x seq_len
 (auroram.model.build.flops_per_token).
 """

@@ -568,7 +568,7 @@ def run_stages(recipe: Recipe, run_dir: Path, tok: Any, tok_hash: str, shards: d
                 load_weights(prev_final, model)
             model.to(device)
             model = parallelize(model, mode=t.parallel, info=info, device=device,
-                                bf16=autocast_dtype(t, device) is not None,
+                                bf16=precision == "bf16",
                                 activation_checkpointing=t.activation_checkpointing, compile=t.compile)
             mixture = Mixture({s: shards[s] for s in weights}, weights, seq_len=t.seq_len,
                               global_batch_seqs=global_seqs, seed=recipe.seed, stage_index=idx)
