@@ -246,3 +246,25 @@ def test_planted_evaluation_text_never_reaches_a_shard(tiny_corpus, tmp_path):
         drops = [json.loads(x) for x in (run_dir / "shards" / d / "decontaminated.jsonl").read_text().splitlines()]
         assert {x["doc"] for x in drops if x["doc"] < 2} == {0, 1}, (d, drops[:3])
         assert rec["decontamination"]["dropped"] >= 2
+
+
+def test_micro_run_matches_the_recorded_golden_run(micro_run):
+    """What the toolkit computes is pinned: every stage's weights and every reported number of the micro
+    recipe on the test corpus equal those recorded before the pipeline was restructured (tests/golden).
+    Bit for bit on the kind of machine they were recorded on; elsewhere float kernels may round
+    differently, so numbers are compared to 1e-3 and weights are not compared."""
+    import platform
+
+    from golden.fingerprint import fingerprint
+
+    golden = json.loads((Path(__file__).parent / "golden" / "micro.json").read_text(encoding="utf-8"))
+    machine = golden.pop("machine")
+    ours = fingerprint(micro_run[0])
+    same_machine = machine == {"torch": torch.__version__, "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+                               "machine": platform.machine()}
+    if same_machine:
+        assert ours == golden
+        return
+    for name, st in golden["stages"].items():
+        for d, v in st["result"]["eval"].items():
+            assert ours["stages"][name]["result"]["eval"][d]["bpb"] == pytest.approx(v["bpb"], rel=1e-3)
