@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from auroram import __version__
+from auroram.errors import AuroramError
 
 
 def _recipe_args(p: argparse.ArgumentParser, default: str | None = "tiny") -> None:
@@ -340,7 +341,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("auroram: interrupted (rerun the same command to continue where it stopped)", file=sys.stderr)
         return 130
-    except (ValueError, RuntimeError, OSError, KeyError) as e:
+    except (AuroramError, ValueError, RuntimeError, OSError, KeyError) as e:
         msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         print(f"auroram: error: {msg}", file=sys.stderr)
         if os.environ.get("AURORAM_DEBUG"):

@@ -17,10 +17,11 @@ import time
 from pathlib import Path
 from typing import Any, Iterator
 
+from auroram.errors import AuroramError
 from auroram.faults import disk_full, fault_point
 
 
-class DiskFullError(OSError):
+class DiskFullError(AuroramError, OSError):
     """ENOSPC while writing an artifact; the message names the file. Nothing half-written is left."""
 
 

@@ -34,6 +34,7 @@ from auroram.data.sources import (
     uses_demo,
     uses_demo_instruct,
 )
+from auroram.errors import AuroramError
 from auroram.faults import fault_point
 from auroram.io import (
     hash_obj,
@@ -51,7 +52,7 @@ from auroram.train.parallel import DistInfo, barrier, broadcast, init_distribute
 INPROGRESS = "inputs.json"
 
 
-class RunError(RuntimeError):
+class RunError(AuroramError, RuntimeError):
     """A run cannot go on; the message says why and what to do."""
 
 
@@ -432,9 +433,9 @@ def make_evaluator(recipe: Recipe, tok: Any, heldout: dict[str, list[str]]):
 
 
 def _plain(obj: Any) -> Any:
-    from auroram.config import _to_plain
+    from auroram.typedconfig import to_plain
 
-    return _to_plain(obj)
+    return to_plain(obj)
 
 
 def new_model(recipe: Recipe, tok: Any):

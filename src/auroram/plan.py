@@ -28,9 +28,10 @@ from pathlib import Path
 from typing import Any
 
 from auroram.config import Recipe
+from auroram.errors import AuroramError
 
 
-class PlanError(ValueError):
+class PlanError(AuroramError, ValueError):
     """The recipe cannot be planned; the one-line message names the key or file."""
 
 

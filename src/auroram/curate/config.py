@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 import yaml
 
-from auroram.config import ConfigError, _build, _to_plain
+from auroram.typedconfig import ConfigError, build, to_plain
 
 # the demo's natural languages; "code" is a pseudo-language routed by input hint or file extension
 DEMO_LANGUAGES = ["en", "fi", "hi", "ja", "vi"]
@@ -197,7 +197,7 @@ class CurateConfig:
         return resolved_languages(self).get(lang) or self.default
 
     def to_dict(self) -> dict[str, Any]:
-        return _to_plain(self)
+        return to_plain(self)
 
 
 # Per-language defaults that differ from English; a recipe's own `languages` entries go on top.
@@ -231,7 +231,7 @@ def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
 
 def resolved_languages(cfg: CurateConfig, where: str = "curate config") -> dict[str, LangConfig]:
     """The LangConfig of every configured language: default < built-in override < recipe override."""
-    base = _to_plain(cfg.default)
+    base = to_plain(cfg.default)
     names = list(cfg.languages) or list(BUILTIN_OVERRIDES)
     if "code" not in names and not cfg.languages:
         names.append("code")
@@ -239,7 +239,7 @@ def resolved_languages(cfg: CurateConfig, where: str = "curate config") -> dict[
     for lang in names:
         merged = _merge(base, BUILTIN_OVERRIDES.get(lang, {}))
         merged = _merge(merged, cfg.languages.get(lang) or {})
-        out[lang] = _build(LangConfig, merged, f"languages.{lang}", where)
+        out[lang] = build(LangConfig, merged, f"languages.{lang}", where)
     return out
 
 
@@ -259,7 +259,7 @@ def load_curate_config(path: str | Path | None = None, data: dict[str, Any] | No
     data = data or {}
     if not isinstance(data, dict):
         raise ConfigError(f"{where}: expected a mapping of keys")
-    cfg = _build(CurateConfig, data, "", where)
+    cfg = build(CurateConfig, data, "", where)
     validate(cfg, where)
     return cfg
 

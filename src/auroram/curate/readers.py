@@ -17,6 +17,7 @@ from typing import Any, Iterator
 from datatrove.data import Document
 
 from auroram.curate.config import ReaderConfig
+from auroram.errors import AuroramError
 from auroram.faults import fault_point
 
 UNREADABLE = "unreadable"
@@ -30,7 +31,7 @@ PARQUET_SUFFIXES = (".parquet",)
 ARROW_SUFFIXES = (".arrow",)
 
 
-class CurateInputError(ValueError):
+class CurateInputError(AuroramError, ValueError):
     """Bad input under --strict; the message names the file and line."""
 
 

@@ -21,12 +21,13 @@ from datatrove.executor.local import LocalPipelineExecutor
 from datatrove.pipeline.base import PipelineStep
 
 from auroram.curate.executors import QuietLocalExecutor, quiet_loguru
+from auroram.errors import AuroramError
 from auroram.faults import fault_point
 from auroram.io import atomic_file, hash_obj, mark_step_done, read_json, sha256_file, step_done, write_json
 from auroram.tokenize import shards as SH
 
 
-class TokenizeInputError(ValueError):
+class TokenizeInputError(AuroramError, ValueError):
     """A record that cannot be tokenized; the message names the file and line."""
 
 

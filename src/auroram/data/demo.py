@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Iterable, Iterator, Mapping, Sequence
 
 from auroram.data import extract
+from auroram.errors import AuroramError
 from auroram.jsonl import read_records
 from auroram.io import atomic_dir, write_json
 
@@ -44,7 +45,7 @@ RERUN_HINT = "then rerun `auroram data demo`"
 STDLIB_PACKAGE = "python-stdlib"
 
 
-class DemoCorpusError(RuntimeError):
+class DemoCorpusError(AuroramError, RuntimeError):
     """The demo corpus cannot be built on this machine; the message says what to run."""
 
 

@@ -16,10 +16,11 @@ from typing import Any, Iterator
 
 from auroram.config import Recipe, SourceConfig
 from auroram.data.instruct import Conversation, Quarantine, RecordError, parse_record
+from auroram.errors import AuroramError
 from auroram.io import hash_obj, sha256_file
 
 
-class SourceError(ValueError):
+class SourceError(AuroramError, ValueError):
     """A source cannot be read; the message names the file and line."""
 
 

@@ -34,13 +34,14 @@ except ImportError as e:  # the extra is not installed: the adapter cannot exist
 
 import torch
 
+from auroram.errors import AuroramError
 from auroram.eval.bpb import score_documents
 from auroram.eval.code import truncate_at_stop
 from auroram.eval.mc import loglikelihoods
 from auroram.model.build import context_tokens
 
 
-class LMEvalUnavailable(RuntimeError):
+class LMEvalUnavailable(AuroramError, RuntimeError):
     pass
 
 

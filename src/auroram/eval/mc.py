@@ -18,10 +18,11 @@ from typing import Any, Callable
 
 import torch
 
+from auroram.errors import AuroramError
 from auroram.jsonl import read_records
 
 
-class TaskFileError(ValueError):
+class TaskFileError(AuroramError, ValueError):
     """A task file cannot be read; the message names the file, the line and the key."""
 
 

@@ -32,6 +32,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from auroram.errors import AuroramError
+
 _INIT = str(Path(__file__).with_name("_sandbox_init.py"))
 _SETUP_FAILED_RC = 121
 
@@ -64,7 +66,7 @@ class ExecResult:
         return asdict(self)
 
 
-class SandboxError(RuntimeError):
+class SandboxError(AuroramError, RuntimeError):
     """The sandbox cannot run anything here (e.g. the interpreter is not executable by the sandbox user)."""
 
 

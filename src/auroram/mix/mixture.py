@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from auroram.errors import AuroramError
 from auroram.tokenize.shards import Shard
 
 IGNORE_INDEX = -100  # label value torch's cross-entropy skips
@@ -30,7 +31,7 @@ _CUM_CHUNK_STEPS = 1024  # the cumulative table grows by at least this many step
 _EPOCHS_CACHED = 2  # permutations kept per source; a step spans at most two epochs of a source
 
 
-class MixtureError(ValueError):
+class MixtureError(AuroramError, ValueError):
     """The mixture cannot be built (unknown source, too little data, bad batch shape)."""
 
 

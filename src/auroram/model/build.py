@@ -17,9 +17,10 @@ from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, GPTBig
 from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
 
 from auroram.config import ModelConfig
+from auroram.errors import AuroramError
 
 
-class BaseModelError(ValueError):
+class BaseModelError(AuroramError, ValueError):
     """A base model directory cannot be used; the one-line message names the directory and the problem."""
 
 

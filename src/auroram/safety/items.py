@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 from typing import Any, Iterable
 
+from auroram.errors import AuroramError
 from auroram.io import atomic_file
 from auroram.jsonl import read_records
 from auroram.safety.taxonomy import UNSPECIFIED, category_ids
@@ -22,7 +23,7 @@ PENDING, APPROVED, REJECTED, DEMO_APPROVED = "pending", "approved", "rejected", 
 STATUSES = (PENDING, APPROVED, REJECTED, DEMO_APPROVED)
 
 
-class SafetyDataError(ValueError):
+class SafetyDataError(AuroramError, ValueError):
     """A safety set is malformed; the message names the file and the row."""
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Iterable
 from urllib.parse import parse_qs, unquote, urlparse
 
+from auroram.errors import AuroramError
 from auroram.io import atomic_file
 from auroram.safety.items import APPROVED, DEMO_APPROVED, FIELDS, PENDING, REJECTED
 from auroram.safety.taxonomy import category_names
@@ -42,7 +43,7 @@ CREATE INDEX IF NOT EXISTS items_filter ON items (category, language, status);
 """
 
 
-class ReviewError(ValueError):
+class ReviewError(AuroramError, ValueError):
     """A review request is invalid (unknown item or action, no reviewer name)."""
 
 

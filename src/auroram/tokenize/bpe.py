@@ -13,6 +13,7 @@ from typing import Iterable
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
+from auroram.errors import AuroramError
 from auroram.io import atomic_dir, read_json, write_json
 
 EOS_TOKEN = "<|endoftext|>"
@@ -23,7 +24,7 @@ _TOKENIZER_FILES = (
 )
 
 
-class TokenizerError(ValueError):
+class TokenizerError(AuroramError, ValueError):
     """A tokenizer is missing or unusable; the message names the directory."""
 
 

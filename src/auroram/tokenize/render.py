@@ -25,11 +25,12 @@ from __future__ import annotations
 from typing import Any, Iterable, Iterator, Literal
 
 from auroram.data.instruct import Conversation, Quarantine, Segment, Turn
+from auroram.errors import AuroramError
 
 SIMPLE_FORMAT = "auroram-simple"
 
 
-class RenderError(ValueError):
+class RenderError(AuroramError, ValueError):
     """A conversation cannot be rendered (the template refused it); the reason goes to the quarantine."""
 
 

@@ -21,6 +21,7 @@ from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
+from auroram.errors import AuroramError
 from auroram.io import atomic_file
 
 MAGIC = b"AURSHRD1"
@@ -30,7 +31,7 @@ HEADER_BYTES = 64
 _CHUNK_BYTES = 1 << 22
 
 
-class ShardError(ValueError):
+class ShardError(AuroramError, ValueError):
     """A shard file is missing, truncated, corrupt or not a shard; the message names the file."""
 
 

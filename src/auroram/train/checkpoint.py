@@ -31,6 +31,7 @@ from torch.distributed.checkpoint.state_dict import (
     set_state_dict,
 )
 
+from auroram.errors import AuroramError
 from auroram.faults import fault_point
 from auroram.io import DiskFullError, publish_dir, read_json, write_json
 from auroram.train.parallel import DistInfo, barrier, broadcast
@@ -39,7 +40,7 @@ _STEP_DIR = re.compile(r"^step-(\d{8})$")
 SINGLE = DistInfo()
 
 
-class CheckpointError(RuntimeError):
+class CheckpointError(AuroramError, RuntimeError):
     pass
 
 

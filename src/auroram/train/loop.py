@@ -20,6 +20,7 @@ from typing import Any, Callable
 import torch
 
 from auroram.config import StageConfig, TrainConfig
+from auroram.errors import AuroramError
 from auroram.faults import fault_point, poisoned
 from auroram.io import write_text
 from auroram.train.checkpoint import (
@@ -35,7 +36,7 @@ from auroram.train.parallel import DistInfo
 from auroram.train.schedule import lr_at
 
 
-class TrainingError(RuntimeError):
+class TrainingError(AuroramError, RuntimeError):
     pass
 
 
