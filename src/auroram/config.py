@@ -45,7 +45,7 @@ class TokenizerConfig:
 @dataclass
 class ModelConfig:
     base: str | None = None  # local HF model directory to continue; None: train the `arch` below from scratch
-    arch: Literal["gpt_bigcode", "llama"] = "gpt_bigcode"  # GPTBigCode is StarCoder's (multi-query attention)
+    arch: str = "gpt_bigcode"  # GPTBigCode is StarCoder's (multi-query attention)
     n_embd: int = 256
     n_layer: int = 4
     n_head: int = 4
@@ -262,6 +262,12 @@ def validate(r: Recipe, where: str) -> None:
 
     if not r.domains:
         raise err("domains", "at least one domain is needed")
+    from auroram.model.archs import ArchError, get_arch  # here: an architecture's file may import transformers
+
+    try:
+        get_arch(r.model.arch)
+    except ArchError as e:
+        raise err("model.arch", str(e)) from None
     for name, s in r.sources.items():
         if s.domain not in r.domains:
             raise err(f"sources.{name}.domain", f"'{s.domain}' is not one of domains {r.domains}")

@@ -29,6 +29,7 @@ from typing import Any
 
 from auroram.config import Recipe
 from auroram.errors import AuroramError
+from auroram.model.archs import ArchError, Shape, arch_for_model_type, get_arch, known_model_types
 
 
 class PlanError(AuroramError, ValueError):
@@ -67,24 +68,6 @@ KNOWN_BASES: dict[str, dict[str, Any]] = {
 KNOWN_BASES["starcoder"] = KNOWN_BASES["starcoderbase"] = KNOWN_BASES["starcoderplus"]
 
 
-@dataclass(frozen=True)
-class Shape:
-    arch: str  # "gpt_bigcode" or "llama" (parameter layout and MLP kind)
-    vocab: int
-    width: int
-    layers: int
-    heads: int
-    kv_width: int  # width of K (and of V): h for MHA, one head for multi-query
-    mlp_width: int
-    positions: int  # learned position table rows (0 for rotary)
-    tied: bool  # LM head shares the token embedding
-    dropout: bool
-    qkv_bias: bool
-    out_bias: bool
-    mlp_bias: bool
-    source: str  # where the shape came from: "recipe.model", a config.json path, or "known base NAME"
-
-
 # ----------------------------------------------------------------------------------------------------
 # Shape and parameter arithmetic from configs, without building a model.
 
@@ -99,30 +82,13 @@ def known_base(name: str) -> dict[str, Any] | None:
 
 def shape_from_hf_config(cfg: dict[str, Any], source: str) -> Shape:
     mt = cfg.get("model_type")
-
-    def need(key: str) -> int:
-        v = cfg.get(key)
-        if not isinstance(v, int) or v <= 0:
-            raise PlanError(f"{source}: key '{key}': expected a positive integer, got {v!r}")
-        return v
-
-    if mt in ("gpt_bigcode", "gpt2"):
-        h, heads = need("n_embd"), need("n_head")
-        mq = bool(cfg.get("multi_query", True)) if mt == "gpt_bigcode" else False
-        drop = any(float(cfg.get(k) or 0) > 0 for k in ("attn_pdrop", "resid_pdrop", "embd_pdrop"))
-        return Shape("gpt_bigcode", need("vocab_size"), h, need("n_layer"), heads, h // heads if mq else h,
-                     cfg.get("n_inner") or 4 * h, need("n_positions"), bool(cfg.get("tie_word_embeddings", True)),
-                     drop, True, True, True, source)
-    if mt in ("llama", "mistral"):
-        h, heads = need("hidden_size"), need("num_attention_heads")
-        head_dim = cfg.get("head_dim") or h // heads
-        kv_heads = cfg.get("num_key_value_heads") or heads
-        bias = bool(cfg.get("attention_bias", False))
-        return Shape("llama", need("vocab_size"), h, need("num_hidden_layers"), heads, kv_heads * head_dim,
-                     need("intermediate_size"), 0, bool(cfg.get("tie_word_embeddings", False)),
-                     float(cfg.get("attention_dropout") or 0) > 0, bias, bias, bool(cfg.get("mlp_bias", False)),
-                     source)
-    raise PlanError(f"{source}: key 'model_type': the planner knows gpt_bigcode, gpt2, llama and mistral, got {mt!r}")
+    arch = arch_for_model_type(mt) if isinstance(mt, str) else None
+    if arch is None:
+        raise PlanError(f"{source}: key 'model_type': the planner knows {', '.join(known_model_types())}, got {mt!r}")
+    try:
+        return arch.shape_from_hf(cfg, source)
+    except ArchError as e:
+        raise PlanError(str(e)) from None
 
 
 def shape_from_recipe(recipe: Recipe, *, base_config: dict[str, Any] | None = None,
@@ -148,33 +114,27 @@ def shape_from_recipe(recipe: Recipe, *, base_config: dict[str, Any] | None = No
             return shape_from_hf_config(cfg, f"known base {_norm_name(name)}")
         raise PlanError(f"key 'model.base': '{m.base}' has no config.json and '{name}' is not a known base "
                         f"(known: {', '.join(sorted(KNOWN_BASES))}); pass --base-arch NAME")
-    h = m.n_embd
-    vocab = recipe.tokenizer.vocab_size
-    if m.arch == "gpt_bigcode":
-        return Shape("gpt_bigcode", vocab, h, m.n_layer, m.n_head, h // m.n_head if m.multi_query else h, 4 * h,
-                     m.n_positions, True, m.dropout > 0, True, True, True, "recipe.model")
-    # mirrors auroram.model.build: SwiGLU at 8/3 h rounded up to 32, untied head, no biases
-    mlp = -(-((8 * h) // 3) // 32) * 32
-    return Shape("llama", vocab, h, m.n_layer, m.n_head, h // m.n_head if m.multi_query else h, mlp, 0, False,
-                 m.dropout > 0, False, False, False, "recipe.model")
+    try:
+        arch = get_arch(m.arch)
+    except ArchError as e:
+        raise PlanError(f"key 'model.arch': {e}") from None
+    return arch.shape_from_model(m, recipe.tokenizer.vocab_size, "recipe.model")
 
 
 def block_params(s: Shape) -> int:
+    a = get_arch(s.arch)
     h, kv, f = s.width, s.kv_width, s.mlp_width
-    if s.arch == "gpt_bigcode":
-        attn = h * (h + 2 * kv) + (h + 2 * kv) + h * h + h
-        mlp = h * f + f + f * h + h
-        return attn + mlp + 4 * h  # two LayerNorms with weight and bias
     attn = h * h + 2 * h * kv + h * h + ((h + 2 * kv) if s.qkv_bias else 0) + (h if s.out_bias else 0)
-    mlp = 3 * h * f + ((2 * f + h) if s.mlp_bias else 0)
-    return attn + mlp + 2 * h  # two RMSNorms, weight only
+    # every MLP matrix but the last (down) ends in a width-f bias; the down projection's is width h
+    mlp = a.mlp_matrices * h * f + (((a.mlp_matrices - 1) * f + h) if s.mlp_bias else 0)
+    return attn + mlp + 2 * a.norm_params * h  # a norm before attention and one before the MLP
 
 
 def count_params(s: Shape) -> dict[str, int]:
     """Same keys and meaning as auroram.model.build.count_params, from the shape alone."""
     head = s.vocab * s.width
     embedding = head + s.positions * s.width
-    final_norm = 2 * s.width if s.arch == "gpt_bigcode" else s.width
+    final_norm = get_arch(s.arch).norm_params * s.width
     total = embedding + s.layers * block_params(s) + final_norm + (0 if s.tied else head)
     return {"total": total, "embedding": embedding, "non_embedding": total - embedding, "head": head}
 
@@ -199,8 +159,7 @@ def state_bytes_per_param(precision: str) -> dict[str, int]:
 
 def layer_activation_bytes(s: Shape, seq_len: int, micro_seqs: int, act_bytes: int, attention: str) -> float:
     sb, h = seq_len * micro_seqs, s.width
-    mlp_factor = 2 if s.arch == "gpt_bigcode" else 4  # GELU keeps its input and output; SwiGLU gate, up, act, product
-    elements = sb * (2 * h + (3 * h + 2 * s.kv_width) + (h + mlp_factor * s.mlp_width))
+    elements = sb * (2 * h + (3 * h + 2 * s.kv_width) + (h + get_arch(s.arch).mlp_saved * s.mlp_width))
     total = act_bytes * elements + (2 * sb * h if s.dropout else 0)  # 1-byte masks after attention and MLP
     scores = s.heads * seq_len * seq_len * micro_seqs
     if attention == "eager":

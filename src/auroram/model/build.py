@@ -13,11 +13,12 @@ from typing import Any
 import torch
 import transformers
 from torch import nn
-from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, GPTBigCodeConfig, LlamaConfig
+from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
 
 from auroram.config import ModelConfig
 from auroram.errors import AuroramError
+from auroram.model.archs import get_arch
 
 
 class BaseModelError(AuroramError, ValueError):
@@ -37,41 +38,7 @@ def build_model(cfg: ModelConfig, *, vocab_size: int, eos_id: int, seed: int) ->
         raise ValueError(f"model.n_embd ({cfg.n_embd}) must be divisible by model.n_head ({cfg.n_head})")
     if not 0 <= eos_id < vocab_size:
         raise ValueError(f"eos_id {eos_id} is outside the vocabulary (size {vocab_size})")
-    if cfg.arch == "gpt_bigcode":
-        hf_cfg: transformers.PretrainedConfig = GPTBigCodeConfig(
-            vocab_size=vocab_size,
-            n_positions=cfg.n_positions,
-            n_embd=cfg.n_embd,
-            n_layer=cfg.n_layer,
-            n_head=cfg.n_head,
-            multi_query=cfg.multi_query,
-            resid_pdrop=cfg.dropout,
-            embd_pdrop=cfg.dropout,
-            attn_pdrop=cfg.dropout,
-            initializer_range=cfg.init_std,
-            bos_token_id=eos_id,  # StarCoder style: one <|endoftext|> both starts and ends documents
-            eos_token_id=eos_id,
-            attn_implementation="sdpa",
-        )
-    elif cfg.arch == "llama":
-        hf_cfg = LlamaConfig(
-            vocab_size=vocab_size,
-            hidden_size=cfg.n_embd,
-            intermediate_size=_swiglu_width(cfg.n_embd),
-            num_hidden_layers=cfg.n_layer,
-            num_attention_heads=cfg.n_head,
-            num_key_value_heads=1 if cfg.multi_query else cfg.n_head,
-            max_position_embeddings=cfg.n_positions,
-            attention_dropout=cfg.dropout,
-            initializer_range=cfg.init_std,
-            rms_norm_eps=1e-5,
-            bos_token_id=eos_id,
-            eos_token_id=eos_id,
-            tie_word_embeddings=False,
-            attn_implementation="sdpa",
-        )
-    else:
-        raise ValueError(f"unknown model.arch '{cfg.arch}' (known: gpt_bigcode, llama)")
+    hf_cfg = get_arch(cfg.arch).hf_config(cfg, vocab_size, eos_id)
     # built on CPU with a private RNG so a seed gives the same weights on any machine and leaves the caller's RNG alone
     with torch.random.fork_rng(devices=[]), torch.device("cpu"):
         torch.random.default_generator.manual_seed(seed)
@@ -79,12 +46,6 @@ def build_model(cfg: ModelConfig, *, vocab_size: int, eos_id: int, seed: int) ->
     # generate() pads finished rows; EOS is the only special token a fresh model has
     model.generation_config.pad_token_id = eos_id
     return model
-
-
-def _swiglu_width(n_embd: int) -> int:
-    # SwiGLU has three matrices, so 2/3 of a 4x MLP keeps the parameter count; rounded up to a multiple of 32
-    width = (8 * n_embd) // 3
-    return -(-width // 32) * 32
 
 
 # ----------------------------------------------------------------------------------------------------

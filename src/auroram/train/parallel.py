@@ -15,6 +15,8 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
+from auroram.model.archs import ARCHS, arch_for_model_type
+
 
 @dataclass(frozen=True)
 class DistInfo:
@@ -64,9 +66,16 @@ def broadcast(info: DistInfo, obj: Any) -> Any:
     return box[0]
 
 
+# where families with no registered architecture keep their blocks, so any local HF base can still be sharded
+_OTHER_BLOCKS = ("gpt_neox.layers", "model.decoder.layers")
+
+
 def transformer_blocks(model: torch.nn.Module) -> list[torch.nn.Module]:
-    """The repeated blocks of an HF causal LM (GPTBigCode: transformer.h; Llama: model.layers)."""
-    for path in ("transformer.h", "model.layers", "gpt_neox.layers", "model.decoder.layers"):
+    """The repeated blocks of an HF causal LM: at the path its architecture registers, else at the first
+    known path it has."""
+    arch = arch_for_model_type(getattr(getattr(model, "config", None), "model_type", None))
+    paths = ([arch.blocks] if arch else []) + [a.blocks for a in ARCHS.values()] + list(_OTHER_BLOCKS)
+    for path in dict.fromkeys(paths):
         node: Any = model
         for part in path.split("."):
             node = getattr(node, part, None)
