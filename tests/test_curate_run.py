@@ -95,7 +95,15 @@ def test_outputs_reasons_and_accounting(tmp_path):
     pii = [r for r in kept if r["id"] == "en-pii"][0]["text"]
     assert "<EMAIL>" in pii and "<PHONE>" in pii and "anna.virtanen" not in pii
     sec = report_section(stats)
-    assert sec["title"] == "Curation" and "<td>ja</td>" in sec["html"] and "exact_duplicate" in sec["html"]
+    assert sec["title"] == "Curation" and json.loads(json.dumps(sec)) == sec  # data, stored as is in report.json
+    tables = {b["head"][0]: b for b in sec["blocks"] if b["kind"] == "table"}
+    assert tables["language"]["head"] == ["language", "docs in", "kept", "MB kept", "dropped", "top reasons"]
+    ja = next(r for r in tables["language"]["rows"] if r[0] == "ja")
+    by_lang = stats["by_language"]["ja"]
+    assert ja[1:3] == [by_lang["docs_kept"] + by_lang["docs_dropped"], by_lang["docs_kept"]]
+    assert [r[0] for r in tables["step"]["rows"]] == stats["steps"]
+    assert any("exact_duplicate" in r[-1] for r in tables["step"]["rows"])
+    assert "<" not in json.dumps(sec["blocks"][0])  # no HTML in the text
 
 
 def test_strict_stops_at_first_bad_record(tmp_path):

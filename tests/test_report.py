@@ -4,7 +4,10 @@ import pytest
 
 from auroram.eval.forgetting import forgetting, summary
 from auroram.io import write_json
-from auroram.report import html as report_html
+from auroram.report import plots as report_plots
+from auroram.report import reading
+from auroram.report import render
+from auroram.report import sections as rs
 from auroram.report.html import compare_runs, compare_table, write_html_report
 
 DOMAINS = ["en", "fi", "ja", "code"]
@@ -111,14 +114,14 @@ def test_html_report_written(tmp_path):
 
 def test_token_axis_is_cumulative_either_way():
     report = fake_report()
-    xs, ys = report_html.bpb_series(report["stages"], "en")
+    xs, ys = reading.bpb_series(report["stages"], "en")
     assert xs[0] == 0 and ys[0] == 1.00  # the base model's eval starts the curve
     assert xs[-1] == 14_000 and ys[-1] == 1.05  # ends on the last stage's eval, as the tables do
     assert xs == sorted(xs)
     relative = fake_report()
     for point in relative["stages"][2]["curve"]:
         point["tokens"] -= 10_000  # counted from the start of the stage instead
-    assert report_html.bpb_series(relative["stages"], "en") == (xs, ys)
+    assert reading.bpb_series(relative["stages"], "en") == (xs, ys)
 
 
 def test_html_report_minimal(tmp_path):
@@ -135,7 +138,7 @@ def test_no_partial_report_when_plotting_fails(tmp_path, monkeypatch):
         path.write_bytes(b"half")
         raise RuntimeError("plot failed")
 
-    monkeypatch.setattr(report_html, "_plot_mixture", broken)
+    monkeypatch.setattr(report_plots, "plot_mixture", broken)
     with pytest.raises(RuntimeError, match="plot failed"):
         write_html_report(tmp_path, fake_report(recipe="other"))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["report"]  # no temp dir left beside it
@@ -172,3 +175,120 @@ def test_compare_runs(tmp_path):
     assert "tiny (no replay) bpb" in compare_table(reports)
     reports[1]["use_replay"] = True
     assert "2:tiny bpb" in compare_table(reports)
+
+
+# ----------------------------------------------------------------------------------------------------
+# sections as data, rendered only by auroram.report; `auroram report RUN` re-renders from report.json
+
+
+def old_format_report():
+    """A report.json as versions before sections were data wrote it: each section's HTML made by its producer."""
+    return {
+        "recipe": "old",
+        "created": "2024-04-01 10:00:00",
+        "domains": ["en"],
+        "stages": [{"name": "base", "tokens": 0, "eval": {"en": {"bpb": 1.25}}},
+                   {"name": "cap", "tokens": 1000, "eval": {"en": {"bpb": 1.5}}}],
+        "sections": [
+            {"title": "Curation", "html": "<p>10 documents in</p><table><tr><td>ja</td><td>4</td></tr></table>"},
+            {"title": "Safety", "html": "<p class='note'>12 held-out items</p>"},
+        ],
+    }
+
+
+def data_report():
+    report = fake_report()
+    report["sections"] = [
+        rs.section(
+            "Tasks & <more>",
+            rs.heading("Accuracy <per task>"),
+            rs.text("Higher is better & <b>not bold</b>."),
+            rs.bullets(["sandbox: <none>"]),
+            rs.table(["task", "base", "cap"],
+                     [["<script>alert(1)</script>", 0.25, None],
+                      ["arc", 1234567, rs.cell("42%", strong=True, tone="worse")]],
+                     note="n = <10>"),
+            rs.line_plot("accuracy per stage", ["base", "cap"], {"arc": [0.25, 0.5], "hellaswag": [0.3, None]},
+                         ylabel="accuracy", ylim=(0, 1), styles={"hellaswag": "dashed"}),
+            {"kind": "hologram", "text": "from a newer version"},
+        ),
+        {"title": "Legacy", "html": "<p id='legacy'>made by an older version</p>"},
+    ]
+    return report
+
+
+def test_cli_report_rerenders_an_old_format_run(tmp_path, capsys):
+    from auroram.cli import main
+
+    run = tmp_path / "old-run"
+    write_json(run / "report.json", old_format_report())
+    assert main(["report", str(run)]) == 0
+    page = (run / "report" / "index.html").read_text(encoding="utf-8")
+    assert "<h2>Curation</h2>" in page and "<table><tr><td>ja</td><td>4</td></tr></table>" in page
+    assert "<p class='note'>12 held-out items</p>" in page  # legacy HTML goes in as it was
+    assert "1.2500" in page and "+0.2500" in page  # the run's own tables come from its numbers
+    assert str(run / "report" / "index.html") in capsys.readouterr().out
+
+
+def test_data_sections_render_escaped_with_plots(tmp_path):
+    report = data_report()
+    assert json.loads(json.dumps(report["sections"])) == report["sections"]
+    page = write_html_report(tmp_path, report).read_text(encoding="utf-8")
+    assert "<h2>Tasks &amp; &lt;more&gt;</h2>" in page and "<h3>Accuracy &lt;per task&gt;</h3>" in page
+    assert "<td>&lt;script&gt;alert(1)&lt;/script&gt;</td>" in page and "<script>" not in page
+    assert "&lt;b&gt;not bold&lt;/b&gt;" in page and "<li>sandbox: &lt;none&gt;</li>" in page
+    assert "<th>task</th><th>base</th><th>cap</th>" in page
+    assert "<td>0.25</td><td>–</td>" in page  # null is a dash
+    assert "<td>1,234,567</td>" in page and '<td class="worse"><b>42%</b></td>' in page
+    assert '<p class="note">n = &lt;10&gt;</p>' in page
+    assert "hologram" in page  # an unknown block is named, not fatal
+    assert "<p id='legacy'>made by an older version</p>" in page
+    png = tmp_path / "report" / "section0-plot0.png"
+    assert png.read_bytes()[:8] == PNG_MAGIC and png.stat().st_size > 1000
+    assert 'src="section0-plot0.png" alt="accuracy per stage"' in page
+
+
+def test_rerendering_a_run_gives_the_same_page(tmp_path):
+    from auroram.cli import main
+
+    write_json(tmp_path / "report.json", data_report())
+    assert main(["report", str(tmp_path)]) == 0
+    first = (tmp_path / "report" / "index.html").read_bytes()
+    assert main(["report", str(tmp_path)]) == 0
+    assert (tmp_path / "report" / "index.html").read_bytes() == first
+    assert sorted(p.name for p in (tmp_path / "report").glob("section*.png")) == ["section0-plot0.png"]
+
+
+def test_cells_and_links_are_escaped_in_one_place():
+    links = [[{"text": "x", "href": "javascript:alert(1)"}, {"text": "y", "href": "r/i.html"}]]
+    assert render.table_html(["a<b"], links) == (
+        '<table>\n<thead><tr><th>a&lt;b</th></tr></thead>\n<tbody>\n'
+        '<tr><td>x</td><td><a href="r/i.html">y</a></td></tr>\n</tbody></table>')
+    assert [render.fmt_value(v) for v in (None, float("nan"), True, 12345, 0.123456, 123456.7, "s")] == \
+        ["–", "–", "yes", "12,345", "0.1235", "123,457", "s"]
+
+
+def test_curation_section_is_data_and_renders(tmp_path):
+    from auroram.curate.report import report_section
+
+    stats = {
+        "totals": {"docs_in": 5, "bytes_in": 5_000_000, "docs_kept": 3, "bytes_kept": 2_500_000, "docs_dropped": 2,
+                   "balanced": True},
+        "by_language": {"fi": {"docs_kept": 3, "docs_dropped": 2, "bytes_kept": 2_500_000,
+                               "dropped": {"too_short": 1, "<dup>": 1}}},
+        "steps": ["langid"],
+        "per_step": {"langid": {"fi": {"docs_in": 5, "bytes_in": 5_000_000, "docs_kept": 3,
+                                       "dropped": {"too_short": {"docs": 2}}}}},
+        "dedup": {"candidate_pairs": 4, "verified_pairs": 1, "removed": 1},
+    }
+    sec = report_section(stats)
+    assert json.loads(json.dumps(sec)) == sec
+    tables = [b for b in sec["blocks"] if b["kind"] == "table"]
+    assert tables[0]["head"] == ["language", "docs in", "kept", "MB kept", "dropped", "top reasons"]
+    assert tables[0]["rows"] == [["fi", 5, 3, "2.50", 2, "too_short 1, <dup> 1"]]
+    assert tables[1]["rows"] == [["langid", 5, "5.00", 3, 2, "too_short 2"]]
+    report = old_format_report()
+    report["sections"] = [sec]
+    page = write_html_report(tmp_path, report).read_text(encoding="utf-8")
+    assert "<td>fi</td><td>5</td><td>3</td><td>2.50</td>" in page and "&lt;dup&gt; 1" in page
+    assert "deduplication: 4 candidate pairs, 1 verified, 1 documents removed" in page

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from types import SimpleNamespace
 
 import pytest
@@ -12,6 +13,7 @@ from auroram.model.build import build_model
 from auroram.safety.build import generate_items
 from auroram.safety.evaluate import (
     evaluate_safety,
+    fmt_rate,
     forced_choice_refusals,
     is_refusal,
     parse_guard_output,
@@ -123,12 +125,24 @@ def test_report_section_shows_stages_groups_and_baselines(items, tok, model):
     r = evaluate_safety(model, tok, items, max_per_group=1, max_new_tokens=2)
     r["examples"][0]["prompt"] = "<script>alert(1)</script>"
     sec = report_section([{"name": "base"}, {"name": "cap", "safety": r}, {"name": "cat", "safety": r}])
-    html = sec["html"]
-    assert sec["title"] == "Safety"
-    assert "cap" in html and "cat" in html and "baseline: always refuses" in html and "never refuses" in html
-    assert "Per language" in html and "Per category" in html and "CBRN weapons" in html
-    assert "<script>" not in html and "&lt;script&gt;" in html
-    assert "No safety evaluation" in report_section([{"name": "base"}])["html"]
+    assert sec["title"] == "Safety" and json.loads(json.dumps(sec)) == sec  # data, stored as is in report.json
+    tables = [b for b in sec["blocks"] if b["kind"] == "table"]
+    headings = [b["text"] for b in sec["blocks"] if b["kind"] == "heading"]
+    assert headings == ["Per language", "Per category", "Example generations (cat)"]
+    overall, by_lang, by_cat, examples = tables
+    assert overall["head"][:4] == ["model", "refuses harmful", "refuses safe", "gap (pp)"]
+    assert [row[0] for row in overall["rows"]] == ["cap", "cat", "baseline: always refuses",
+                                                   "baseline: never refuses"]
+    assert overall["rows"][0][1] == fmt_rate(r["overall"]["refusal_harmful"])
+    assert overall["rows"][0][3]["strong"]  # the gap is the number to read
+    assert by_lang["head"] == ["language", "cap", "cat"] and len(by_lang["rows"]) == len(r["by_language"])
+    assert by_cat["head"] == ["category", "cap", "cat"] and "CBRN weapons" in [row[0] for row in by_cat["rows"]]
+    assert examples["head"] == ["lang", "kind", "prompt", "generation", "refused"]
+    assert examples["rows"][0][2] == "<script>alert(1)</script>"  # plain text: the renderer escapes it
+    notes = [b["text"] for b in sec["blocks"] if b["kind"] == "text" and b["note"]]
+    assert any("held-out items" in n and "new tokens" in n for n in notes)
+    empty = report_section([{"name": "base"}])
+    assert empty["blocks"] == [{"kind": "text", "text": "No safety evaluation in this run.", "note": False}]
 
 
 class _Parrot(torch.nn.Module):

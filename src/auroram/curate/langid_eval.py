@@ -8,13 +8,13 @@ its language: detected label equal to the language and score at least `langid.mi
 
 from __future__ import annotations
 
-import html
 import json
 import re
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from auroram.curate.config import DEMO_LANGUAGES, CurateConfig
+from auroram.report.sections import cell, pct, table
 
 MIN_PARAGRAPH_CHARS = 40  # shorter blocks are titles and menu labels: no language signal to judge
 _BLANK_LINES = re.compile(r"\n\s*\n")
@@ -109,22 +109,19 @@ def _pct(x: float | None) -> str:
     return "-" if x is None else f"{100 * x:.1f}%"
 
 
-def langid_table_html(result: Mapping[str, Any]) -> str:
-    """The "language ID accuracy" table for the report's curation section."""
+def langid_table(result: Mapping[str, Any]) -> dict[str, Any]:
+    """The "language ID accuracy" table (a report table block) for the report's curation section."""
     s = result["settings"]
     rows = []
     for lang, v in result["languages"].items():
-        wrong = ", ".join(f"{html.escape(k)} {n:,}" for k, n in list(v["confused_as"].items())[:4]) or "-"
-        rows.append(f"<tr><td>{html.escape(lang)}</td><td>{v['paragraphs']:,}</td><td>{_pct(v['accuracy'])}</td>"
-                    f"<td>{_pct(v['kept_share'])}</td><td>{v['low_score']:,}</td><td>{wrong}</td></tr>")
+        wrong = ", ".join(f"{k} {n:,}" for k, n in list(v["confused_as"].items())[:4]) or "-"
+        rows.append([lang, v["paragraphs"], pct(v["accuracy"], 1), pct(v["kept_share"], 1), v["low_score"], wrong])
     o = result["overall"]
-    rows.append(f"<tr><td><b>all</b></td><td>{o['paragraphs']:,}</td><td>{_pct(o['accuracy'])}</td>"
-                f"<td>{_pct(o['kept_share'])}</td><td></td><td></td></tr>")
-    return (f"<h3>Language ID accuracy</h3><p>Held-out paragraphs (at least {s['min_paragraph_chars']} characters) "
-            f"classified as curation does: {html.escape(s['model'])} model, first {s['max_chars']:,} characters; "
-            f"<i>kept</i> = right label with score &ge; {s['min_score']}.</p>"
-            "<table><thead><tr><th>language</th><th>paragraphs</th><th>accuracy</th><th>kept</th>"
-            "<th>score below min</th><th>mistaken for</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table>")
+    rows.append([cell("all", strong=True), o["paragraphs"], pct(o["accuracy"], 1), pct(o["kept_share"], 1), "", ""])
+    note = (f"Held-out paragraphs (at least {s['min_paragraph_chars']} characters) classified as curation does: "
+            f"{s['model']} model, first {s['max_chars']:,} characters; kept = right label with score "
+            f"≥ {s['min_score']}.")
+    return table(["language", "paragraphs", "accuracy", "kept", "score below min", "mistaken for"], rows, note=note)
 
 
 def summary_lines(result: Mapping[str, Any]) -> str:
