@@ -32,14 +32,24 @@ def test_suite_runs_builtin_sets_and_report_shows_them(tiny):
     again = evaluate_suite(model, tok, code_problems=code.load_problems()[:4], max_new_tokens=16)
     assert {k: v["acc"] for k, v in again["mc"].items()} == {k: v["acc"] for k, v in res["mc"].items()}
     sec = report_section([{"name": "base", "suite": res}, {"name": "<cap>", "suite": again}])
-    assert sec["title"] and "<table>" in sec["html"]
-    assert "&lt;cap&gt;" in sec["html"] and "<cap>" not in sec["html"]
-    assert "pass@1" in sec["html"] and "pid_namespace" in sec["html"]
-    assert f"{100 * res['mc']['fi']['acc']:.1f}" in sec["html"]
+    json.dumps(sec)  # report data, rendered (and escaped) only by auroram.report
+    assert sec["title"] and "html" not in sec
+    kinds = {b["kind"]: b for b in sec["blocks"]}
+    mc_table, code_table = [b for b in sec["blocks"] if b["kind"] == "table"]
+    assert mc_table["head"] == ["task", "base", "<cap>"]
+    fi = next(r for r in mc_table["rows"] if r[0] == "fi")
+    assert fi[1] == f"{100 * res['mc']['fi']['acc']:.1f} / {100 * res['mc']['fi']['acc_norm']:.1f}"
+    assert "pass@1" in code_table["head"] and [r[0] for r in code_table["rows"]] == ["base", "<cap>"]
+    assert any(i.startswith("pid_namespace") for i in kinds["list"]["items"])
+    plot = kinds["plot"]
+    assert plot["x"] == ["base", "<cap>"] and plot["styles"] == {"code pass@1": "dashed"}
+    assert plot["series"]["mc fi"][0] == pytest.approx(100 * res["mc"]["fi"]["acc"])
+    assert plot["series"]["code pass@1"][1] == pytest.approx(100 * again["code"]["pass@1"])
 
 
 def test_report_section_without_results():
-    assert "No task results" in report_section([{"name": "base"}])["html"]
+    blocks = report_section([{"name": "base"}])["blocks"]
+    assert blocks == [{"kind": "text", "text": "No task results.", "note": False}]
 
 
 def test_cmd_eval_code_scores_a_sample_file_without_a_model(tmp_path, capsys):

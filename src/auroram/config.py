@@ -115,6 +115,12 @@ class EvalConfig:
     suite: bool = True  # multiple choice per language and code pass@k at every stage end (built-in sets)
     mc_tasks: dict[str, str] = field(default_factory=dict)  # more multiple-choice files (auroram format): name -> path
     code_problems: str | None = None  # HumanEval or MBPP JSONL for pass@1; None: the built-in problems
+    tasks: list[str] = field(default_factory=lambda: ["mc", "code"])  # run at stage ends, by name (auroram.eval.tasks)
+
+    def __post_init__(self) -> None:
+        from auroram.eval.tasks import check_names  # here: the registry imports every task file
+
+        check_names(self.tasks)
 
 
 @dataclass

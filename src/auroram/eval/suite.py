@@ -1,10 +1,10 @@
-"""The task suite run at every stage end (multiple-choice per language, code pass@k), its report section,
-and the `auroram eval mc` / `auroram eval code` entry points.
+"""The task suite in one call with every generation knob (`evaluate_suite`), the report section of the
+stage-end tasks, and the `auroram eval mc` / `auroram eval code` entry points. The pipeline runs tasks
+through the registry, auroram.eval.tasks.
 """
 
 from __future__ import annotations
 
-import html
 import time
 from pathlib import Path
 from typing import Any, Iterable
@@ -12,16 +12,10 @@ from typing import Any, Iterable
 from auroram.eval import code as code_eval
 from auroram.eval import mc
 from auroram.eval.sandbox import SandboxConfig
+from auroram.eval.tasks import task_for
+from auroram.eval.tasks.mc import eos_id, score_sets
 from auroram.model.build import context_tokens
-
-
-def _mc_spec(name: str, spec: Any) -> tuple[Path, str, str]:
-    # a task is a path (the auroram format) or {"path", "format", "lang"}
-    if isinstance(spec, (str, Path)):
-        return Path(spec), "auroram", name
-    if isinstance(spec, dict) and "path" in spec:
-        return Path(spec["path"]), str(spec.get("format", "auroram")), str(spec.get("lang", name))
-    raise ValueError(f"mc task {name!r}: expected a file path or {{'path', 'format', 'lang'}}, got {spec!r}")
+from auroram.report import sections as S
 
 
 def evaluate_suite(model: Any, tokenizer: Any, *, mc_tasks: dict[str, Any] | None = None,
@@ -36,20 +30,10 @@ def evaluate_suite(model: Any, tokenizer: Any, *, mc_tasks: dict[str, Any] | Non
     problems, False runs none, else a HumanEval/MBPP file or a list of CodeProblem.
     """
     t0 = time.perf_counter()
-    eos = getattr(tokenizer, "eos_token_id", None)
-    if eos is None:
-        raise ValueError("the tokenizer has no EOS token (needed as the first context token)")
-    max_len = max_len or context_tokens(model)
-    out: dict[str, Any] = {"mc": {}, "code": None}
-    tasks = mc.builtin_tasks() if mc_tasks is None else mc_tasks
-    for name, spec in tasks.items():
-        path, fmt, lang = _mc_spec(name, spec)
-        items = mc.load_items(path, fmt, lang=lang)
-        res = mc.score_items(model, tokenizer, items, eos_id=int(eos), max_len=max_len, batch_seqs=batch_seqs,
-                             device=device)
-        if not details:
-            res.pop("per_item")
-        out["mc"][name] = res
+    eos_id(tokenizer)  # fail before any work
+    out: dict[str, Any] = {"mc": score_sets(model, tokenizer, mc.builtin_tasks() if mc_tasks is None else mc_tasks,
+                                            max_len=max_len or context_tokens(model), batch_seqs=batch_seqs,
+                                            device=device, details=details), "code": None}
     if code_problems is not False:
         if code_problems is None or isinstance(code_problems, (str, Path)):
             problems = code_eval.load_problems(code_problems)
@@ -69,90 +53,35 @@ def evaluate_suite(model: Any, tokenizer: Any, *, mc_tasks: dict[str, Any] | Non
 # Report section
 
 
-def _e(x: Any) -> str:
-    return html.escape("" if x is None else str(x))
-
-
-def _pct(x: Any) -> str:
-    return "–" if x is None else f"{100 * float(x):.1f}"
-
-
-def _table(head: list[str], rows: list[list[str]]) -> str:
-    # cells arrive escaped; the header is escaped here
-    h = "".join(f"<th>{_e(c)}</th>" for c in head)
-    body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in r) + "</tr>" for r in rows)
-    return f"<table><thead><tr>{h}</tr></thead><tbody>{body}</tbody></table>"
-
-
 def _suite(stage: dict) -> dict:
     return stage.get("suite") or stage.get("tasks") or {}
 
 
-def report_section(stages: list[dict]) -> dict:
-    """{"title", "html"} for the report's `sections`: MC accuracy per task per stage, code pass@k per stage, and the
-    sandbox protections that were active. Each stage is {"name", "suite": evaluate_suite(...)}."""
+def report_section(stages: list[dict]) -> dict[str, Any]:
+    """The report section (auroram.report.sections data) of the stage-end tasks: each task's own blocks
+    (a generic table of numbers for a task it does not know), then one plot of every task's headline
+    rates across stages. Each stage is {"name", "suite": run_tasks(...)}."""
     names = [str(s.get("name", f"stage {i}")) for i, s in enumerate(stages)]
-    parts: list[str] = []
-    tasks: list[str] = []
-    for s in stages:
-        for t in (_suite(s).get("mc") or {}):
-            if t not in tasks:
-                tasks.append(t)
-    if tasks:
-        rows = []
-        for t in tasks:
-            cells = [_e(t)]
-            for s in stages:
-                r = (_suite(s).get("mc") or {}).get(t)
-                cells.append("–" if r is None else f"{_pct(r.get('acc'))} / {_pct(r.get('acc_norm'))}")
-            rows.append(cells)
-        parts += ["<h3>Multiple choice: accuracy / length-normalised accuracy (%)</h3>", _table(["task", *names], rows)]
-        parts.append(_plot_tasks(stages, names, tasks))
-    code_stages = [(n, _suite(s).get("code")) for n, s in zip(names, stages) if _suite(s).get("code")]
-    if code_stages:
-        ks = sorted({k for _, c in code_stages for k in c if k.startswith("pass@")}, key=lambda k: int(k[5:]))
-        rows = []
-        for n, c in code_stages:
-            outcomes = ", ".join(f"{_e(k)} {v}" for k, v in (c.get("outcomes") or {}).items())
-            rows.append([_e(n), *[_pct(c.get(k)) for k in ks], _e(c.get("problems")), _e(c.get("samples")), outcomes])
-        parts += ["<h3>Code: pass@k (%)</h3>", _table(["stage", *ks, "problems", "samples", "outcomes"], rows)]
-        prot = code_stages[-1][1].get("protections") or {}
-        items = "".join(f"<li><b>{_e(k)}</b>: {_e(v)}</li>" for k, v in prot.items())
-        parts += ["<h3>Sandbox protections in force</h3>", f"<ul>{items}</ul>"]
-    if not parts:
-        parts.append("<p>No task results.</p>")
-    return {"title": "Tasks: multiple choice and code", "html": "\n".join(parts)}
-
-
-def _plot_tasks(stages: list[dict], names: list[str], tasks: list[str]) -> str:
-    """Accuracy per task and code pass@1 across stages, as an inline PNG (the section stays one piece)."""
-    import base64
-    import io
-
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 3.2))
-    x = list(range(len(stages)))
-    for t in tasks:
-        ys = [((_suite(s).get("mc") or {}).get(t) or {}).get("acc") for s in stages]
-        ax.plot(x, [None if y is None else 100 * y for y in ys], marker="o", label=f"mc {t}")
-    code = [(_suite(s).get("code") or {}).get("pass@1") for s in stages]
-    if any(c is not None for c in code):
-        ax.plot(x, [None if c is None else 100 * c for c in code], marker="s", linestyle="--", color="black",
-                label="code pass@1")
-    ax.set_xticks(x, names)
-    ax.set_ylabel("%")
-    ax.set_ylim(0, 100)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, ncol=3)
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110)
-    plt.close(fig)
-    return f'<img alt="task accuracy per stage" src="data:image/png;base64,{base64.b64encode(buf.getvalue()).decode()}">'
+    suites = [_suite(s) for s in stages]
+    task_names = list(dict.fromkeys(k for suite in suites for k, v in suite.items() if k != "seconds" and v))
+    blocks: list[dict[str, Any]] = []
+    series: dict[str, list[float | None]] = {}
+    dashed: dict[str, str] = {}
+    for name in task_names:
+        task = task_for(name)
+        results = [suite.get(name) or None for suite in suites]
+        blocks += task.report(names, results)
+        first = not series
+        for i, r in enumerate(results):
+            for label, y in (task.headline(r) if r else {}).items():
+                series.setdefault(label, [None] * len(stages))[i] = None if y is None else 100 * y
+                if not first:  # the first task's lines solid, every later task's dashed: tasks tell apart
+                    dashed[label] = "dashed"
+    if series:
+        blocks.append(S.line_plot("Task accuracy per stage", names, series, ylabel="%", ylim=(0, 100), styles=dashed))
+    if not blocks:
+        blocks.append(S.text("No task results."))
+    return S.section("Evaluation tasks", *blocks)
 
 
 # ----------------------------------------------------------------------------------------------------
