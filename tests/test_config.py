@@ -73,7 +73,7 @@ def test_stage_with_only_replay_and_replay_off_is_an_error():
 
 
 def test_missing_paths_are_reported_at_run_time(tmp_path):
-    from auroram.config import check_paths
+    from auroram.pipeline.resolve import check_paths
 
     r = load_recipe("aurora-m")
     with pytest.raises(ConfigError, match="key 'sources.en_refinedweb.path'"):

@@ -8,17 +8,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from auroram.config import Recipe, SourceConfig
+from auroram.config import SourceConfig
 from auroram.data.demo_instruct import build_demo_instructions
 from auroram.data.instruct import Conversation, Quarantine
+from auroram.data import virtual
 from auroram.data.sources import SourceError, iter_source
 from auroram.tokenize.bpe import train_bpe
 from auroram.tokenize.render import SIMPLE_FORMAT, Renderer, render_docs
 from auroram.tokenize.shards import Shard, tokenize_to_shard
 
 
-def _recipe(demo_dir: Path | None = None) -> Recipe:
-    return Recipe(name="t", domains=["en"], sources={}, stages=[], demo_dir=str(demo_dir) if demo_dir else None)
+def _demo(path: str, root: Path) -> str:
+    return virtual.resolve(path, split="train", demo_dir=root, run_dir=root / "run")
 
 
 def _jsonl(path: Path, records: list) -> Path:
@@ -28,7 +29,7 @@ def _jsonl(path: Path, records: list) -> Path:
 
 
 def _read(path: Path, fmt: str, q: Quarantine | None = None, **kw) -> list:
-    return list(iter_source(SourceConfig(domain="en", path=str(path), format=fmt, **kw), _recipe(), quarantine=q))
+    return list(iter_source(SourceConfig(domain="en", path=str(path), format=fmt, **kw), quarantine=q))
 
 
 @pytest.fixture(scope="module")
@@ -194,7 +195,7 @@ def test_source_to_shard_counts_are_exact(tmp_path, tok):
     f = _jsonl(tmp_path / "s.jsonl", [good, {"conversations": []}, good, {"conversations": "x"}, good])
     q = Quarantine()
     src = SourceConfig(domain="en", path=str(f), format="sharegpt", loss_on="response")
-    docs = render_docs(iter_source(src, _recipe(), quarantine=q), Renderer(tok), src.loss_on, q)
+    docs = render_docs(iter_source(src, quarantine=q), Renderer(tok), src.loss_on, q)
     stats = tokenize_to_shard(tok, docs, tmp_path / "tokens.bin", eos_id=0)
     assert stats["documents"] == q.kept == 3 and q.quarantined == 2 and q.records == 5
 
@@ -292,9 +293,9 @@ def test_demo_instructions_cover_every_language_with_origins(tmp_path):
     assert fn["quality"] == "cat" and fn["messages"][1]["content"].startswith("def clamp(value, low, high):")
     assert "clamp(value, low, high)" in fn["messages"][0]["content"]
     # the sets are sources like any other: `demo-instruct:cat` reads them as conversations
-    src = SourceConfig(domain="en", path="demo-instruct:cat", format="messages", loss_on="response")
+    src = SourceConfig(domain="en", path=_demo("demo-instruct:cat", root), format="messages", loss_on="response")
     q = Quarantine()
-    convs = list(iter_source(src, _recipe(root), quarantine=q))
+    convs = list(iter_source(src, quarantine=q))
     assert len(convs) == sum(m["counts"]["cat"].values()) and q.quarantined == 0
-    src_fi = SourceConfig(domain="en", path="demo-instruct:cap/fi", format="messages")
-    assert len(list(iter_source(src_fi, _recipe(root)))) == m["counts"]["cap"]["fi"]
+    src_fi = SourceConfig(domain="en", path=_demo("demo-instruct:cap/fi", root), format="messages")
+    assert len(list(iter_source(src_fi))) == m["counts"]["cap"]["fi"]

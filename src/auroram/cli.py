@@ -48,7 +48,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_data(args: argparse.Namespace) -> int:
     from auroram.data.demo import build_demo_corpus
-    from auroram.data.sources import default_demo_dir
+    from auroram.data.virtual import default_demo_dir
     from auroram.io import read_json
 
     out = Path(args.out) if args.out else default_demo_dir()
@@ -102,7 +102,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 def cmd_data_instruct(args: argparse.Namespace) -> int:
     from auroram.data.demo_instruct import build_demo_instructions
-    from auroram.data.sources import default_demo_dir
+    from auroram.data.virtual import default_demo_dir
 
     d = Path(args.demo_dir) if args.demo_dir else default_demo_dir()
     m = build_demo_instructions(d / "corpus", d / "instruct")
@@ -185,7 +185,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from auroram.io import verify_run
+    from auroram.pipeline.rundir import verify_run
 
     checked, problems = verify_run(Path(args.run))
     for p in problems:

@@ -13,6 +13,9 @@ from typing import Any, Literal
 
 import yaml
 
+from auroram.curate.config import CurateConfig
+from auroram.curate.config import validate as validate_curate
+from auroram.data.virtual import scheme
 from auroram.typedconfig import ConfigError, build, to_plain
 
 __all__ = ["ConfigError", "Recipe", "load_recipe"]
@@ -143,7 +146,7 @@ class Recipe:
     heldout: dict[str, str] = field(default_factory=dict)  # domain -> held-out text ("demo:fi": demo val split)
     demo_dir: str | None = None  # where `auroram data demo` keeps the demo corpus; None: the user cache
     safety: SafetyConfig = field(default_factory=SafetyConfig)
-    curate: dict[str, Any] | None = None  # curation of the demo corpus before tokenizing (see docs/curate.md); null: none
+    curate: CurateConfig | None = None  # curation of the demo corpus before tokenizing (see docs/curate.md); null: none
     seed: int = 1234
     use_replay: bool = True  # false drops every stage's replay sources: the forgetting ablation
     tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
@@ -279,7 +282,7 @@ def validate(r: Recipe, where: str) -> None:
             raise err(f"sources.{name}.domain", f"'{s.domain}' is not one of domains {r.domains}")
         if s.max_docs is not None and s.max_docs <= 0:
             raise err(f"sources.{name}.max_docs", "must be positive")
-        if s.path.startswith("demo-instruct:") and s.format == "text":
+        if scheme(s.path) == "demo-instruct" and s.format == "text":
             raise err(f"sources.{name}.format", "demo-instruct sets are conversations: use format 'messages'")
     for d in r.domains:
         if d not in r.heldout:
@@ -287,14 +290,12 @@ def validate(r: Recipe, where: str) -> None:
     for d in r.heldout:
         if d not in r.domains:
             raise err(f"heldout.{d}", f"'{d}' is not one of domains {r.domains}")
-    uses_safety = [n for n, src in r.sources.items() if src.path.startswith("safety:")]
+    uses_safety = [n for n, src in r.sources.items() if scheme(src.path) == "safety"]
     if uses_safety and not r.safety.enabled:
         raise err(f"sources.{uses_safety[0]}.path", "reads the safety set, but safety.enabled is false")
     if r.curate is not None:
-        from auroram.curate.config import load_curate_config  # here, not at the top: it imports this module
-
         try:
-            load_curate_config(data=r.curate)
+            validate_curate(r.curate)
         except ConfigError as e:
             raise ConfigError(f"{where}: in 'curate': {str(e).split(': ', 1)[-1]}") from None
     if not 0 < r.train.rollback_lr_factor <= 1:
@@ -346,17 +347,3 @@ def validate(r: Recipe, where: str) -> None:
         for s in r.tokenizer.train_sources:
             if s not in r.sources:
                 raise err("tokenizer.train_sources", f"unknown source '{s}'")
-
-
-def check_paths(r: Recipe, where: str = "recipe") -> None:
-    """Fail early, naming the key, when a source or held-out path does not exist (checked at run time,
-    not at load, so recipes for other machines still load)."""
-    items = [(f"sources.{n}.path", s.path) for n, s in r.sources.items()]
-    items += [(f"heldout.{d}", p) for d, p in r.heldout.items()]
-    if r.model.base:
-        items.append(("model.base", r.model.base))
-    for key, p in items:
-        if p.startswith(("demo:", "demo-instruct:", "safety:")):  # made by the pipeline
-            continue
-        if not Path(p).expanduser().exists():
-            raise ConfigError(f"{where}: key '{key}': '{p}' does not exist")

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from auroram.io import is_partial_name, sha256_file
+from auroram.io import sha256_file
+from auroram.pipeline.rundir import is_partial_name
 
 # artifacts that hold times, absolute paths or the command line: compared by their stable fields only
 VOLATILE = {"provenance.json", "report.json", "report/index.html", "safety/export.json", "recipe.yaml"}
@@ -123,7 +124,7 @@ def check_honest(run: Path, clean: Path) -> None:
 def assert_same_as_clean(run: Path, clean: Path) -> None:
     """A finished rerun: the same artifacts as the clean run, byte for byte where they hold no times, the
     same loss sequence in every stage, no leftover temporary files, and `auroram verify` content."""
-    from auroram.io import verify_run
+    from auroram.pipeline.rundir import verify_run
 
     arts, ref = _artifacts(run), _artifacts(clean)
     assert sorted(arts) == sorted(ref)

@@ -1,20 +1,19 @@
 """Reading a recipe's sources and held-out sets as streams of document texts.
 
-A source path is `demo:<domain>` (the built-in demo corpus), `demo-instruct:<set>` (the demo's own
-instruction sets, e.g. `demo-instruct:cap` or `demo-instruct:cat/fi`), a JSONL file (optionally .gz), a
-JSON array file, a text file, or a directory of those. Errors name the file and line; nothing is dropped
-silently: a source in an instruction format quarantines its bad records with the reason instead.
+A source path is a JSONL file (optionally .gz), a JSON array file, a text file, or a directory of those
+(virtual paths such as `demo:fi` are resolved to these before they get here: auroram.data.virtual).
+Errors name the file and line; nothing is dropped silently: a source in an instruction format
+quarantines its bad records with the reason instead.
 """
 
 from __future__ import annotations
 
 import gzip
 import json
-import os
 from pathlib import Path
 from typing import Any, Iterator
 
-from auroram.config import Recipe, SourceConfig
+from auroram.config import SourceConfig
 from auroram.data.instruct import Conversation, Quarantine, RecordError, parse_record
 from auroram.errors import AuroramError
 from auroram.io import hash_obj, sha256_file
@@ -24,38 +23,7 @@ class SourceError(AuroramError, ValueError):
     """A source cannot be read; the message names the file and line."""
 
 
-def default_demo_dir() -> Path:
-    root = os.environ.get("AURORAM_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "auroram")
-    return Path(root) / "demo"
-
-
-def demo_dir(recipe: Recipe) -> Path:
-    return Path(recipe.demo_dir).expanduser() if recipe.demo_dir else default_demo_dir()
-
-
-def uses_demo(recipe: Recipe) -> bool:
-    paths = [s.path for s in recipe.sources.values()] + list(recipe.heldout.values())
-    return any(p.startswith(("demo:", "demo-instruct:")) for p in paths)
-
-
-def uses_demo_instruct(recipe: Recipe) -> bool:
-    return any(s.path.startswith("demo-instruct:") for s in recipe.sources.values())
-
-
-def _files(path: str, recipe: Recipe, split: str) -> list[Path]:
-    if path.startswith("demo:"):
-        domain = path.split(":", 1)[1]
-        f = demo_dir(recipe) / "corpus" / domain / f"{split}.jsonl"
-        if not f.is_file():
-            raise SourceError(f"{f}: demo corpus file missing (build it with `auroram data demo`)")
-        return [f]
-    if path.startswith("demo-instruct:"):
-        rel = path.split(":", 1)[1].strip("/")
-        base = demo_dir(recipe) / "instruct"
-        p = base / rel if (base / rel).is_dir() else base / f"{rel}.jsonl"
-        if not p.exists():
-            raise SourceError(f"{p}: demo instruction set missing (built by `auroram data instruct`)")
-        return sorted(p.glob("*.jsonl")) if p.is_dir() else [p]
+def _files(path: str) -> list[Path]:
     p = Path(path).expanduser()
     if p.is_dir():
         files = sorted(
@@ -146,13 +114,12 @@ def _read_file(f: Path, text_field: str, pairs: bool = False, fmt: str = "text",
         raise SourceError(f"{f}: unreadable ({e})") from None
 
 
-def iter_source(src: SourceConfig, recipe: Recipe, split: str = "train",
-                quarantine: Quarantine | None = None) -> Iterator[str | tuple[str, str] | Conversation]:
+def iter_source(src: SourceConfig, quarantine: Quarantine | None = None) -> Iterator[str | tuple[str, str] | Conversation]:
     """Documents of a source: strings; (prompt, response) for format 'text' with loss_on 'response';
     Conversation objects for the instruction formats (render them with auroram.tokenize.render)."""
     n = 0
     pairs = src.format == "text" and src.loss_on == "response"
-    for f in _files(src.path, recipe, split):
+    for f in _files(src.path):
         if pairs and f.name.endswith(".txt"):
             raise SourceError(f"{f}: loss_on 'response' needs JSONL records with 'prompt' and 'response'")
         for text in _read_file(f, src.text_field, pairs=pairs, fmt=src.format, quarantine=quarantine):
@@ -162,10 +129,10 @@ def iter_source(src: SourceConfig, recipe: Recipe, split: str = "train",
                 return
 
 
-def read_heldout(path: str, recipe: Recipe, *, max_docs: int, max_bytes: int) -> list[str]:
+def read_heldout(path: str, *, max_docs: int, max_bytes: int) -> list[str]:
     """The held-out documents of one domain: the first ones up to the doc and byte caps (stable order)."""
     docs, size = [], 0
-    for f in _files(path, recipe, "val"):
+    for f in _files(path):
         for text in _read_file(f, "text"):
             b = len(text.encode("utf-8"))
             if docs and size + b > max_bytes:
@@ -186,12 +153,12 @@ def read_heldout(path: str, recipe: Recipe, *, max_docs: int, max_bytes: int) ->
 CONTENT_HASH_MAX_BYTES = 256 << 20
 
 
-def input_fingerprint(path: str, recipe: Recipe, split: str) -> str:
+def input_fingerprint(path: str) -> str:
     """Identity of a source's input files: their content hash up to 256 MB each (a file rewritten with the
     same content, such as a re-exported safety set, is the same input), size and mtime above that
     (hashing terabytes on every run would cost more than it protects)."""
     items = []
-    for f in _files(path, recipe, split):
+    for f in _files(path):
         st = f.stat()
         if st.st_size <= CONTENT_HASH_MAX_BYTES:
             items.append([f.name, sha256_file(f)])

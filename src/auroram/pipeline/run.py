@@ -1,0 +1,111 @@
+"""`auroram run`: the recipe's steps, in order, each skipped when its output is complete and was made
+from the same resolved configuration and inputs (a changed step is redone, and so is everything after it).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from auroram.config import Recipe
+from auroram.io import write_json, write_text
+from auroram.pipeline.console import Console
+from auroram.pipeline.context import RunContext, Step, execute
+from auroram.pipeline.resolve import resolve
+from auroram.pipeline.rundir import RunError, provenance, record_outputs, run_lock, sweep_partial
+from auroram.pipeline.steps import recipe_steps
+
+
+def select_steps(steps: list[Step], until: str | None, recipe: Recipe) -> list[Step]:
+    """The steps up to and including `until` (a step's name, or a group's: the last step of it)."""
+    if until is None:
+        return steps
+    names = [s.name for s in steps]
+    groups = [s.group for s in steps]
+    if until in names:
+        return steps[: names.index(until) + 1]
+    if until in groups:
+        return steps[: len(groups) - groups[::-1].index(until)]
+    known = list(dict.fromkeys(n for s in steps for n in (s.group, s.name) if n))
+    raise RunError(f"--until/--stage {until!r}: not a step of recipe '{recipe.name}' (steps: {', '.join(known)})")
+
+
+def _quiet_transformers() -> None:
+    # our own progress bars say what is happening; transformers' per-file bars only add noise
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()
+
+
+def _precision(recipe: Recipe, device: Any, console: Console) -> str:
+    from auroram.train.loop import autocast_dtype, cpu_has_fast_bf16
+
+    precision = "bf16" if autocast_dtype(recipe.train, device) is not None else "fp32"
+    if precision == "bf16" and device.type == "cpu" and not cpu_has_fast_bf16():
+        console.warn("train.precision is bf16 but this CPU has no native bf16 (AVX512-BF16 or AMX): bf16 "
+                     "matmuls are emulated there and gain little over fp32 (set train.precision=fp32)")
+    return precision
+
+
+def run_recipe(spec: Recipe, run_dir: Path, *, quiet: bool = False, until: str | None = None,
+               ) -> dict[str, Any] | None:
+    """Execute the recipe in run_dir (up to step `until`, if given); returns the report (on rank 0)."""
+    import torch
+
+    from auroram.train.loop import resolve_device
+    from auroram.train.parallel import init_distributed
+
+    run_dir = Path(run_dir)
+    recipe = resolve(spec, run_dir)
+    steps = select_steps(recipe_steps(recipe), until, recipe)
+    _quiet_transformers()
+    if recipe.train.threads:
+        torch.set_num_threads(recipe.train.threads)
+    info = init_distributed(resolve_device(recipe.train).type)
+    device = resolve_device(recipe.train, info.local_rank)
+    console = Console(quiet or not info.is_main)
+    ctx = RunContext(spec=spec, recipe=recipe, run_dir=run_dir, info=info, device=device, console=console,
+                     precision=_precision(recipe, device, console))
+    with run_lock(run_dir) if info.is_main else contextlib.nullcontext():
+        t0 = time.perf_counter()
+        if info.is_main:
+            sweep_partial(run_dir)  # what a killed run left half-written (we hold the lock: nobody writes)
+            write_text(run_dir / "recipe.yaml", yaml.safe_dump(spec.to_dict(), sort_keys=False, allow_unicode=True))
+            write_json(run_dir / "provenance.json", provenance(spec))
+            record_outputs(run_dir, "recipe.yaml", "provenance.json")
+        for step in steps:
+            execute(step, ctx)
+        if steps[-1].name != "report":
+            console.step("done", f"stopped after {steps[-1].name} ({time.perf_counter() - t0:.0f}s)")
+            return None
+        console.step("done", f"{time.perf_counter() - t0:.0f}s")
+        return ctx.cache.get("report")
+
+
+def eval_model_dir(spec: Recipe, model_dir: Path, *, quiet: bool = False) -> dict[str, dict[str, Any]]:
+    """Bits per byte (and fertility) of any local HF causal LM on the recipe's held-out domains."""
+    import torch
+
+    from auroram.eval.bpb import fertility
+    from auroram.model.build import load_base
+    from auroram.pipeline.evaluate import load_heldout, make_evaluator
+    from auroram.pipeline.steps.data import DataStep
+    from auroram.train.loop import resolve_device
+    from auroram.train.parallel import DistInfo
+
+    recipe = resolve(spec, Path("."))
+    console = Console(quiet)
+    DataStep().run(RunContext(spec=spec, recipe=recipe, run_dir=Path("."), info=DistInfo(), device=None, console=console))
+    model, tok = load_base(str(model_dir))
+    model.to(resolve_device(recipe.train)).eval()
+    texts = load_heldout(recipe)
+    with torch.inference_mode():
+        res = make_evaluator(recipe, tok, texts)(model)
+    for d, docs in texts.items():
+        res[d]["tokens_per_byte"] = fertility(tok, docs)["tokens_per_byte"]
+    return res

@@ -1,0 +1,172 @@
+"""One training stage (base, CAP, CAT, ...): the model from the stage before, the stage's mixture, LR
+re-warmed, resumable checkpoints, then the HF export and the stage-end evaluation."""
+
+from __future__ import annotations
+
+import math
+import shutil
+from pathlib import Path
+from typing import Any
+
+from auroram.config import StageConfig
+from auroram.faults import fault_point
+from auroram.io import hash_obj, read_json, write_json
+from auroram.pipeline.context import RunContext, Step
+from auroram.pipeline.evaluate import eval_key, heldout, make_evaluator, run_safety, run_suite
+from auroram.train.parallel import unwrap
+from auroram.typedconfig import to_plain
+
+# fields that change how a stage runs, not what it computes: editing them resumes instead of redoing
+# (the non-finite policy too: it changes nothing while losses are finite, and what it did is reported)
+EXECUTION_ONLY = ("threads", "device", "parallel", "compile", "activation_checkpointing", "log_every_steps",
+                  "max_epochs_warning", "on_nonfinite", "rollback_lr_factor", "max_rollbacks")
+
+
+def new_model(ctx: RunContext) -> Any:
+    from auroram.model.build import build_model, load_base
+    from auroram.tokenize.bpe import eos_id
+
+    recipe = ctx.recipe
+    if recipe.model.base:
+        model, _ = load_base(recipe.model.base)
+        return model
+    return build_model(recipe.model, vocab_size=len(ctx.tokenizer), eos_id=eos_id(ctx.tokenizer), seed=recipe.seed)
+
+
+def evaluator(ctx: RunContext) -> Any:
+    return ctx.once("evaluator", lambda: make_evaluator(ctx.recipe, ctx.tokenizer, heldout(ctx)))
+
+
+def first_model_key(ctx: RunContext) -> str:
+    """Key of the weights the first stage starts from: a fresh model (its config and seed) or the base."""
+    r = ctx.recipe
+    return hash_obj({"base": r.model.base and str(Path(r.model.base).resolve()), "model": to_plain(r.model),
+                     "tok": ctx.tokenizer_key, "seed": r.seed})
+
+
+class StageStep(Step):
+    every_rank = True
+
+    def __init__(self, stage: StageConfig, index: int):
+        self.stage, self.index = stage, index
+        self.name = stage.name
+        self.record = f"stage:{stage.name}"
+
+    @property
+    def fault(self) -> str:
+        return f"stage:{self.stage.name}"
+
+    def out_dir(self, ctx: RunContext) -> Path:
+        return ctx.run_dir / "stages" / self.stage.name
+
+    def key(self, ctx: RunContext) -> str:
+        r, st = ctx.recipe, self.stage
+        weights = r.stage_weights(st)
+        train = {k: v for k, v in to_plain(r.train).items() if k not in EXECUTION_ONLY}
+        return hash_obj({"prev": ctx.model_key or first_model_key(ctx), "stage": to_plain(st), "weights": weights,
+                         "train": train, "safety": to_plain(r.safety),
+                         "shards": {s: ctx.shard_keys[s] for s in weights}, "eval": eval_key(ctx),
+                         "index": self.index})
+
+    def run(self, ctx: RunContext) -> None:
+        from auroram.mix.mixture import Mixture
+        from auroram.model.export import export_hf
+        from auroram.train.checkpoint import full_state_dict, load_weights
+        from auroram.train.loop import train_stage
+        from auroram.train.parallel import is_wrapped, parallelize, resolve_mode
+
+        r, t, st, info, out = ctx.recipe, ctx.recipe.train, self.stage, ctx.info, self.out_dir(ctx)
+        weights = r.stage_weights(st)
+        steps = math.ceil(st.tokens / t.global_batch_tokens)
+        model = new_model(ctx)
+        if ctx.model_final is not None:
+            load_weights(ctx.model_final, model)
+        model.to(ctx.device)
+        model = parallelize(model, mode=t.parallel, info=info, device=ctx.device, bf16=ctx.precision == "bf16",
+                            activation_checkpointing=t.activation_checkpointing, compile=t.compile)
+        mixture = Mixture({s: ctx.shards[s] for s in weights}, weights, seq_len=t.seq_len,
+                          global_batch_seqs=t.global_batch_tokens // t.seq_len, seed=r.seed, stage_index=self.index)
+        usage = mixture.usage(steps)
+        warnings = []
+        for s, u in usage.items():
+            u["domain"] = r.sources[s].domain
+            if u["epochs"] > t.max_epochs_warning:
+                warnings.append(f"source '{s}' repeats {u['epochs']:.1f} times in stage {st.name}: "
+                                f"add data or lower its weight")
+        for w in warnings:
+            ctx.console.warn(w)
+        ctx.console.step(f"stage {st.name}", f"{steps} steps x {t.global_batch_tokens:,} tokens, peak LR "
+                                             f"{st.optim.lr:g} ({st.schedule.kind}, warmup {st.schedule.warmup_steps}), "
+                                             f"{ctx.precision}" + (f", {info.world_size} processes" if info.distributed else ""))
+        tb = _tb_writer(ctx.run_dir) if info.is_main else None
+        with ctx.console.progress() as prog:
+            res = train_stage(model=model, mixture=mixture, stage=st, stage_index=self.index, train=t,
+                              total_steps=steps, out_dir=out, evaluate=evaluator(ctx), progress=prog, tb_writer=tb,
+                              token_offset=sum(s["tokens"] for s in ctx.stages), info=info)
+        if tb is not None:
+            tb.close()
+        model.eval()
+        fault_point(f"stage:{st.name}:trained")
+        train_seconds = max(res.seconds - res.eval_seconds, 1e-9)
+        result = {
+            "name": st.name, "tokens": res.tokens, "steps": res.steps, "seconds": round(res.seconds, 2),
+            "train_seconds": round(train_seconds, 2), "tokens_per_s": round(res.tokens / train_seconds, 1),
+            "processes": info.world_size, "parallel": resolve_mode(t.parallel, info), "precision": ctx.precision,
+            "resumed_from": res.resumed_from, "eval": res.final_eval,
+            "curve": res.curve, "loss": res.loss, "mixture": usage, "weights": weights, "warnings": warnings,
+            "lr": st.optim.lr, "schedule": to_plain(st.schedule), "nonfinite": res.nonfinite,
+        }
+        if res.nonfinite and (res.nonfinite["skipped"] or res.nonfinite["rollbacks"]):
+            nf = res.nonfinite
+            ctx.console.warn(f"stage {st.name}: non-finite loss: {nf['skipped']} batches skipped, "
+                             f"{nf['rollbacks']} rollbacks (LR scaled by {nf['lr_scale']:g})")
+        weights_cpu = full_state_dict(model)  # collective under FSDP: every rank takes part
+        if info.is_main:
+            export_hf(unwrap(model), ctx.tokenizer, out / "hf", state_dict=weights_cpu,
+                      card=model_card(ctx.recipe, st, result, ctx.stages, ctx.data_manifest))
+            fault_point(f"stage:{st.name}:exported")
+            # FSDP2/DDP: the task suite and safety read the gathered export, not the wrapped module
+            on_one = out / "hf" if is_wrapped(t.parallel, info) else unwrap(model)
+            result["suite"] = run_suite(ctx, on_one)
+            result["safety"] = run_safety(ctx, st.name, on_one)
+            fault_point(f"stage:{st.name}:evaluated")
+            write_json(out / "result.json", result)
+
+    def finish(self, ctx: RunContext) -> None:
+        # step checkpoints are only for resuming this stage; the final weights and export remain
+        shutil.rmtree(self.out_dir(ctx) / "ckpt", ignore_errors=True)
+
+    def load(self, ctx: RunContext) -> None:
+        out = self.out_dir(ctx)
+        ctx.stages.append(read_json(out / "result.json"))
+        ctx.model_key = self.current_key or ""
+        ctx.model_final = out / "final"
+
+
+def model_card(recipe: Any, st: StageConfig, result: dict, before: list[dict], manifest: dict | None) -> dict:
+    base = before[-1]["name"] if before else None
+    if before and before[-1].get("imported"):
+        base = before[-1]["imported"]
+    return {
+        "name": f"{recipe.name}-{st.name}",
+        "base": base or "trained from scratch",
+        "stage": st.name,
+        "recipe": recipe.name,
+        "languages": [d for d in recipe.domains if d != "code"],
+        "training": {"tokens": result["tokens"], "steps": result["steps"], "seq_len": recipe.train.seq_len,
+                     "global_batch_tokens": recipe.train.global_batch_tokens, "peak_lr": st.optim.lr,
+                     "schedule": st.schedule.kind, "warmup_steps": st.schedule.warmup_steps,
+                     "weight_decay": st.optim.weight_decay},
+        "mixture": result["mixture"],
+        "eval": {d: {"bpb": v["bpb"]} for d, v in result["eval"].items()},
+        "license": "apache-2.0",
+        "data_sources": (manifest or {}).get("sources", []),
+    }
+
+
+def _tb_writer(run_dir: Path) -> Any:
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:  # tensorboard is optional at run time
+        return None
+    return SummaryWriter(log_dir=str(run_dir / "tb"))
