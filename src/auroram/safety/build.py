@@ -15,7 +15,7 @@ from typing import Any
 
 from auroram.io import atomic_dir, hash_obj, read_json, sha256_file, write_json
 from auroram.safety.items import PENDING, counts, write_items
-from auroram.safety.templates import CATEGORIES, LANGUAGES, TEXT
+from auroram.safety.templates import CATEGORIES, LANGUAGES, TEXT, load_templates
 
 SOURCE = "auroram-templates-v1"
 HELDOUT_FRAMES = 4  # of 14 per language: 6 asks x 4 = 24 held-out harmful items per category and language
@@ -23,34 +23,37 @@ ITEMS_FILE = "items.jsonl"
 MANIFEST_FILE = "manifest.json"
 
 
-def refusal_text(language: str, category: str, variant: int) -> str:
-    """A refusal that also says why, and offers something safe instead."""
-    t = TEXT[language]
+def refusal_text(language: str, category: str, variant: int, text: dict[str, dict] | None = None) -> str:
+    """A refusal that also says why, and offers something safe instead (from `text`, else the shipped texts)."""
+    t = (text or TEXT)[language]
     c = t["categories"][category]
     sep = "" if language == "ja" else " "
     return sep.join([t["refusal_openers"][variant % len(t["refusal_openers"])], c["reason"], c["closer"]])
 
 
-def helpful_text(language: str, answer: str, variant: int) -> str:
-    openers = TEXT[language]["helpful_openers"]
+def helpful_text(language: str, answer: str, variant: int, text: dict[str, dict] | None = None) -> str:
+    openers = (text or TEXT)[language]["helpful_openers"]
     return ("" if language == "ja" else " ").join([openers[variant % len(openers)], answer])
 
 
-def heldout_frames(language: str, seed: int, n: int = HELDOUT_FRAMES) -> list[int]:
-    frames = TEXT[language]["frames"]
+def heldout_frames(language: str, seed: int, n: int = HELDOUT_FRAMES, text: dict[str, dict] | None = None,
+                   ) -> list[int]:
+    frames = (text or TEXT)[language]["frames"]
     if not 0 < n < len(frames):
         raise ValueError(f"heldout frames must be between 1 and {len(frames) - 1}, got {n}")
     return sorted(random.Random(f"{seed}:{language}").sample(range(len(frames)), n))
 
 
 def generate_items(seed: int = 1234, languages: list[str] | None = None, n_heldout_frames: int = HELDOUT_FRAMES,
-                   ) -> list[dict[str, Any]]:
+                   *, text: dict[str, dict] | None = None) -> list[dict[str, Any]]:
+    """`text`: texts from `load_templates` (a reviewer's directory); the shipped texts when None."""
+    text = text or TEXT
     items = []
     for lang in languages or LANGUAGES:
-        if lang not in TEXT:
-            raise ValueError(f"no safety templates for language '{lang}' (have: {', '.join(TEXT)})")
-        t = TEXT[lang]
-        held = set(heldout_frames(lang, seed, n_heldout_frames))
+        if lang not in text:
+            raise ValueError(f"no safety templates for language '{lang}' (have: {', '.join(text)})")
+        t = text[lang]
+        held = set(heldout_frames(lang, seed, n_heldout_frames, text))
         for cat in CATEGORIES:
             c = t["categories"][cat]
             for f, frame in enumerate(t["frames"]):
@@ -58,23 +61,25 @@ def generate_items(seed: int = 1234, languages: list[str] | None = None, n_heldo
                 for i, ask in enumerate(c["harmful"]):
                     items.append({"id": f"{lang}-{cat}-h{i}-f{f}", "category": cat, "language": lang,
                                   "kind": "harmful", "prompt": frame.format(a=ask),
-                                  "response": refusal_text(lang, cat, i + f), "source": SOURCE, "split": split,
+                                  "response": refusal_text(lang, cat, i + f, text), "source": SOURCE, "split": split,
                                   "review_status": PENDING})
                 for i, (topic, answer) in enumerate(c["safe"]):
                     items.append({"id": f"{lang}-{cat}-s{i}-f{f}", "category": cat, "language": lang,
                                   "kind": "safe_contrast", "prompt": frame.format(a=topic),
-                                  "response": helpful_text(lang, answer, i + f),
+                                  "response": helpful_text(lang, answer, i + f, text),
                                   "source": SOURCE, "split": split, "review_status": PENDING})
     return items
 
 
 def build_safety_set(out_dir: str | os.PathLike, seed: int = 1234, *, languages: list[str] | None = None,
-                     force: bool = False) -> dict[str, Any]:
+                     force: bool = False, templates_dir: str | os.PathLike | None = None) -> dict[str, Any]:
     """Write DIR/items.jsonl and DIR/manifest.json (whole or not at all); returns the manifest.
+    `templates_dir` holds `<lang>.yaml` files laid out as the shipped ones (default: the shipped texts).
     A directory already built with the same seed and templates is kept as is."""
     out = Path(out_dir)
     langs = languages or LANGUAGES
-    fingerprint = hash_obj({"text": {k: TEXT[k] for k in langs}, "seed": seed, "heldout": HELDOUT_FRAMES,
+    text = TEXT if templates_dir is None else load_templates(templates_dir, langs)
+    fingerprint = hash_obj({"text": {k: text[k] for k in langs}, "seed": seed, "heldout": HELDOUT_FRAMES,
                             "source": SOURCE})
     mf = out / MANIFEST_FILE
     if not force and mf.is_file() and (out / ITEMS_FILE).is_file():
@@ -84,14 +89,14 @@ def build_safety_set(out_dir: str | os.PathLike, seed: int = 1234, *, languages:
             m = {}
         if m.get("fingerprint") == fingerprint:
             return m
-    items = generate_items(seed, langs)
+    items = generate_items(seed, langs, text=text)
     with atomic_dir(out) as tmp:
         n = write_items(tmp / ITEMS_FILE, items)
         manifest = {
             "format": 1, "source": SOURCE, "seed": seed, "fingerprint": fingerprint,
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "items": n,
             "languages": langs, "categories": CATEGORIES,
-            "heldout_frames": {lang: heldout_frames(lang, seed) for lang in langs},
+            "heldout_frames": {lang: heldout_frames(lang, seed, text=text) for lang in langs},
             "counts": counts(items),
             "sha256": sha256_file(tmp / ITEMS_FILE),
         }
