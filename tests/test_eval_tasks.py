@@ -12,7 +12,7 @@ from auroram.config import ConfigError, EvalConfig, ModelConfig, load_recipe
 from auroram.eval import code, mc
 from auroram.eval import tasks as eval_tasks
 from auroram.eval.suite import evaluate_suite, report_section
-from auroram.eval.tasks import TASKS, Task, decontamination_texts, register, run_tasks, summary_line
+from auroram.eval.tasks import TASKS, Task, check_names, decontamination_texts, register, run_tasks, summary_line
 from auroram.model.build import build_model
 from auroram.tokenize.bpe import train_bpe
 from conftest import CODE, WORDS
@@ -76,7 +76,7 @@ def test_recipe_picks_tasks_and_unknown_names_fail_naming_the_key(sentence_task)
     with pytest.raises(ConfigError, match=r"key 'eval\.tasks\[1\]': unknown task 'nope' \(registered: code, mc, "):
         load_recipe("micro", overrides=["eval.tasks=[mc, nope]"])
     with pytest.raises(ConfigError, match=r"eval\.tasks\[0\]"):
-        EvalConfig(tasks=["mcq"])
+        check_names(["mcq"])
 
 
 def test_registering_a_taken_name_fails(sentence_task):

@@ -75,6 +75,8 @@ def test_stage_ends_run_the_task_suite(micro_run):
         assert set(suite["mc"]) == {"en", "fi", "hi", "ja", "vi"}
         assert all(0 <= r["acc"] <= 1 for r in suite["mc"].values())
         assert suite["code"]["problems"] > 0 and 0 <= suite["code"]["pass@1"] <= 1
+        assert list(suite) == ["mc", "code", "seconds"]  # the recipe's tasks, in its order
+    assert "Evaluation tasks" in [sec["title"] for sec in report["sections"]]
 
 
 def test_base_stage_learns(micro_run):

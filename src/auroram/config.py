@@ -120,11 +120,6 @@ class EvalConfig:
     code_problems: str | None = None  # HumanEval or MBPP JSONL for pass@1; None: the built-in problems
     tasks: list[str] = field(default_factory=lambda: ["mc", "code"])  # run at stage ends, by name (auroram.eval.tasks)
 
-    def __post_init__(self) -> None:
-        from auroram.eval.tasks import check_names  # here: the registry imports every task file
-
-        check_names(self.tasks)
-
 
 @dataclass
 class SafetyConfig:
@@ -298,6 +293,12 @@ def validate(r: Recipe, where: str) -> None:
             validate_curate(r.curate)
         except ConfigError as e:
             raise ConfigError(f"{where}: in 'curate': {str(e).split(': ', 1)[-1]}") from None
+    from auroram.eval.tasks import check_names  # here: the registry imports every task file
+
+    try:
+        check_names(r.eval.tasks)
+    except ConfigError as e:
+        raise ConfigError(f"{where}: {e}") from None
     if not 0 < r.train.rollback_lr_factor <= 1:
         raise err("train.rollback_lr_factor", f"must be in (0, 1], got {r.train.rollback_lr_factor}")
     if r.train.max_rollbacks < 0:

@@ -57,13 +57,9 @@ def eval_texts(ctx: RunContext) -> dict[str, list[str]]:
 
         for it in eval_items(ctx.run_dir / "safety"):
             sets.setdefault(f"safety-{it['language']}", []).append(it["prompt"])
-    if recipe.eval.suite:
-        from auroram.eval import code as code_eval
-        from auroram.eval import mc
+    from auroram.eval.tasks import decontamination_texts
 
-        for lang, path in {**mc.builtin_tasks(), **recipe.eval.mc_tasks}.items():
-            sets[f"mc-{lang}"] = [f"{it.context} {it.choices[it.gold]}" for it in mc.load_items(path, "auroram")]
-        sets["code-problems"] = [p.prompt for p in code_eval.load_problems(recipe.eval.code_problems)]
+    sets.update(decontamination_texts(recipe.eval))
     return sets
 
 
@@ -77,19 +73,12 @@ def _on_device(model: Any, device: Any) -> Any:
 
 
 def run_suite(ctx: RunContext, model: Any) -> dict[str, Any] | None:
-    """Multiple choice per language and sandboxed code pass@1 (rank 0)."""
-    recipe = ctx.recipe
-    if not recipe.eval.suite:
-        return None
-    from auroram.eval import mc
-    from auroram.eval.suite import evaluate_suite
+    """The recipe's evaluation tasks (multiple choice per language, sandboxed code pass@1, ...) on rank 0."""
+    from auroram.eval.tasks import run_tasks, summary_line
 
-    res = evaluate_suite(_on_device(model, ctx.device), ctx.tokenizer,
-                         mc_tasks={**mc.builtin_tasks(), **recipe.eval.mc_tasks},
-                         code_problems=recipe.eval.code_problems, device=str(ctx.device))
-    mcs = ", ".join(f"{k} {100 * v['acc']:.0f}%" for k, v in res["mc"].items())
-    code = res.get("code") or {}
-    ctx.console.step("", f"tasks: {mcs}; code pass@1 {100 * (code.get('pass@1') or 0):.1f}% ({res['seconds']:.0f}s)")
+    res = run_tasks(_on_device(model, ctx.device), ctx.tokenizer, str(ctx.device), ctx.recipe.eval)
+    if res is not None:
+        ctx.console.step("", f"tasks: {summary_line(res)}")
     return res
 
 
