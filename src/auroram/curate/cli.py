@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from auroram.curate.config import CurateConfig, load_curate_config
+from auroram.errors import require_extra
 
 DEMO_DOMAINS = ["en", "fi", "hi", "ja", "vi", "code"]
 
@@ -35,6 +36,7 @@ def curate_demo(corpus_dir: str | Path, out_dir: str | Path, *, config: CurateCo
                 tasks: int = 1, workers: int = 1, quiet: bool = True) -> tuple[dict[str, Path], dict[str, Any]]:
     """Curate the demo corpus's train files (each routed to its domain) into out_dir; return one kept
     JSONL per domain (the new `sources` paths) and the stats."""
+    require_extra("datatrove", "curate", "the curate step")
     from auroram.curate.run import curate
     from auroram.io import atomic_file, write_json
 
@@ -114,6 +116,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def cmd_curate(args: argparse.Namespace) -> int:
+    require_extra("datatrove", "curate", "auroram curate")
     import yaml
 
     from auroram.config import apply_override

@@ -1,7 +1,8 @@
 """Curation settings: one dataclass per step, overridable per language.
 
 A recipe's `curate:` block is YAML over `CurateConfig`. Per-language blocks (`languages.ja.gopher...`)
-replace only the keys they name; everything else comes from `default`.
+replace only the keys they name; everything else comes from `default`. The per-language sections are the
+filters' own settings classes (auroram.curate.filters), one per filter, named as the filter.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any, Literal
 
 import yaml
 
+from auroram.curate.filters import FILTERS
 from auroram.typedconfig import ConfigError, build, to_plain
 
 # the demo's natural languages; "code" is a pseudo-language routed by input hint or file extension
@@ -27,112 +29,23 @@ class LangIdConfig:
     min_score: float = 0.5  # below: dropped as `low_language_score` (a guess on noise is not a language)
 
 
-@dataclass
-class GopherQualityConfig:
-    enabled: bool = True
-    min_doc_words: int | None = 50
-    max_doc_words: int | None = 100_000
-    min_avg_word_length: float | None = 3  # characters; Japanese words are 1-3 characters (see languages.ja)
-    max_avg_word_length: float | None = 10
-    max_symbol_word_ratio: float | None = 0.1  # '#' and ellipses per word
-    max_bullet_lines_ratio: float | None = 0.9
-    max_ellipsis_lines_ratio: float | None = 0.3
-    max_non_alpha_words_ratio: float | None = 0.8  # minimum share of words holding a letter (Gopher's name kept)
-    min_stop_words: int | None = 2  # distinct stop words a real sentence almost always has
-    stop_words: list[str] | None = None  # None: the built-in list for the language
+def lang_config_class() -> type:
+    """Every per-language knob: `keep`, then one section per filter of the registry, in its order."""
+    fields: list[tuple[str, Any, Any]] = [("keep", bool, field(default=True))]  # false: `language_not_kept`
+    fields += [(f.name, f.Config, field(default_factory=f.Config)) for f in FILTERS]
+    cls = dataclasses.make_dataclass("LangConfig", fields)
+    cls.__module__ = __name__  # pickled by name into the tasks of a run
+    cls.__doc__ = "Every per-language knob; `default` holds the values, `languages.<lang>` overrides some."
+    return cls
 
 
-@dataclass
-class GopherRepetitionConfig:
-    enabled: bool = True
-    dup_line_frac: float | None = 0.3
-    dup_para_frac: float | None = 0.3
-    dup_line_char_frac: float | None = 0.2
-    dup_para_char_frac: float | None = 0.2
-    top_n_grams: list[tuple[int, float]] = field(default_factory=lambda: [(2, 0.2), (3, 0.18), (4, 0.16)])
-    dup_n_grams: list[tuple[int, float]] = field(
-        default_factory=lambda: [(5, 0.15), (6, 0.14), (7, 0.13), (8, 0.12), (9, 0.11), (10, 0.10)])
+LangConfig = lang_config_class()
 
 
-@dataclass
-class C4Config:
-    enabled: bool = True
-    # line filters drop lines, not documents; the document goes when too few sentences are left
-    filter_no_terminal_punct: bool = True
-    min_words_per_line: int = 3  # -1 disables
-    max_word_length: int = 1000  # characters; -1 disables
-    min_num_sentences: int = 5  # -1 disables
-    filter_lorem_ipsum: bool = True
-    filter_javascript: bool = True
-    filter_curly_bracket: bool = True  # drops the document: braces in prose are almost always code or markup
-    filter_policy: bool = True
-    remove_citations: bool = True
-
-
-@dataclass
-class FineWebConfig:
-    enabled: bool = True
-    line_punct_thr: float = 0.12
-    line_punct_exclude_zero: bool = False
-    short_line_thr: float = 0.67
-    short_line_length: int = 30  # characters; Japanese packs more per character (see languages.ja)
-    char_duplicates_ratio: float = 0.01
-    new_line_ratio: float = 0.3
-
-
-@dataclass
-class ToxicityConfig:
-    enabled: bool = True
-    phrase_file: str | None = None  # LDNOOBW-style list (see docs/curate.md); None: the built-in placeholder list
-    max_matches_per_1k_words: float = 0.0  # a document with more is dropped; 0: any match drops it
-    min_matches: int = 1  # and it needs at least this many matches
-
-
-@dataclass
-class QualityConfig:
-    enabled: bool = False  # needs a "good" reference set; the tool trains the classifier before curating
-    good_path: str | None = None  # JSONL/text/parquet of good documents (Aurora-M: Wikipedia-referenced pages)
-    threshold: float = 0.5  # documents scoring below are dropped as `low_quality`
-    planted_bad_path: str | None = None  # known-bad documents: AUC of held-out good vs these is reported too
-    max_train_docs: int = 20_000  # per class; more adds little to a linear model
-    heldout_fraction: float = 0.2  # of each class, kept out of training to measure AUC
-    hash_bits: int = 18  # feature space 2^18; collisions cost less than a vocabulary pass over terabytes
-    epochs: int = 60
-    l2: float = 1e-4
-
-
-@dataclass
-class CodeConfig:
-    enabled: bool = True  # applies to documents routed to "code" only
-    max_line_chars: int = 1000  # StarCoder: drop files with a line longer than this
-    max_mean_line_chars: float = 100
-    min_alnum_fraction: float = 0.25
-    max_file_bytes: int = 1_000_000
-    autogen_markers: list[str] = field(default_factory=lambda: [
-        "auto-generated", "autogenerated", "automatically generated", "generated by", "do not edit"])
-    autogen_head_lines: int = 5  # where generators put their notice
-
-
-@dataclass
-class CatConfig:
-    enabled: bool = True  # Aurora-M's CAT stage removed text heavy in symbols or numbers
-    max_symbol_fraction: float = 0.3  # of non-space characters that are neither letters nor digits
-    max_digit_fraction: float = 0.3
-
-
-@dataclass
-class LangConfig:
-    """Every per-language knob; `default` holds the values, `languages.<lang>` overrides some."""
-
-    keep: bool = True  # false drops the language as `language_not_kept`
-    gopher_quality: GopherQualityConfig = field(default_factory=GopherQualityConfig)
-    gopher_repetition: GopherRepetitionConfig = field(default_factory=GopherRepetitionConfig)
-    c4: C4Config = field(default_factory=C4Config)
-    fineweb: FineWebConfig = field(default_factory=FineWebConfig)
-    toxicity: ToxicityConfig = field(default_factory=ToxicityConfig)
-    quality: QualityConfig = field(default_factory=QualityConfig)
-    code: CodeConfig = field(default_factory=CodeConfig)
-    cat: CatConfig = field(default_factory=CatConfig)
+def rebuild_lang_config() -> None:
+    """After the filter registry changed: the config classes read this module's LangConfig when they build."""
+    global LangConfig
+    LangConfig = lang_config_class()
 
 
 @dataclass
@@ -185,7 +98,7 @@ class ExecutorConfig:
 @dataclass
 class CurateConfig:
     languages: dict[str, dict[str, Any]] = field(default_factory=dict)  # lang -> overrides of `default` (raw YAML)
-    default: LangConfig = field(default_factory=LangConfig)
+    default: LangConfig = field(default_factory=lambda: LangConfig())  # the class as the registry has it now
     keep_other_languages: bool = False  # a language not in `languages`: dropped as `language_not_kept` unless true
     langid: LangIdConfig = field(default_factory=LangIdConfig)
     pii: PiiConfig = field(default_factory=PiiConfig)
@@ -200,23 +113,14 @@ class CurateConfig:
         return to_plain(self)
 
 
-# Per-language defaults that differ from English; a recipe's own `languages` entries go on top.
-BUILTIN_OVERRIDES: dict[str, dict[str, Any]] = {
-    "en": {},
-    "fi": {"gopher_quality": {"max_avg_word_length": 14}},  # Finnish compounds run long
-    "hi": {},
-    "vi": {"gopher_quality": {"max_avg_word_length": 8, "min_avg_word_length": 2}},  # syllables, space-separated
-    "ja": {
-        # words here are runs of one script; kanji runs are 1-4 characters
-        "gopher_quality": {"min_avg_word_length": 1, "max_avg_word_length": 8, "max_non_alpha_words_ratio": 0.5},
-        "c4": {"min_words_per_line": -1},
-        "fineweb": {"short_line_length": 12},
-    },
-    "code": {
-        "gopher_quality": {"enabled": False}, "gopher_repetition": {"enabled": False}, "c4": {"enabled": False},
-        "fineweb": {"enabled": False}, "toxicity": {"enabled": False}, "cat": {"enabled": False},
-    },
-}
+# the languages configured when a config names none ("code" is the route for code files)
+BUILTIN_LANGUAGES = ["en", "fi", "hi", "vi", "ja", "code"]
+
+
+def builtin_overrides(lang: str) -> dict[str, Any]:
+    """Per-language defaults that differ from English (each filter's `language_defaults`); a recipe's own
+    `languages` entries go on top."""
+    return {f.name: f.language_defaults[lang] for f in FILTERS if lang in f.language_defaults}
 
 
 def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
@@ -232,12 +136,12 @@ def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
 def resolved_languages(cfg: CurateConfig, where: str = "curate config") -> dict[str, LangConfig]:
     """The LangConfig of every configured language: default < built-in override < recipe override."""
     base = to_plain(cfg.default)
-    names = list(cfg.languages) or list(BUILTIN_OVERRIDES)
+    names = list(cfg.languages) or list(BUILTIN_LANGUAGES)
     if "code" not in names and not cfg.languages:
         names.append("code")
     out = {}
     for lang in names:
-        merged = _merge(base, BUILTIN_OVERRIDES.get(lang, {}))
+        merged = _merge(base, builtin_overrides(lang))
         merged = _merge(merged, cfg.languages.get(lang) or {})
         out[lang] = build(LangConfig, merged, f"languages.{lang}", where)
     return out
@@ -270,13 +174,9 @@ def validate(cfg: CurateConfig, where: str = "curate config") -> None:
 
     langs = resolved_languages(cfg, where)  # raises on unknown keys inside per-language blocks
     for lang, lc in langs.items():
-        q = lc.quality
-        if q.enabled and not q.good_path:
-            raise err(f"languages.{lang}.quality.good_path", "the quality classifier needs a good reference set")
-        if not 0 < q.heldout_fraction < 1:
-            raise err(f"languages.{lang}.quality.heldout_fraction", "must be within (0, 1)")
-        if lc.toxicity.phrase_file and not Path(lc.toxicity.phrase_file).expanduser().is_file():
-            raise err(f"languages.{lang}.toxicity.phrase_file", f"'{lc.toxicity.phrase_file}' does not exist")
+        for f in FILTERS:
+            for key, msg in f.problems(getattr(lc, f.name)):
+                raise err(f"languages.{lang}.{f.name}.{key}", msg)
     d = cfg.dedup
     if d.n_grams < 1 or d.bands < 1 or d.rows_per_band < 1:
         raise err("dedup", "n_grams, bands and rows_per_band must be >= 1")

@@ -1,7 +1,8 @@
 """`curate()`: the step list as datatrove pipelines on datatrove executors, then one stats.json.
 
-    stage 1 (tasks)  read -> langid -> cat -> code -> toxicity -> gopher quality/repetition -> c4 -> fineweb
-                     -> quality -> pii -> write rejects, pending docs and dedup signatures
+    stage 1 (tasks)  read -> langid -> the filters of auroram.curate.filters.FILTERS, in order (cat -> code
+                     -> toxicity -> gopher quality/repetition -> c4 -> fineweb -> quality) -> pii
+                     -> write rejects, pending docs and dedup signatures
     stage 2 (1 task) dedup clusters from the signatures on disk
     stage 3 (tasks)  drop exact and near duplicates -> kept/, rejected/
     stage 4 (1 task) merge the counters into stats.json
@@ -27,14 +28,29 @@ from auroram.curate import steps as S
 from auroram.curate.config import CurateConfig, config_hash_dict, resolved_languages, validate
 from auroram.curate.dedup import REASON_EXACT, REASON_NEAR, DedupClusterStep, DedupFilterStep, SigWriter, pending_doc
 from auroram.curate.executors import QuietLocalExecutor, quiet_loguru
-from auroram.curate.readers import CurateInputError, InputFile, list_inputs, parse_input, read_file
+from auroram.curate.filters import FILTERS
+from auroram.curate.readers import CurateInputError, InputFile, list_inputs, parse_input
 from auroram.faults import fault_point
 from auroram.io import atomic_file, hash_obj, mark_step_done, read_json, step_done, write_json
 
-STAGE1_STEPS = ["read", "langid", "cat", "code", "toxicity", "gopher_quality", "gopher_repetition", "c4", "fineweb",
-                "quality", "pii"]
 STAGE3_STEPS = ["exact_dedup", "near_dedup"]
-ALL_STEPS = STAGE1_STEPS + STAGE3_STEPS
+
+
+def stage1_steps() -> list[str]:
+    return ["read", "langid", *(f.name for f in FILTERS), "pii"]
+
+
+def all_steps() -> list[str]:
+    return stage1_steps() + STAGE3_STEPS
+
+
+def __getattr__(name: str) -> Any:
+    # STAGE1_STEPS and ALL_STEPS follow the filter registry, also when a filter is registered after import
+    if name == "STAGE1_STEPS":
+        return stage1_steps()
+    if name == "ALL_STEPS":
+        return all_steps()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _dumps(rec: dict[str, Any]) -> bytes:
@@ -119,12 +135,13 @@ class Finalize(PipelineStep):
     type = "auroram curate"
     name = "merge stats"
 
-    def __init__(self, out_dir: str, run_hash: str, tasks: int):
+    def __init__(self, out_dir: str, run_hash: str, tasks: int, steps: list[str]):
         super().__init__()
         self.out, self.run_hash, self.tasks = Path(out_dir), run_hash, tasks
+        self.steps = steps  # the launching process's order: a Slurm task imports only the built-in filters
 
     def run(self, data=None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
-        stats = merge_stats(self.out / "work", self.tasks, self.run_hash)
+        stats = merge_stats(self.out / "work", self.tasks, self.run_hash, self.steps)
         write_json(self.out / "stats.json", stats)
         mark_step_done(self.out, "curate", self.run_hash, documents_in=stats["totals"]["docs_in"],
                        documents_kept=stats["totals"]["docs_kept"])
@@ -140,7 +157,7 @@ def _add(dst: dict[str, Any], src: dict[str, Any]) -> None:
             dst[k] = dst.get(k, 0) + v
 
 
-def merge_stats(work: Path, tasks: int, run_hash: str = "") -> dict[str, Any]:
+def merge_stats(work: Path, tasks: int, run_hash: str = "", order: list[str] | None = None) -> dict[str, Any]:
     per_step: dict[str, dict[str, Any]] = {}
     pii: dict[str, Any] = {}
     for stage in ("stage1", "stage3"):
@@ -151,7 +168,7 @@ def merge_stats(work: Path, tasks: int, run_hash: str = "") -> dict[str, Any]:
                     _add(pii, langs)
                 else:
                     _add(per_step.setdefault(step, {}), langs)
-    steps = [s for s in ALL_STEPS if s in per_step]
+    steps = [s for s in (order or all_steps()) if s in per_step]
     ordered = {s: {lang: per_step[s][lang] for lang in sorted(per_step[s])} for s in steps}
     by_reason: dict[str, dict[str, int]] = {}
     by_lang: dict[str, dict[str, Any]] = {}
@@ -191,54 +208,6 @@ def merge_stats(work: Path, tasks: int, run_hash: str = "") -> dict[str, Any]:
         "pii_replacements": pii,
         **extra,
     }
-
-
-# ------------------------------------------------------------------------------------------------------
-# quality classifiers, trained before the run so every task scores with the same model
-
-
-def _train_quality(cfg: CurateConfig, files: list[InputFile], work: Path, quiet: bool) -> None:
-    from auroram.curate.quality import train_with_heldout
-
-    langs = {lang: lc for lang, lc in resolved_languages(cfg).items() if lc.quality.enabled}
-    todo = {lang: lc for lang, lc in langs.items() if not (work / "quality" / f"{lang}.npz").is_file()}
-    if not todo:
-        return
-    lid = S.LangIdStep(cfg, "train")
-    pool: dict[str, list[str]] = {lang: [] for lang in todo}
-    for i, f in enumerate(files):
-        if all(len(pool[lang]) >= todo[lang].quality.max_train_docs for lang in todo):
-            break
-        for doc in read_file(f, i, cfg.reader):
-            if doc.metadata.get("rejected") or not doc.text.strip():
-                continue
-            hint = doc.metadata.get("lang_hint")
-            lang = hint if hint else lid.detect(doc.text)[0]
-            if lang in pool and len(pool[lang]) < todo[lang].quality.max_train_docs:
-                pool[lang].append(doc.text)
-    for lang, lc in todo.items():
-        q = lc.quality
-        good_files = list_inputs([(q.good_path, lang)], cfg.reader)
-        good = []
-        for i, f in enumerate(good_files):
-            for doc in read_file(f, i, cfg.reader):
-                if not doc.metadata.get("rejected") and doc.text.strip() and len(good) < q.max_train_docs:
-                    good.append(doc.text)
-        if len(good) < 2 or len(pool[lang]) < 2:
-            raise CurateInputError(f"languages.{lang}.quality: needs at least 2 good and 2 pool documents "
-                                   f"(have {len(good)} good from {q.good_path}, {len(pool[lang])} in the inputs)")
-        bad = None
-        if q.planted_bad_path:
-            bad = [d.text for i, f in enumerate(list_inputs([(q.planted_bad_path, lang)], cfg.reader))
-                   for d in read_file(f, i, cfg.reader) if not d.metadata.get("rejected") and d.text.strip()]
-        model, report = train_with_heldout(good, pool[lang], lang, heldout_fraction=q.heldout_fraction,
-                                           bits=q.hash_bits, epochs=q.epochs, l2=q.l2, planted_bad=bad)
-        report["threshold"] = q.threshold
-        model.save(work / "quality" / f"{lang}.npz")
-        write_json(work / "quality" / f"{lang}.json", report)
-        if not quiet:
-            print(f"quality classifier {lang}: held-out AUC {report['auc_heldout']:.3f} "
-                  f"({len(good)} good vs {len(pool[lang])} pool documents)", file=sys.stderr)
 
 
 # ------------------------------------------------------------------------------------------------------
@@ -373,17 +342,17 @@ def curate(inputs: Sequence[str | os.PathLike | tuple[str, str | None]], out_dir
     for sub in ("kept", "rejected", "work/pending", "work/stats", "work/sigs"):
         (out / sub).mkdir(parents=True, exist_ok=True)
 
-    _train_quality(cfg, files, work, quiet)
+    filters = [f(str(work)) for f in FILTERS]
+    for f in filters:
+        f.prepare(cfg, files, quiet)  # e.g. the quality classifiers, so every task scores with the same model
 
     rid = run_hash
-    stage1 = [S.ReadStep(cfg, rid, files, strict), S.LangIdStep(cfg, rid), S.CatStep(cfg, rid),
-              S.CodeStep(cfg, rid), S.ToxicityStep(cfg, rid), S.GopherQualityStep(cfg, rid),
-              S.GopherRepetitionStep(cfg, rid), S.C4Step(cfg, rid), S.FineWebStep(cfg, rid),
-              S.QualityStep(cfg, rid, str(work / "quality")), S.PiiStep(cfg, rid), Stage1Writer(cfg, rid, str(out))]
+    stage1 = [S.ReadStep(cfg, rid, files, strict), S.LangIdStep(cfg, rid),
+              *(S.FilterStep(f, cfg, rid) for f in filters), S.PiiStep(cfg, rid), Stage1Writer(cfg, rid, str(out))]
     stage2 = [DedupClusterStep(cfg, str(work), tasks)]
     stage3 = [PendingReader(str(out)), DedupFilterStep(cfg, rid, str(work), "exact_dedup", REASON_EXACT),
               DedupFilterStep(cfg, rid, str(work), "near_dedup", REASON_NEAR), Stage3Writer(rid, str(out))]
-    stage4 = [Finalize(str(out), run_hash, tasks)]
+    stage4 = [Finalize(str(out), run_hash, tasks, all_steps())]
     stages = [("1-filter", stage1, tasks), ("2-dedup", stage2, 1), ("3-write", stage3, tasks),
               ("4-stats", stage4, 1)]
     execs = _executors(cfg, kind, stages, work / "logs", tasks, workers, quiet)

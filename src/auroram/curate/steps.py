@@ -1,4 +1,5 @@
-"""The curation steps as datatrove PipelineSteps.
+"""The curation steps as datatrove PipelineSteps: read, language ID, each registered filter
+(auroram.curate.filters, through `FilterStep`), PII replacement.
 
 A rejected document is not removed from the stream: it is tagged `metadata["rejected"] = [step, reason,
 detail]` and passed on untouched, so the writer at the end of the task puts every document somewhere
@@ -9,27 +10,18 @@ and dropped by reason; the counters of a task are written by its writer.
 from __future__ import annotations
 
 import os
-from collections import Counter, defaultdict
-from functools import lru_cache
+from collections import defaultdict
 from pathlib import Path
 from typing import Any, Iterator
 
-import regex
 from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
-from datatrove.pipeline.filters.c4_filters import CITATION_REGEX, POLICY_SUBSTRINGS
-from datatrove.utils.text import TERMINAL_PUNCTUATION
 
 from auroram.curate.config import CurateConfig, LangConfig, resolved_languages
+from auroram.curate.filters import Filter, fineweb, gopher_quality, gopher_repetition
 from auroram.curate.readers import InputFile, read_file
-from auroram.curate.text import SPACELESS, STOP_WORDS, split_sentences, split_words, word_tokenizer
 
 UNKNOWN_LANG = "und"
-_SPACE = regex.compile(r"\s")
-_DIGIT = regex.compile(r"\p{Nd}")
-_SYMBOL = regex.compile(r"[^\p{L}\p{M}\p{N}\s]")
-_NON_ALNUM = regex.compile(r"[^\p{L}\p{M}\p{N}]")
-_C4_ENDS = tuple(TERMINAL_PUNCTUATION) + ('"', "'", "」", "』", "”")  # line ends of a sentence, any script
 
 # step counters of the tasks running in this process, keyed by (run id, rank); the writer collects them
 _REGISTRY: dict[tuple[str, int], dict[str, dict]] = {}
@@ -226,289 +218,43 @@ class LangIdStep(CurateStep):
             yield doc
 
 
-class DatatroveFilterStep(CurateStep):
-    """One datatrove filter instance per language, built from that language's settings."""
+class FilterStep(CurateStep):
+    """Runs one registered filter (auroram.curate.filters) with each document's language settings."""
 
-    section = ""
-
-    def __init__(self, cfg: CurateConfig, run_id: str):
+    def __init__(self, flt: Filter, cfg: CurateConfig, run_id: str):
+        self.step = flt.name
         super().__init__(cfg, run_id)
-        self._filters: dict[str, Any] = {}
-
-    def build(self, lang: str, lc: LangConfig) -> Any:
-        raise NotImplementedError
+        self.filter = flt
 
     def check(self, doc: Document, lang: str):
-        lc = self.lang_cfg(lang)
-        if not getattr(lc, self.section).enabled:
+        cfg = getattr(self.lang_cfg(lang), self.step)
+        if not cfg.enabled:
             return None
-        f = self._filters.get(lang)
-        if f is None:
-            f = self._filters[lang] = self.build(lang, lc)
-        res = f.filter(doc)
-        if res is True or (isinstance(res, tuple) and res[0]):
-            return None
-        return res[1] if isinstance(res, tuple) and res[1] else self.step
+        text = doc.text
+        res = self.filter.filter(doc, lang, cfg)
+        ok, reason, detail = (res + ("", ""))[:3] if isinstance(res, tuple) else (res, "", "")
+        if not ok:
+            return reason or self.step, detail
+        if doc.text is not text:  # the filter edited the text (C4 drops lines)
+            doc.metadata["bytes"] = nbytes(doc.text)
+        return None
 
 
+# datatrove's filters built from one language's settings, as benchmarks/bench_curate.py runs them
 def gopher_quality_filter(lang: str, lc: LangConfig):
-    """datatrove's GopherQualityFilter with one language's settings (spaceless scripts count stop words
-    separately, as substrings: see GopherQualityStep)."""
-    from datatrove.pipeline.filters.gopher_quality_filter import GopherQualityFilter
-
-    g = lc.gopher_quality
-    return GopherQualityFilter(
-        min_doc_words=g.min_doc_words, max_doc_words=g.max_doc_words, min_avg_word_length=g.min_avg_word_length,
-        max_avg_word_length=g.max_avg_word_length, max_symbol_word_ratio=g.max_symbol_word_ratio,
-        max_bullet_lines_ratio=g.max_bullet_lines_ratio, max_ellipsis_lines_ratio=g.max_ellipsis_lines_ratio,
-        max_non_alpha_words_ratio=g.max_non_alpha_words_ratio,
-        min_stop_words=None if lang in SPACELESS else g.min_stop_words, stop_words=stop_words(lang, lc),
-        language=word_tokenizer(lang))
-
-
-def stop_words(lang: str, lc: LangConfig) -> list[str]:
-    g = lc.gopher_quality
-    return g.stop_words if g.stop_words is not None else STOP_WORDS.get(lang, STOP_WORDS["en"])
+    return gopher_quality.datatrove_filter(lang, lc.gopher_quality)
 
 
 def gopher_repetition_filter(lang: str, lc: LangConfig):
-    from datatrove.pipeline.filters.gopher_repetition_filter import GopherRepetitionFilter
-
-    g = lc.gopher_repetition
-    return GopherRepetitionFilter(
-        dup_line_frac=g.dup_line_frac, dup_para_frac=g.dup_para_frac, dup_line_char_frac=g.dup_line_char_frac,
-        dup_para_char_frac=g.dup_para_char_frac, top_n_grams=tuple(map(tuple, g.top_n_grams)),
-        dup_n_grams=tuple(map(tuple, g.dup_n_grams)), language=word_tokenizer(lang))
+    return gopher_repetition.datatrove_filter(lang, lc.gopher_repetition)
 
 
 def fineweb_filter(lang: str, lc: LangConfig):
-    from datatrove.pipeline.filters.fineweb_quality_filter import FineWebQualityFilter
-
-    g = lc.fineweb
-    return FineWebQualityFilter(
-        line_punct_thr=g.line_punct_thr, line_punct_exclude_zero=g.line_punct_exclude_zero,
-        short_line_thr=g.short_line_thr, short_line_length=g.short_line_length,
-        char_duplicates_ratio=g.char_duplicates_ratio, new_line_ratio=g.new_line_ratio,
-        language=word_tokenizer(lang))
+    return fineweb.datatrove_filter(lang, lc.fineweb)
 
 
-class GopherQualityStep(DatatroveFilterStep):
-    step = "gopher_quality"
-    section = "gopher_quality"
-
-    def build(self, lang: str, lc: LangConfig):
-        return gopher_quality_filter(lang, lc)
-
-    def check(self, doc: Document, lang: str):
-        res = super().check(doc, lang)
-        lc = self.lang_cfg(lang)
-        if res is None and lang in SPACELESS and lc.gopher_quality.enabled:  # stop words found as substrings
-            need = lc.gopher_quality.min_stop_words
-            if need and sum(1 for w in stop_words(lang, lc) if w in doc.text) < need:
-                return "gopher_enough_stop_words"
-        return res
-
-
-class GopherRepetitionStep(DatatroveFilterStep):
-    step = "gopher_repetition"
-    section = "gopher_repetition"
-
-    def build(self, lang: str, lc: LangConfig):
-        return gopher_repetition_filter(lang, lc)
-
-
-class FineWebStep(DatatroveFilterStep):
-    step = "fineweb"
-    section = "fineweb"
-
-    def build(self, lang: str, lc: LangConfig):
-        return fineweb_filter(lang, lc)
-
-
-class C4Step(CurateStep):
-    """C4's line filters, with each script's terminal punctuation (。 and । end sentences too) and its words.
-
-    datatrove's C4QualityFilter splits words on spaces and knows only Latin full stops, which would drop
-    every Japanese and Hindi line; the rules here are the same otherwise.
-    """
-
-    step = "c4"
-
-    def check(self, doc: Document, lang: str):
-        g = self.lang_cfg(lang).c4
-        if not g.enabled:
-            return None
-        ends = _C4_ENDS
-        kept, sentences = [], 0
-        for line in doc.text.splitlines():
-            line = line.strip()
-            if not line:
-                continue
-            if g.max_word_length != -1 and len(line) > g.max_word_length and any(
-                    len(w) > g.max_word_length for w in line.split()):
-                continue
-            raw = line
-            if g.remove_citations and "[" in line:
-                line = CITATION_REGEX.sub("", line)
-            if g.filter_no_terminal_punct and (not line.endswith(ends) or line.endswith("...")):
-                continue
-            # words are counted on the line as it was before citations were cut
-            if g.min_words_per_line > 0 and len(split_words(raw, lang)) < g.min_words_per_line:
-                continue
-            low = line.lower()
-            if g.filter_lorem_ipsum and "lorem ipsum" in low:
-                return "lorem_ipsum"
-            if g.filter_javascript and "javascript" in low:
-                continue
-            if g.filter_curly_bracket and "{" in line:
-                return "curly_bracket"
-            if g.filter_policy and any(p in low for p in POLICY_SUBSTRINGS):
-                continue
-            sentences += len(split_sentences(line)) or 1
-            kept.append(line)
-        if g.min_num_sentences != -1 and sentences < g.min_num_sentences:
-            return "too_few_sentences", f"{sentences} < {g.min_num_sentences}"
-        new = "\n".join(kept)
-        if new != doc.text:
-            doc.text = new
-            doc.metadata["bytes"] = nbytes(new)
-        return None
-
-
-class ToxicityStep(CurateStep):
-    step = "toxicity"
-
-    def __init__(self, cfg: CurateConfig, run_id: str):
-        super().__init__(cfg, run_id)
-        self._matchers: dict[str, Any] = {}
-
-    def check(self, doc: Document, lang: str):
-        from auroram.curate.toxicity import load_matcher
-
-        t = self.lang_cfg(lang).toxicity
-        if not t.enabled:
-            return None
-        m = self._matchers.get(lang)
-        if m is None:
-            m = self._matchers[lang] = load_matcher(lang, t.phrase_file)
-        if m is None:
-            return None
-        n = m.count(doc.text)
-        if n < t.min_matches or n == 0:
-            return None
-        if t.max_matches_per_1k_words > 0:
-            words = max(len(split_words(doc.text, lang)), 1)
-            if n * 1000 / words <= t.max_matches_per_1k_words:
-                return None
-        return "toxic_phrases", f"{n} matches"
-
-
-class CodeStep(CurateStep):
-    """StarCoder-style file filters, for documents routed to `code` only."""
-
-    step = "code"
-
-    def check(self, doc: Document, lang: str):
-        if lang != "code":
-            return None
-        g = self.lang_cfg(lang).code
-        if not g.enabled:
-            return None
-        text = doc.text
-        if doc.metadata["bytes"] > g.max_file_bytes:
-            return "code_too_large"
-        head = "\n".join(text.splitlines()[: g.autogen_head_lines]).lower()
-        if any(m in head for m in g.autogen_markers):
-            return "code_autogenerated"
-        lines = text.splitlines() or [""]
-        longest = max(len(x) for x in lines)
-        if longest > g.max_line_chars:
-            return "code_long_line", f"{longest} chars"
-        if len(text) / len(lines) > g.max_mean_line_chars:
-            return "code_long_mean_line"
-        alnum = len(text) - len(_NON_ALNUM.findall(text))
-        if alnum / max(len(text), 1) < g.min_alnum_fraction:
-            return "code_low_alnum"
-        return None
-
-
-_CHAR_CLASS: dict[str, tuple[int, int, int]] = {}
-
-
-@lru_cache(maxsize=1)
-def _ascii_classes() -> tuple[bytes, bytes, bytes]:
-    return tuple(bytes(i for i in range(128) if p.match(chr(i))) for p in (_SPACE, _DIGIT, _SYMBOL))  # type: ignore
-
-
-def char_classes(text: str) -> tuple[int, int, int]:
-    """Whitespace, digit and symbol characters in text (vowel signs are marks, not symbols: Hindi).
-
-    Counted per distinct character, each classified once by the regexes: three regex scans of every
-    character cost twice as much.
-    """
-    if text.isascii():  # C-speed deletions of each class, classified by the same regexes
-        b, ascii_sets = text.encode("ascii"), _ascii_classes()
-        return tuple(len(b) - len(b.translate(None, chars)) for chars in ascii_sets)  # type: ignore[return-value]
-    spaces = digits = symbols = 0
-    for c, n in Counter(text).items():
-        k = _CHAR_CLASS.get(c)
-        if k is None:
-            if len(_CHAR_CLASS) > 1 << 16:
-                _CHAR_CLASS.clear()
-            k = _CHAR_CLASS[c] = (int(bool(_SPACE.match(c))), int(bool(_DIGIT.match(c))), int(bool(_SYMBOL.match(c))))
-        spaces += k[0] * n
-        digits += k[1] * n
-        symbols += k[2] * n
-    return spaces, digits, symbols
-
-
-class CatStep(CurateStep):
-    """Aurora-M's CAT-stage cleaning: drop text dominated by symbols or digits."""
-
-    step = "cat"
-
-    def check(self, doc: Document, lang: str):
-        g = self.lang_cfg(lang).cat
-        if not g.enabled:
-            return None
-        spaces, digits, symbols = char_classes(doc.text)
-        chars = len(doc.text) - spaces
-        if not chars:
-            return None
-        if symbols / chars > g.max_symbol_fraction:
-            return "cat_symbols", f"{symbols / chars:.2f}"
-        if digits / chars > g.max_digit_fraction:
-            return "cat_digits", f"{digits / chars:.2f}"
-        return None
-
-
-class QualityStep(CurateStep):
-    """Scores with the language's classifier (trained before the run) and drops documents below threshold."""
-
-    step = "quality"
-
-    def __init__(self, cfg: CurateConfig, run_id: str, model_dir: str):
-        super().__init__(cfg, run_id)
-        self.model_dir = model_dir
-        self._models: dict[str, Any] = {}
-
-    def check(self, doc: Document, lang: str):
-        from auroram.curate.quality import QualityModel
-
-        q = self.lang_cfg(lang).quality
-        if not q.enabled:
-            return None
-        if lang not in self._models:
-            p = Path(self.model_dir) / f"{lang}.npz"
-            self._models[lang] = QualityModel.load(p) if p.is_file() else None
-        m = self._models[lang]
-        if m is None:
-            return None
-        score = float(m.score([doc.text])[0])
-        doc.metadata["quality_score"] = round(score, 4)
-        if score < q.threshold:
-            return "low_quality", f"{score:.3f} < {q.threshold}"
-        return None
+def stop_words(lang: str, lc: LangConfig) -> list[str]:
+    return gopher_quality.stop_words(lang, lc.gopher_quality)
 
 
 class PiiStep(CurateStep):
