@@ -73,7 +73,7 @@ def test_demo_layout_and_report_table(tmp_path):
 
 
 def test_curate_demo_carries_the_table(tmp_path, tiny_corpus):
-    from auroram.curate.cli import curate_demo
+    from auroram.curate.demo import curate_demo
 
     _, stats = curate_demo(tiny_corpus, tmp_path / "demo")
     ev = stats["langid_eval"]

@@ -14,7 +14,7 @@ import pytest
 from auroram.config import ConfigError
 from auroram.curate import curate, load_curate_config
 from auroram.curate import run as curate_run
-from auroram.curate.cli import demo_config
+from auroram.curate.demo import demo_config
 from auroram.curate.filters import FILTERS, Filter, register, unregister
 
 BUILT_IN = ["cat", "code", "toxicity", "gopher_quality", "gopher_repetition", "c4", "fineweb", "quality"]

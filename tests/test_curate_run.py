@@ -178,7 +178,8 @@ def test_config_overrides_and_errors(tmp_path):
 def test_cli_and_demo_wiring(tmp_path, tiny_corpus, capsys):
     import argparse
 
-    from auroram.curate.cli import add_parser, curate_demo
+    from auroram.curate.cli import add_parser
+    from auroram.curate.demo import curate_demo
 
     ap = argparse.ArgumentParser()
     add_parser(ap.add_subparsers(dest="command"))

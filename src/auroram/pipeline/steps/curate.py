@@ -20,7 +20,7 @@ class CurateStep(Step):
     def run(self, ctx: RunContext) -> None:
         if not curates(ctx.spec):
             return
-        from auroram.curate.cli import curate_demo
+        from auroram.curate.demo import curate_demo
         from auroram.errors import require_extra
 
         require_extra("datatrove", "curate", "the recipe's `curate` block")
