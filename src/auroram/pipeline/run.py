@@ -12,10 +12,11 @@ from typing import Any
 import yaml
 
 from auroram.config import Recipe
+from auroram.errors import require_extra
 from auroram.io import write_json, write_text
 from auroram.pipeline.console import Console
 from auroram.pipeline.context import RunContext, Step, execute
-from auroram.pipeline.resolve import resolve
+from auroram.pipeline.resolve import curates, resolve
 from auroram.pipeline.rundir import RunError, provenance, record_outputs, run_lock, sweep_partial
 from auroram.pipeline.steps import recipe_steps
 
@@ -62,6 +63,8 @@ def run_recipe(spec: Recipe, run_dir: Path, *, quiet: bool = False, until: str |
 
     run_dir = Path(run_dir)
     recipe = resolve(spec, run_dir)
+    if curates(spec):  # before anything is written: a missing extra is a one-line error, not a half-made run
+        require_extra("datatrove", "curate", f"recipe '{spec.name}': its `curate` block")
     steps = select_steps(recipe_steps(recipe), until, recipe)
     _quiet_transformers()
     if recipe.train.threads:

@@ -21,9 +21,7 @@ class CurateStep(Step):
         if not curates(ctx.spec):
             return
         from auroram.curate.demo import curate_demo
-        from auroram.errors import require_extra
 
-        require_extra("datatrove", "curate", "the recipe's `curate` block")
         t0 = time.perf_counter()
         ctx.console.step("curate", "language ID, heuristics, quality, toxicity, PII, deduplication (datatrove) ...")
         # datatrove's own per-task logging stays off: the step line and stats.json say what happened
