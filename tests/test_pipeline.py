@@ -200,7 +200,7 @@ def test_curation_runs_before_tokenizing_and_feeds_the_shards(tiny_corpus, tmp_p
 
     from auroram.config import load_recipe as _load
 
-    curate = yaml.safe_dump(_load("tiny").curate, default_flow_style=True).strip()
+    curate = yaml.safe_dump(_load("tiny").curate.to_dict(), default_flow_style=True).strip()
     run_dir = tmp_path / "r"
     run_recipe(micro(tiny_corpus, f"curate={curate}", "sources.code.max_docs=1000"), run_dir, quiet=True,
                until="shards")
