@@ -1,4 +1,4 @@
-"""`auroram curate` on one corpus holding every kind of bad input the issue names: each bad record is a
+"""`auroram curate` on one corpus holding every kind of bad input README.md lists: each bad record is a
 rejected record with reason `unreadable`, its file and line; the good records beside it survive; counts
 stay exact; `--strict` stops at the first with one line and writes nothing."""
 
@@ -16,7 +16,7 @@ from auroram.cli import main
 sys.path.insert(0, str(Path(__file__).parent))
 from curate_data import en_doc, read_out  # noqa: E402
 
-MAX_DOC_BYTES = 3000  # stands in for the issue's 100 MB document
+MAX_DOC_BYTES = 3000  # stands in for a 100 MB document
 
 
 def _line(rec: dict) -> bytes:
