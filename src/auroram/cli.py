@@ -209,7 +209,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--run-dir", help="where outputs go (default: runs/<recipe name>)")
     p.add_argument("--base", metavar="HF_DIR", help="continue this local HF causal LM (skips the 'base' stage; "
                                                     "uses its own tokenizer)")
-    p.add_argument("--until", metavar="STEP", help="stop after this step: data, tokenizer, shards or a stage name")
+    p.add_argument("--until", metavar="STEP", help="stop after this step: data, curate, safety, tokenizer, shards "
+                                                  "(or shards:SOURCE), eval-base, a stage name or report")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_run)
 
