@@ -13,10 +13,9 @@ if TYPE_CHECKING:
     from auroram.config import ModelConfig
 
 
-def hf_config(m: ModelConfig, vocab_size: int, eos_id: int) -> transformers.PretrainedConfig:
-    from transformers import LlamaConfig
-
-    return LlamaConfig(
+def hf_kwargs(m: ModelConfig, vocab_size: int, eos_id: int) -> dict[str, Any]:
+    """The Llama-family config fields; families with the same layout (Qwen2) start from these."""
+    return dict(
         vocab_size=vocab_size,
         hidden_size=m.n_embd,
         intermediate_size=swiglu_width(m.n_embd),
@@ -32,6 +31,12 @@ def hf_config(m: ModelConfig, vocab_size: int, eos_id: int) -> transformers.Pret
         tie_word_embeddings=False,
         attn_implementation="sdpa",
     )
+
+
+def hf_config(m: ModelConfig, vocab_size: int, eos_id: int) -> transformers.PretrainedConfig:
+    from transformers import LlamaConfig
+
+    return LlamaConfig(**hf_kwargs(m, vocab_size, eos_id))
 
 
 def shape_from_hf(cfg: dict[str, Any], source: str) -> Shape:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from auroram.model.archs import Arch, Shape, positive_int, register, swiglu_width
+from auroram.model.archs.llama import hf_kwargs
 
 if TYPE_CHECKING:
     import transformers
@@ -16,23 +17,9 @@ if TYPE_CHECKING:
 def hf_config(m: ModelConfig, vocab_size: int, eos_id: int) -> transformers.PretrainedConfig:
     from transformers import Qwen2Config
 
-    return Qwen2Config(
-        vocab_size=vocab_size,
-        hidden_size=m.n_embd,
-        intermediate_size=swiglu_width(m.n_embd),
-        num_hidden_layers=m.n_layer,
-        num_attention_heads=m.n_head,
-        num_key_value_heads=1 if m.multi_query else m.n_head,
-        max_position_embeddings=m.n_positions,
-        attention_dropout=m.dropout,
-        initializer_range=m.init_std,
-        rms_norm_eps=1e-6,  # Qwen2's own; Llama uses 1e-5
-        use_sliding_window=False,  # every layer sees the whole sequence, as the other architectures do
-        bos_token_id=eos_id,
-        eos_token_id=eos_id,
-        tie_word_embeddings=False,
-        attn_implementation="sdpa",
-    )
+    return Qwen2Config(**{**hf_kwargs(m, vocab_size, eos_id),
+                          "rms_norm_eps": 1e-6,  # Qwen2's own; Llama uses 1e-5
+                          "use_sliding_window": False})  # every layer sees the whole sequence, as in the others
 
 
 def shape_from_hf(cfg: dict[str, Any], source: str) -> Shape:
