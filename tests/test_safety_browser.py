@@ -143,6 +143,8 @@ def test_review_page_by_keyboard_alone(tmp_path):
         progress = "document.getElementById('progress').textContent"
         current = "document.getElementById('meta').dataset.id"
         assert browser.js(progress).startswith("0 / 6 reviewed")
+        # the inline stylesheet and script both run under the page's Content-Security-Policy
+        assert browser.js("getComputedStyle(document.querySelector('header')).display") == "flex"
         # the page starts in the reviewer box: type a name, Enter
         assert browser.js("document.activeElement.id") == "reviewer"
         browser.type("alice")
@@ -201,6 +203,33 @@ def test_review_page_by_keyboard_alone(tmp_path):
         browser.wait(f"{progress}.startsWith('0 / 2 reviewed')")
         browser.wait(f"{current}.startsWith('fi-')")  # the item arrives by its own request, after the counts
         assert browser.js(current).startswith("fi-")
+    finally:
+        browser.close()
+        server.shutdown()
+        server.server_close()
+        db.close()
+
+
+def test_review_page_with_an_access_token(tmp_path):
+    db = ReviewDB(tmp_path / "review.db")
+    items = _items()
+    db.import_items(items)
+    server, _thread, url = start_review_server(db, port=0, token="browser-test-token")
+    browser = Browser(tmp_path / "profile")
+    try:
+        assert "#token=" in url
+        browser.open(url)  # the page reads the token from its URL's fragment and sends it with every request
+        assert browser.js("document.getElementById('progress').textContent").startswith("0 / 6 reviewed")
+        browser.type("carol")
+        browser.key("Enter")
+        browser.key("a")
+        browser.wait("document.getElementById('progress').textContent.startsWith('1 / 6')")
+        assert db.get(items[0]["id"])["status"] == "approved" and db.get(items[0]["id"])["reviewer"] == "carol"
+
+        # without the token the page loads but the server answers nothing, and says why
+        browser.cmd("Page.navigate", url=url.split("#")[0] + "?again")
+        browser.wait("document.getElementById('msg').textContent.includes('token')")
+        assert not browser.js("document.body.dataset.ready")
     finally:
         browser.close()
         server.shutdown()

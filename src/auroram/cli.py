@@ -132,7 +132,8 @@ def cmd_safety(args: argparse.Namespace) -> int:
     elif what == "review":
         from auroram.safety.review import serve_review
 
-        serve_review(args.db, items=args.items, host=args.host, port=args.port)
+        serve_review(args.db, items=args.items, host=args.host, port=args.port, allow_remote=args.allow_remote,
+                     trust_status=args.trust_status)
     elif what == "export":
         from auroram.safety.review import export_approved
 
@@ -281,9 +282,13 @@ def build_parser() -> argparse.ArgumentParser:
     q.set_defaults(func=cmd_safety)
     q = ssub.add_parser("review", help="review items one by one in a local web page (keyboard: a, e, r, j, k)")
     q.add_argument("--db", required=True, help="SQLite file holding the decisions (created if missing)")
-    q.add_argument("--items", help="items JSONL to load into the database")
-    q.add_argument("--host", default="127.0.0.1")
+    q.add_argument("--items", help="items JSONL to load into the database (new items start pending)")
+    q.add_argument("--trust-status", action="store_true",
+                   help="new items keep the review_status in --items (a set already reviewed elsewhere)")
+    q.add_argument("--host", default="127.0.0.1", help="address to serve on (loopback unless --allow-remote)")
     q.add_argument("--port", type=int, default=8765)
+    q.add_argument("--allow-remote", action="store_true",
+                   help="allow a non-loopback --host; every request then needs the printed URL's access token")
     q.set_defaults(func=cmd_safety)
     q = ssub.add_parser("export", help="write the approved items as prompt/response JSONL (a CAT source)")
     q.add_argument("--db", required=True)
