@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from auroram.data import demo, extract
+from auroram.outputs import MARKER
 
 HELP_PAGE = """<!DOCTYPE html><html><head><meta charset="utf-8"><title>t</title>
 <script>var x = "<p id='js'>not text</p>";</script></head>
@@ -170,7 +171,7 @@ def test_write_corpus_writes_splits_and_manifest(tmp_path):
     assert split_bytes == fi_bytes
     assert manifest["sources"][0] == {**SOURCES[0], "documents": 100, "bytes": fi_bytes}
     assert demo.manifest_complete(tmp_path)
-    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temporaries left
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".") and p.name != MARKER] == []  # no temporaries
 
     again = demo.write_corpus(docs, SOURCES, tmp_path / "again", val_fraction=0.05, min_val_docs=10, seed=0)
     assert (again / "fi" / "val.jsonl").read_bytes() == (corpus / "fi" / "val.jsonl").read_bytes()
@@ -188,7 +189,7 @@ def test_failed_write_keeps_the_old_corpus_and_marks_the_build_incomplete(tmp_pa
         demo.write_corpus({"fi": broken()}, SOURCES, tmp_path)
     assert (tmp_path / "corpus" / "fi" / "train.jsonl").read_bytes() == before
     assert not demo.manifest_complete(tmp_path)
-    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".") and p.name != MARKER] == []
 
 
 def test_write_corpus_rejects_repeated_ids(tmp_path):

@@ -33,9 +33,12 @@ def _load(args: argparse.Namespace):
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from auroram.outputs import check_out_dir
     from auroram.pipeline import run_recipe
+    from auroram.pipeline.rundir import run_output
 
     recipe = _load(args)
+    check_out_dir(_run_dir(args, recipe), run_output(), force=args.force)
     try:
         run_recipe(recipe, _run_dir(args, recipe), quiet=args.quiet, until=getattr(args, "until", None))
     finally:
@@ -47,11 +50,13 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_data(args: argparse.Namespace) -> int:
-    from auroram.data.demo import build_demo_corpus
+    from auroram.data.demo import OUTPUT, build_demo_corpus
     from auroram.data.virtual import default_demo_dir
     from auroram.io import read_json
+    from auroram.outputs import check_out_dir
 
     out = Path(args.out) if args.out else default_demo_dir()
+    check_out_dir(out, OUTPUT, force=args.force)
     build_demo_corpus(out, force=args.force, progress=not args.quiet)
     m = read_json(out / "manifest.json")
     print(f"demo corpus in {out}")
@@ -117,16 +122,21 @@ def cmd_data_instruct(args: argparse.Namespace) -> int:
 def cmd_safety(args: argparse.Namespace) -> int:
     what = args.safety_command
     if what == "build":
-        from auroram.safety.build import build_safety_set
+        from auroram.outputs import check_out_dir
+        from auroram.safety.build import OUTPUT, build_safety_set
         from auroram.safety.stage import summarize_manifest
 
+        check_out_dir(args.out, OUTPUT, force=args.force)
         print(summarize_manifest(build_safety_set(args.out, args.seed, force=args.force)))
     elif what == "import":
+        from auroram.outputs import check_out_file, record_out_file
         from auroram.safety.items import write_items
         from auroram.safety.loaders import load_external
 
+        check_out_file(args.out, "safety import", force=args.force)
         r = load_external(args.kind, args.file)
         n = write_items(args.out, r.items)
+        record_out_file(args.out, "safety import")
         skipped = ", ".join(f"{k}: {v}" for k, v in r.skipped.items()) or "none"
         print(f"{n} items written to {args.out}; skipped (categories outside the taxonomy): {skipped}")
     elif what == "review":
@@ -135,9 +145,12 @@ def cmd_safety(args: argparse.Namespace) -> int:
         serve_review(args.db, items=args.items, host=args.host, port=args.port, allow_remote=args.allow_remote,
                      trust_status=args.trust_status)
     elif what == "export":
+        from auroram.outputs import check_out_file, record_out_file
         from auroram.safety.review import export_approved
 
+        check_out_file(args.out, "safety export", force=args.force)
         res = export_approved(args.db, args.out, split=None if args.split == "all" else args.split)
+        record_out_file(args.out, "safety export")
         print(f"{res['items']} approved items written to {args.out}")
     elif what == "eval":
         from auroram.safety.stage import eval_model_dir, format_table
@@ -154,7 +167,8 @@ def cmd_safety(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     from auroram.io import read_json
-    from auroram.report.html import compare_runs, compare_table, write_html_report
+    from auroram.outputs import OutputError, check_out_dir
+    from auroram.report.html import COMPARE_OUTPUT, compare_runs, compare_table, write_html_report
 
     runs = [Path(r) for r in args.runs]
     for r in runs:
@@ -165,6 +179,9 @@ def cmd_report(args: argparse.Namespace) -> int:
         print(path)
         return 0
     out = Path(args.out) if args.out else Path("runs") / ("compare-" + "-vs-".join(r.name for r in runs))
+    if any(out.resolve() == r.resolve() or out.resolve() in r.resolve().parents for r in runs):
+        raise OutputError(f"{out} holds a run it would compare: choose a directory outside the runs")
+    check_out_dir(out, COMPARE_OUTPUT, force=args.force)
     path = compare_runs(runs, out)
     print(compare_table([read_json(r / "report.json") for r in runs]))
     print(path)
@@ -174,12 +191,17 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     import shutil
 
+    from auroram.outputs import Layout, OutputError, check_out_dir, replace_dir
+
     src = Path(args.run) / "stages" / args.stage / "hf"
     if not (src / "config.json").is_file():
         raise FileNotFoundError(f"{src}: no exported model (has stage '{args.stage}' finished?)")
-    from auroram.io import atomic_dir
-
-    with atomic_dir(Path(args.out)) as tmp:
+    out, layout = Path(args.out), Layout("export")
+    a, b = src.resolve(), out.resolve()
+    if a == b or a in b.parents or b in a.parents:  # a copy into (or around) itself never ends well
+        raise OutputError(f"{out} overlaps the model it would copy ({src}): choose a directory outside it")
+    check_out_dir(out, layout, force=args.force)
+    with replace_dir(out, layout, like=src) as tmp:
         shutil.copytree(src, tmp, dirs_exist_ok=True)
     print(args.out)
     return 0
@@ -212,6 +234,8 @@ def build_parser() -> argparse.ArgumentParser:
                                                     "uses its own tokenizer)")
     p.add_argument("--until", metavar="STEP", help="stop after this step: data, curate, safety, tokenizer, shards "
                                                   "(or shards:SOURCE), eval-base, a stage name or report")
+    p.add_argument("--force", action="store_true",
+                   help="use a --run-dir that holds other files and is not a run directory (they are kept)")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_run)
 
@@ -219,6 +243,8 @@ def build_parser() -> argparse.ArgumentParser:
     _recipe_args(p)
     p.add_argument("--run-dir")
     p.add_argument("--base", metavar="HF_DIR")
+    p.add_argument("--force", action="store_true",
+                   help="use a --run-dir that holds other files and is not a run directory (they are kept)")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_run, until="shards")
 
@@ -227,14 +253,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stage", dest="until", required=True, help="stage name, e.g. cap")
     p.add_argument("--run-dir")
     p.add_argument("--base", metavar="HF_DIR")
+    p.add_argument("--force", action="store_true",
+                   help="use a --run-dir that holds other files and is not a run directory (they are kept)")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("data", help="data commands")
     dsub = p.add_subparsers(dest="data_command", required=True, metavar="WHAT")
     q = dsub.add_parser("demo", help="build the demo corpus offline from Debian doc packages and the Python stdlib")
-    q.add_argument("--out", help="corpus directory (default: $AURORAM_CACHE/demo or ~/.cache/auroram/demo)")
-    q.add_argument("--force", action="store_true", help="rebuild even if cached")
+    q.add_argument("--out", help="corpus directory (default: $AURORAM_CACHE/demo or ~/.cache/auroram/demo); a rerun "
+                                 "into it reuses the corpus and its package cache")
+    q.add_argument("--force", action="store_true", help="rebuild even if cached, also in a directory that holds "
+                                                        "other files (they are kept)")
     q.add_argument("--quiet", action="store_true")
     q.set_defaults(func=cmd_data)
     q = dsub.add_parser("instruct", help="build the demo's own instruction sets (CAP and CAT) from the demo corpus")
@@ -271,14 +301,17 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("safety", help="red-team safety set: build, import, review in a browser, export, evaluate")
     ssub = p.add_subparsers(dest="safety_command", required=True, metavar="WHAT")
     q = ssub.add_parser("build", help="write the built-in multilingual red-team set (harmful + safe look-alikes)")
-    q.add_argument("--out", required=True)
+    q.add_argument("--out", required=True, help="directory: new, empty, or an earlier set (rebuilt when the seed "
+                                                "or texts changed)")
     q.add_argument("--seed", type=int, default=1234)
-    q.add_argument("--force", action="store_true")
+    q.add_argument("--force", action="store_true", help="rebuild even if unchanged, also in a directory that holds "
+                                                        "other files (they are kept)")
     q.set_defaults(func=cmd_safety)
     q = ssub.add_parser("import", help="convert a set you obtained to safety items")
     q.add_argument("kind", choices=["biden-harris", "xstest", "harmbench", "do-not-answer"])
     q.add_argument("file")
-    q.add_argument("--out", required=True, help="items JSONL to write")
+    q.add_argument("--out", required=True, help="items JSONL to write (a file an earlier import wrote is replaced)")
+    q.add_argument("--force", action="store_true", help="replace --out even if auroram did not write it")
     q.set_defaults(func=cmd_safety)
     q = ssub.add_parser("review", help="review items one by one in a local web page (keyboard: a, e, r, j, k)")
     q.add_argument("--db", required=True, help="SQLite file holding the decisions (created if missing)")
@@ -292,7 +325,8 @@ def build_parser() -> argparse.ArgumentParser:
     q.set_defaults(func=cmd_safety)
     q = ssub.add_parser("export", help="write the approved items as prompt/response JSONL (a CAT source)")
     q.add_argument("--db", required=True)
-    q.add_argument("--out", required=True)
+    q.add_argument("--out", required=True, help="JSONL to write (a file an earlier export wrote is replaced)")
+    q.add_argument("--force", action="store_true", help="replace --out even if auroram did not write it")
     q.add_argument("--split", default="train", choices=["train", "heldout", "all"])
     q.set_defaults(func=cmd_safety)
     q = ssub.add_parser("eval", help="refusal and over-refusal of a local HF model on a set's held-out items")
@@ -322,13 +356,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("report", help="rebuild a run's HTML report, or compare runs side by side")
     p.add_argument("runs", nargs="+", help="run directories (two or more: a comparison)")
-    p.add_argument("--out", help="comparison output directory")
+    p.add_argument("--out", help="comparison output directory (default: runs/compare-A-vs-B); an earlier "
+                                 "comparison there is replaced")
+    p.add_argument("--force", action="store_true", help="write the comparison into a directory that holds other "
+                                                        "files (they are kept)")
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("export", help="copy a stage's exported HF model out of a run")
     p.add_argument("run", help="run directory")
     p.add_argument("--stage", required=True)
-    p.add_argument("--out", required=True)
+    p.add_argument("--out", required=True, help="directory: new, empty, or an earlier export (replaced)")
+    p.add_argument("--force", action="store_true", help="write into a directory that holds other files; they are "
+                                                        "kept, only an earlier export there is replaced")
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("verify", help="check a run directory against its manifest: missing, changed or "

@@ -15,7 +15,7 @@ import shutil
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 from auroram.errors import AuroramError
 from auroram.faults import disk_full, fault_point
@@ -106,23 +106,60 @@ def _json_default(obj: Any) -> Any:
     raise TypeError(f"cannot serialise {type(obj).__name__} to JSON")
 
 
-def publish_dir(tmp: Path, path: Path) -> None:
-    """Rename a fully written directory into place, replacing what was there."""
+KeepFn = Callable[[Path, Path], Iterable[str]]
+
+
+def publish_dir(tmp: Path, path: Path, keep: KeepFn | None = None) -> None:
+    """Rename a fully written directory into place, replacing what was there. `keep(old, new)` names paths
+    (relative) of the old directory that move into the new one instead of going (a user's own files)."""
     if path.exists():
+        carry = list(keep(path, tmp)) if keep else []
+        if keep is not None:  # the folder keeps its permissions, as if only its contents changed
+            shutil.copymode(path, tmp)
         # move the old one aside first so there is never a moment with a half-replaced directory
         old = path.with_name(f".{path.name}.old-{os.getpid()}")
         os.replace(path, old)
         fault_point(f"dir-swap:{path}")
         os.replace(tmp, path)
+        # moved only after the swap: an error before it leaves them where they were
+        _carry_over(old, path, carry)
         shutil.rmtree(old, ignore_errors=True)
     else:
         os.replace(tmp, path)
     _fsync_dir(path.parent)
 
 
+def _carry_over(old: Path, new: Path, rels: list[str]) -> None:
+    """Move rels from old into new; if one cannot move, put everything back as it was and raise."""
+    moved: list[str] = []
+    try:
+        for rel in rels:
+            dst = new / rel
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            if os.path.lexists(dst):
+                raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), str(dst))
+            os.rename(old / rel, dst)
+            moved.append(rel)
+    except OSError as e:
+        stuck = rel
+        try:
+            for back in reversed(moved):
+                os.rename(new / back, old / back)
+            failed = new.with_name(f".{new.name}.failed-{os.getpid()}")
+            os.replace(new, failed)
+            os.replace(old, new)
+            shutil.rmtree(failed, ignore_errors=True)
+        except OSError:
+            raise OSError(f"{new}: could not keep {stuck} in the new directory ({e.strerror or e}); nothing is "
+                          f"lost: what is not in {new} is in {old}") from e
+        raise OSError(f"{new}: could not keep {stuck} in the new directory ({e.strerror or e}); "
+                      f"left as it was") from e
+
+
 @contextlib.contextmanager
-def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary directory beside `path`; on clean exit rename it to `path` (replacing it)."""
+def atomic_dir(path: str | os.PathLike, keep: KeepFn | None = None) -> Iterator[Path]:
+    """Yield a temporary directory beside `path`; on clean exit rename it to `path` (replacing it, except for
+    the paths `keep` names: see publish_dir)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
@@ -137,7 +174,7 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
                 finally:
                     os.close(fd)
         fault_point(f"dir:{path}")
-        publish_dir(tmp, path)
+        publish_dir(tmp, path, keep)
         fault_point(f"dir-done:{path}")
     except OSError as e:
         shutil.rmtree(tmp, ignore_errors=True)

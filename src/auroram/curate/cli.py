@@ -18,7 +18,10 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("inputs", nargs="+", metavar="INPUT",
                    help="JSONL (.gz/.zst), Parquet, HF save_to_disk or text/code directories; LANG:PATH routes "
                         "a whole input to a language, e.g. code:src/ or fi:finnish.jsonl")
-    p.add_argument("--out", required=True, help="output directory")
+    p.add_argument("--out", required=True, help="output directory: new, empty, or an earlier `auroram curate` output "
+                                                "(a rerun continues or redoes it)")
+    p.add_argument("--force", action="store_true", help="write into a directory that holds other files too; they "
+                                                        "are kept, only curation's own files there are replaced")
     p.add_argument("--config", help="YAML with the curate settings (a recipe's `curate:` block or its top level)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a setting, e.g. --set dedup.threshold=0.6 --set languages.ja.c4.enabled=false")
@@ -45,7 +48,10 @@ def cmd_curate(args: argparse.Namespace) -> int:
     import yaml
 
     from auroram.config import apply_override
-    from auroram.curate.run import curate
+    from auroram.curate.run import OUTPUT, curate
+    from auroram.outputs import check_out_dir
+
+    check_out_dir(args.out, OUTPUT, force=args.force)
 
     data: dict[str, Any] = {}
     if args.config:

@@ -35,7 +35,7 @@ def curate_demo(corpus_dir: str | Path, out_dir: str | Path, *, config: CurateCo
     """Curate the demo corpus's train files (each routed to its domain) into out_dir; return one kept
     JSONL per domain (the new `sources` paths) and the stats."""
     require_extra("datatrove", "curate", "the curate step")
-    from auroram.curate.run import curate
+    from auroram.curate.run import KEPT_GLOB, curate
     from auroram.io import atomic_file, write_json
 
     corpus = Path(corpus_dir) / "corpus"
@@ -47,7 +47,7 @@ def curate_demo(corpus_dir: str | Path, out_dir: str | Path, *, config: CurateCo
     if not (done.is_file() and json.loads(done.read_text()).get("hash") == stats.get("run_hash")):
         with contextlib.ExitStack() as st:
             handles = {d: st.enter_context(atomic_file(p, "w")) for d, p in by_domain.items()}
-            for f in sorted((out / "kept").glob("*.jsonl")):
+            for f in sorted((out / "kept").glob(KEPT_GLOB)):
                 with open(f, encoding="utf-8") as fh:
                     for line in fh:
                         rec = json.loads(line)

@@ -32,8 +32,17 @@ from auroram.curate.filters import FILTERS
 from auroram.curate.readers import CurateInputError, InputFile, list_inputs, parse_input
 from auroram.faults import fault_point
 from auroram.io import atomic_file, hash_obj, mark_step_done, read_json, step_done, write_json
+from auroram.outputs import Layout, claim_dir, remove_owned
 
 STAGE3_STEPS = ["exact_dedup", "near_dedup"]
+RANK = "[0-9]" * 5  # every task names its files by its rank, 00000.jsonl ...
+KEPT_GLOB = f"{RANK}.jsonl"
+# what curation (with --tokenize, --langid-eval and the demo's by_domain/) writes into --out; a user's other
+# files there, kept/ and rejected/ included, are never touched
+OUTPUT = Layout("curate", patterns=(
+    "kept/", f"kept/{KEPT_GLOB}", "rejected/", f"rejected/{RANK}.jsonl", f"rejected/{RANK}.dedup.jsonl",
+    "work/", "work/**", "stats.json", "step.json", "langid_eval.json", "shards/", "shards/**",
+    "by_domain/", "by_domain/**"), legacy=lambda root: (root / "work" / "run.json").is_file())
 
 
 def stage1_steps() -> list[str]:
@@ -329,15 +338,13 @@ def curate(inputs: Sequence[str | os.PathLike | tuple[str, str | None]], out_dir
                          "strict": strict})
     if step_done(out, run_hash) and (out / "stats.json").is_file():
         return read_json(out / "stats.json")
+    claim_dir(out, OUTPUT)
     work = out / "work"
     marker = work / "run.json"
     same = marker.is_file() and read_json(marker).get("hash") == run_hash
     if not same:  # other inputs, settings or task layout: partial results cannot be reused
-        for sub in ("kept", "rejected", "work"):
-            shutil.rmtree(out / sub, ignore_errors=True)
-        for f in ("stats.json", "step.json"):
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(out / f)
+        for sub in ("kept", "rejected", "work", "stats.json", "step.json"):
+            remove_owned(out, OUTPUT, sub)
         write_json(marker, {"hash": run_hash, "tasks": tasks, "inputs": [f.path for f in files]})
     for sub in ("kept", "rejected", "work/pending", "work/stats", "work/sigs"):
         (out / sub).mkdir(parents=True, exist_ok=True)

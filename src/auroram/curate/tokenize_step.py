@@ -251,8 +251,10 @@ def tokenize_groups(groups: Mapping[str, Mapping[str, Any]], tokenizer_dir: str 
 
 def kept_groups(curate_out: str | os.PathLike, by_lang: bool = True) -> dict[str, dict[str, Any]]:
     """Groups for a curated directory: one per language in stats.json (documents kept > 0), or one `all`."""
+    from auroram.curate.run import KEPT_GLOB
+
     root = Path(curate_out)
-    files = [str(p) for p in sorted((root / "kept").glob("*.jsonl"))]
+    files = [str(p) for p in sorted((root / "kept").glob(KEPT_GLOB))]  # a user's own file in kept/ is not curated
     if not files:
         raise FileNotFoundError(f"{root / 'kept'}: no curated JSONL files (run auroram curate first)")
     if not by_lang:

@@ -37,12 +37,28 @@ from typing import Iterable, Iterator, Mapping, Sequence
 from auroram.data import extract
 from auroram.errors import AuroramError
 from auroram.jsonl import read_records
-from auroram.io import atomic_dir, write_json
+from auroram.io import write_json
+from auroram.outputs import Layout, claim_dir, replace_dir
 
 DOMAINS = ("en", "fi", "hi", "ja", "vi", "code")
 MANIFEST_FORMAT = 1
 RERUN_HINT = "then rerun `auroram data demo`"
 STDLIB_PACKAGE = "python-stdlib"
+
+
+def _demo_dir(root: Path) -> bool:
+    # a demo directory made before output markers: its package cache, or its manifest
+    try:
+        m = json.loads((root / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        m = None
+    return (root / "debs").is_dir() or (isinstance(m, dict) and m.get("format") == MANIFEST_FORMAT and "domains" in m)
+
+
+# the cache (debs/, extract/) and the corpus are reused by a rerun; a user's other files there are kept
+OUTPUT = Layout("data demo", patterns=(
+    "manifest.json", "corpus/", "corpus/*/", "corpus/*/train.jsonl", "corpus/*/val.jsonl", "debs/", "debs/*.deb",
+    "debs/.incoming/", "debs/.incoming/**", "extract/", "extract/**", "instruct/", "instruct/**"), legacy=_demo_dir)
 
 
 class DemoCorpusError(AuroramError, RuntimeError):
@@ -112,6 +128,7 @@ def build_demo_corpus(
     if not force and manifest_complete(out_dir):
         return out_dir / "corpus"
     require_tools()
+    claim_dir(out_dir, OUTPUT)
     with _ProgressBars(progress) as bars:
         docs_by_domain, sources, _stats = collect(out_dir, bars)
     return write_corpus(
@@ -561,8 +578,7 @@ def write_corpus(
     python: str | None = None,
 ) -> Path:
     """Split documents into train/val per domain and write out_dir/corpus/ and then out_dir/manifest.json."""
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = claim_dir(out_dir, OUTPUT)
     manifest_path = out_dir / "manifest.json"
     # the manifest is the "complete" mark: remove it before touching the corpus it describes
     with suppress(FileNotFoundError):
@@ -571,7 +587,7 @@ def write_corpus(
     per_source: Counter = Counter()
     per_source_bytes: Counter = Counter()
     domains: dict[str, dict] = {}
-    with atomic_dir(out_dir / "corpus") as tmp:
+    with replace_dir(out_dir / "corpus", OUTPUT, root=out_dir) as tmp:
         for domain, docs in docs_by_domain.items():
             docs = [{"id": str(d["id"]), "text": str(d["text"]), "source": str(d["source"])} for d in docs]
             ids = Counter(d["id"] for d in docs)

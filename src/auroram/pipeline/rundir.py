@@ -222,3 +222,21 @@ def record_untracked(run_dir: str | os.PathLike) -> int:
     if new:
         record_outputs(run_dir, *new)
     return len(new)
+
+
+def _run_directory(root: Path) -> bool:
+    # what every run writes before its first step; a run killed sooner leaves only its lock and log
+    names = set(os.listdir(root))
+    return bool(names & {"recipe.yaml", "provenance.json"}) or bool(names) and names <= {".lock", "log.txt"}
+
+
+def run_output():
+    """What `auroram run` writes at the top of a run directory. A rerun resumes its own run directory whatever
+    else is there (notes, job logs); a directory that is not one needs --force, and then nothing of the
+    user's may sit where a step writes (a step redoes its folder whole)."""
+    from auroram.outputs import Layout
+
+    tops = ("report", "tokenizer", "curate", "safety", "shards", "stages", "tb", "wandb", "mlruns")
+    return Layout("run", patterns=(".lock", MANIFEST, "recipe.yaml", "provenance.json", "report.json", "log.txt",
+                                   *(f"{t}/" for t in tops), *(f"{t}/**" for t in tops)),
+                  legacy=_run_directory, shared=True)

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from auroram.io import atomic_dir, atomic_file, read_json
+from auroram.outputs import Layout, replace_dir
 from auroram.report import plots
 from auroram.report import sections as rs
 from auroram.report.reading import (
@@ -254,16 +255,38 @@ def compare_table(reports: list[dict], names: list[str] | None = None) -> str:
     return "\n".join(lines)
 
 
+COMPARE_TITLE = "auroram: runs compared"
+
+
+def _comparison(root: Path) -> bool:
+    # a comparison written before output markers: recognised by its page title
+    try:
+        return f"<title>{COMPARE_TITLE}</title>" in (root / "index.html").read_text(encoding="utf-8")[:4096]
+    except (OSError, UnicodeDecodeError):
+        return False
+
+
+# a rerun replaces its own earlier comparison; a user's other files in the directory are kept
+COMPARE_OUTPUT = Layout("report", patterns=("index.html", "compare_bpb.png", "compare*-plot*.png"),
+                        legacy=_comparison)
+
+
 def compare_runs(run_dirs: list[Path], out_dir: Path) -> Path:
-    """Write out_dir/index.html (and its plot) comparing the runs side by side; returns the index.html path."""
+    """Write out_dir/index.html (and its plot) comparing the runs side by side, whole or not at all; returns
+    the index.html path."""
     run_dirs = [Path(d) for d in run_dirs]
     out_dir = Path(out_dir)
     reports = [load_report(d) for d in run_dirs]
+    with replace_dir(out_dir, COMPARE_OUTPUT) as tmp:
+        _write_comparison(run_dirs, reports, out_dir, tmp)
+    return out_dir / "index.html"
+
+
+def _write_comparison(run_dirs: list[Path], reports: list[dict], out_dir: Path, tmp: Path) -> None:
+    """Write the page into tmp; links are relative to out_dir, where tmp goes."""
     names = _run_labels(run_dirs)
     domains = all_domains(reports)
-
-    # the plot goes first, so an index.html never points at a picture that is not there
-    with atomic_file(out_dir / "compare_bpb.png", "wb") as fh:
+    with atomic_file(tmp / "compare_bpb.png", "wb") as fh:
         plots.plot_compare(reports, names, domains, fh)
 
     runs_rows = [
@@ -284,20 +307,18 @@ def compare_runs(run_dirs: list[Path], out_dir: Path) -> Path:
     for name in names:
         change_head += [f"{name}: Δ bpb", f"{name}: Δ %"]
     body = [
-        "<h1>auroram: runs compared</h1>",
+        f"<h1>{COMPARE_TITLE}</h1>",
         table_html(["run", "recipe", "stages", "tokens", "config hash"], runs_rows),
         render_section(rs.section(
             "Bits per byte over training",
             {"kind": "image", "src": "compare_bpb.png",
-             "alt": "bits per byte per domain over cumulative tokens, runs overlaid"}), out_dir, "compare0"),
+             "alt": "bits per byte per domain over cumulative tokens, runs overlaid"}), tmp, "compare0"),
         render_section(rs.section("Final bits per byte", rs.table(["domain", *names], final_rows)),
-                       out_dir, "compare1"),
+                       tmp, "compare1"),
         render_section(rs.section(
             "Change against the start (last stage vs first)",
             rs.text("Positive (red) means the domain got worse over the run, i.e. was forgotten."),
-            rs.table(change_head, change_rows)), out_dir, "compare2"),
+            rs.table(change_head, change_rows)), tmp, "compare2"),
     ]
-    index = out_dir / "index.html"
-    with atomic_file(index, "w") as fh:
-        fh.write(page("auroram: runs compared", body))
-    return index
+    with atomic_file(tmp / "index.html", "w") as fh:
+        fh.write(page(COMPARE_TITLE, body))

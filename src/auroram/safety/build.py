@@ -13,7 +13,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from auroram.io import atomic_dir, hash_obj, read_json, sha256_file, write_json
+from auroram.io import hash_obj, read_json, sha256_file, write_json
+from auroram.outputs import Layout, replace_dir
 from auroram.safety.items import PENDING, counts, write_items
 from auroram.safety.templates import CATEGORIES, LANGUAGES, TEXT, load_templates
 
@@ -21,6 +22,17 @@ SOURCE = "auroram-templates-v1"
 HELDOUT_FRAMES = 4  # of 14 per language: 6 asks x 4 = 24 held-out harmful items per category and language
 ITEMS_FILE = "items.jsonl"
 MANIFEST_FILE = "manifest.json"
+
+
+def _built_set(root: Path) -> bool:
+    try:
+        return read_json(root / MANIFEST_FILE).get("source") == SOURCE
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+# a rebuild into its own earlier set goes on without --force; a user's files beside it are kept
+OUTPUT = Layout("safety build", patterns=(ITEMS_FILE, MANIFEST_FILE), legacy=_built_set)
 
 
 def refusal_text(language: str, category: str, variant: int, text: dict[str, dict] | None = None) -> str:
@@ -75,7 +87,7 @@ def build_safety_set(out_dir: str | os.PathLike, seed: int = 1234, *, languages:
                      force: bool = False, templates_dir: str | os.PathLike | None = None) -> dict[str, Any]:
     """Write DIR/items.jsonl and DIR/manifest.json (whole or not at all); returns the manifest.
     `templates_dir` holds `<lang>.yaml` files laid out as the shipped ones (default: the shipped texts).
-    A directory already built with the same seed and templates is kept as is."""
+    A directory already built with the same seed and templates is kept as is; other files in DIR stay."""
     out = Path(out_dir)
     langs = languages or LANGUAGES
     text = TEXT if templates_dir is None else load_templates(templates_dir, langs)
@@ -90,7 +102,7 @@ def build_safety_set(out_dir: str | os.PathLike, seed: int = 1234, *, languages:
         if m.get("fingerprint") == fingerprint:
             return m
     items = generate_items(seed, langs, text=text)
-    with atomic_dir(out) as tmp:
+    with replace_dir(out, OUTPUT) as tmp:
         n = write_items(tmp / ITEMS_FILE, items)
         manifest = {
             "format": 1, "source": SOURCE, "seed": seed, "fingerprint": fingerprint,
