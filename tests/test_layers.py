@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "auroram"
-GROUND = {"auroram.errors", "auroram.faults", "auroram.io", "auroram.typedconfig", "auroram.jsonl"}
+GROUND = {"auroram.errors", "auroram.faults", "auroram.io", "auroram.typedconfig", "auroram.jsonl", "auroram.outputs"}
 
 
 def _module(path: Path) -> str:

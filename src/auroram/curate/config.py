@@ -16,7 +16,7 @@ from typing import Any, Literal
 import yaml
 
 from auroram.curate.filters import FILTERS
-from auroram.typedconfig import ConfigError, build, to_plain
+from auroram.typedconfig import ConfigError, build, load_yaml_file, to_plain
 
 # the demo's natural languages; "code" is a pseudo-language routed by input hint or file extension
 DEMO_LANGUAGES = ["en", "fi", "hi", "ja", "vi"]
@@ -153,7 +153,7 @@ def load_curate_config(path: str | Path | None = None, data: dict[str, Any] | No
     if path is not None:
         where = str(path)
         try:
-            data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+            data = load_yaml_file(path, where) or {}
         except yaml.YAMLError as e:
             raise ConfigError(f"{where}: not valid YAML ({getattr(e, 'problem', e)})") from None
         except OSError as e:

@@ -52,7 +52,9 @@ class Mixture:
         global_batch_seqs: int,
         seed: int,
         stage_index: int = 0,
+        vocab_size: int | None = None,
     ):
+        """`vocab_size`: the model's embedding rows; a shard holding a larger id is an error naming it."""
         if seq_len <= 0:
             raise MixtureError(f"seq_len must be positive, got {seq_len}")
         if global_batch_seqs <= 0:
@@ -83,6 +85,8 @@ class Mixture:
                     f"seq_len + 1 = {seq_len + 1}; add data or lower train.seq_len"
                 )
             self.n_windows[name] = n
+            if vocab_size is not None:  # checked here, not as an IndexError deep inside the embedding
+                sh.check_vocab(vocab_size)
         self._n = np.array([self.n_windows[n] for n in self.sources], np.int64)
         exact = np.array([self.weights[n] for n in self.sources]) * global_batch_seqs
         # the epsilon keeps 0.3 * 10 = 2.9999... from losing a whole sequence to float rounding

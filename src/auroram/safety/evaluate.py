@@ -223,14 +223,17 @@ class ClassifierJudge:
     def __init__(self, model_dir: str | Path, *, device: str | None = None, max_new_tokens: int = 12):
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
+        from auroram.tokenize.bpe import refuse_remote_code
+
         d = Path(model_dir)
         if not (d / "config.json").is_file():
             raise ValueError(f"{d}: not a model directory (no config.json)")
+        refuse_remote_code(d)
         self.name = f"classifier:{d.name}"
-        self.tok = AutoTokenizer.from_pretrained(str(d), local_files_only=True)
+        self.tok = AutoTokenizer.from_pretrained(str(d), local_files_only=True, trust_remote_code=False)
         if not getattr(self.tok, "chat_template", None):
             raise ValueError(f"{d}: the judge's tokenizer has no chat template (a Llama Guard directory has one)")
-        self.model = AutoModelForCausalLM.from_pretrained(str(d), local_files_only=True)
+        self.model = AutoModelForCausalLM.from_pretrained(str(d), local_files_only=True, trust_remote_code=False)
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         self.model.to(self.device).eval()
         self.max_new_tokens = max_new_tokens

@@ -6,6 +6,7 @@ special token `<|endoftext|>` at id 0 that separates documents and doubles as bo
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Iterable
@@ -26,6 +27,31 @@ _TOKENIZER_FILES = (
 
 class TokenizerError(AuroramError, ValueError):
     """A tokenizer is missing or unusable; the message names the directory."""
+
+
+class RemoteCodeError(AuroramError, ValueError):
+    """A model or tokenizer directory asks to run its own Python code (auto_map); auroram never does."""
+
+
+def refuse_remote_code(path: str | os.PathLike) -> None:
+    """Raise RemoteCodeError when the directory's config.json or tokenizer_config.json maps a class to custom
+    code; checked before transformers, which would otherwise ask [y/N] on a terminal or import the code."""
+    d = Path(path)
+    for name in ("config.json", "tokenizer_config.json"):
+        try:
+            cfg = json.loads((d / name).read_text(encoding="utf-8"))
+        except (OSError, ValueError):  # missing or unreadable: the loader reports it in its own words
+            continue
+        auto_map = cfg.get("auto_map") if isinstance(cfg, dict) else None
+        if auto_map:
+            refs = auto_map.values() if isinstance(auto_map, dict) else [auto_map]
+            code = sorted({str(r).split("--")[-1].split(".")[0] + ".py" for ref in refs
+                           for r in (ref if isinstance(ref, list) else [ref]) if r})
+            raise RemoteCodeError(
+                f"{d}: {name} has auto_map, which runs the directory's own code ({', '.join(code) or 'custom code'}); "
+                f"auroram loads only architectures transformers ships (trust_remote_code=False); "
+                f"remove auto_map to use transformers' own class"
+            )
 
 
 def train_bpe(texts: Iterable[str], vocab_size: int, out_dir: str | os.PathLike) -> PreTrainedTokenizerFast:
@@ -68,8 +94,9 @@ def load_tokenizer(path: str | os.PathLike) -> PreTrainedTokenizerFast:
         raise TokenizerError(f"{path}: tokenizer directory not found")
     if not any((path / f).is_file() for f in _TOKENIZER_FILES):
         raise TokenizerError(f"{path}: no tokenizer files here (expected tokenizer.json or tokenizer_config.json)")
+    refuse_remote_code(path)
     try:
-        return AutoTokenizer.from_pretrained(str(path), local_files_only=True)
+        return AutoTokenizer.from_pretrained(str(path), local_files_only=True, trust_remote_code=False)
     except (OSError, ValueError, KeyError, ImportError) as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise TokenizerError(f"{path}: cannot load the tokenizer ({first})") from None

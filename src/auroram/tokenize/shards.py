@@ -35,6 +35,10 @@ class ShardError(AuroramError, ValueError):
     """A shard file is missing, truncated, corrupt or not a shard; the message names the file."""
 
 
+# (resolved path, bytes, mtime_ns) -> largest token id, for shards this process has checksummed already
+_VERIFIED: dict[tuple[str, int, int], int] = {}
+
+
 def token_dtype(vocab_size: int) -> np.dtype:
     return np.dtype(np.uint16) if vocab_size <= 65535 else np.dtype(np.uint32)
 
@@ -143,7 +147,8 @@ class Shard:
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
         try:
-            size = self.path.stat().st_size
+            st = self.path.stat()
+            size = st.st_size
             with open(self.path, "rb") as fh:
                 head = fh.read(HEADER_BYTES)
         except FileNotFoundError:
@@ -167,6 +172,8 @@ class Shard:
         self.n_docs = int(n_docs)
         self.vocab_size = int(vocab_size)
         self.checksum = checksum
+        self._stat = (str(self.path.resolve()), size, st.st_mtime_ns)
+        self._max_token_id: int | None = None
         buf = np.memmap(self.path, dtype=np.uint8, mode="r")
         self.tokens = buf[HEADER_BYTES:mask_at].view(np.uint16 if itemsize == 2 else np.uint32)
         self.loss_mask = buf[mask_at : mask_at + self.n_tokens]
@@ -205,8 +212,42 @@ class Shard:
             raise ShardError(f"{self.path}: corrupt: checksum mismatch (the file changed after it was written)")
         if self.n_docs and np.any(np.diff(self.doc_offsets) < 0):
             raise ShardError(f"{self.path}: corrupt: document offsets are not increasing")
-        if self.n_tokens and int(self.tokens.max()) >= self.vocab_size:
+        self._max_token_id = int(self.tokens.max()) if self.n_tokens else -1
+        if self._max_token_id >= self.vocab_size:
             raise ShardError(f"{self.path}: corrupt: token id >= vocab_size {self.vocab_size}")
+        _VERIFIED[self._stat] = self._max_token_id
+
+    def verify_once(self, record: dict | None = None) -> None:
+        """verify(), skipped when `record` (written with the shard, and older than nothing on disk: the caller
+        checks) holds this header's checksum, or when this process verified this path, size and mtime."""
+        if record and record.get("checksum") == self.checksum.hex() and isinstance(record.get("max_token_id"), int):
+            self._max_token_id = record["max_token_id"]
+        elif self._stat in _VERIFIED:
+            self._max_token_id = _VERIFIED[self._stat]
+        else:
+            self.verify()
+
+    def record(self) -> dict:
+        """What verify_once needs to trust this file later without reading it: keep it beside the shard."""
+        return {"checksum": self.checksum.hex(), "max_token_id": self.max_token_id()}
+
+    def max_token_id(self) -> int:
+        if self._max_token_id is None:
+            self._max_token_id = int(self.tokens.max()) if self.n_tokens else -1
+        return self._max_token_id
+
+    def check_vocab(self, vocab_size: int, what: str = "the model") -> None:
+        """Raise ShardError naming the first token id a `vocab_size`-row embedding has no row for."""
+        if self.max_token_id() < vocab_size:
+            return
+        for start in range(0, self.n_tokens, _CHUNK_BYTES):  # chunked: no bool array the size of the shard
+            hits = np.flatnonzero(self.tokens[start : start + _CHUNK_BYTES] >= vocab_size)
+            if hits.size:
+                off = start + int(hits[0])
+                doc = int(np.searchsorted(self.doc_offsets, off, side="right")) - 1
+                raise ShardError(f"{self.path}: token {off} (document {doc}) has id {int(self.tokens[off])}, "
+                                 f"outside {what}'s vocabulary of {vocab_size}; the shard was made with another "
+                                 f"tokenizer: delete it and run again")
 
 
 def _encode(tokenizer, texts: list[str]) -> list[list[int]]:

@@ -61,7 +61,7 @@ class ShardStep(Step):
         from auroram.data.instruct import Quarantine
         from auroram.tokenize.bpe import eos_id
         from auroram.tokenize.render import render_docs
-        from auroram.tokenize.shards import tokenize_to_shard
+        from auroram.tokenize.shards import Shard, tokenize_to_shard
 
         name, src, out = self.source, ctx.recipe.sources[self.source], self.out_dir(ctx)
         renderer = _renderer(ctx)
@@ -93,20 +93,29 @@ class ShardStep(Step):
         if st.get("documents", 0) == 0:
             raise RunError(f"source '{name}' ({src.path}) has no documents "
                            f"({q.quarantined} quarantined, {table.get('dropped', 0)} decontaminated)")
+        shard = Shard(out / "tokens.bin")
+        shard.verify()  # read back once while it is in the page cache; later runs trust the record below
         fault_point(f"shards:{name}:written")
         line = f"{st.get('documents', 0):,} documents, {st.get('tokens', 0):,} tokens"
         if table.get("dropped") or q.quarantined:
             line += f" ({table.get('dropped', 0):,} overlapping evaluation sets, {q.quarantined:,} quarantined)"
         ctx.console.step(self.name, line)
         return {**st, "quarantine": q.summary(), "decontamination": table, "format": src.format,
-                "renderer": renderer.kind if src.format != "text" else None}
+                "renderer": renderer.kind if src.format != "text" else None, "verified": shard.record()}
 
     def load(self, ctx: RunContext) -> None:
-        from auroram.tokenize.shards import Shard
+        from auroram.tokenize.shards import Shard, ShardError
 
         out = self.out_dir(ctx)
-        ctx.shards[self.source] = Shard(out / "tokens.bin")
-        ctx.shard_keys[self.source] = self.current_key or ""
+        shard = Shard(out / "tokens.bin")
         rec = read_json(out / "step.json")
+        # the record is written after the shard: a shard changed since (bits flipped, copied over) is newer
+        untouched = shard.path.stat().st_mtime_ns <= (out / "step.json").stat().st_mtime_ns
+        try:
+            shard.verify_once(rec.get("verified") if untouched else None)
+        except ShardError as e:
+            raise ShardError(f"{e}; delete {out} and run again to rebuild it") from None
+        ctx.shards[self.source] = shard
+        ctx.shard_keys[self.source] = self.current_key or ""
         ctx.shard_stats[self.source] = {k: rec.get(k) for k in ("documents", "tokens", "bytes", "quarantine",
                                                                  "decontamination", "format", "renderer")}
