@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q "$(TORCH)"
-	$(PY) -m pip install -q -e ".[test,curate,lmeval]"
+	$(PY) -m pip install -q -e ".[test,curate,lmeval,wandb,mlflow]"
 	touch $(STAMP)
 
 # the demo corpus is extracted from Debian doc packages: apt lists and the man-page renderer are needed

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from auroram import __version__
-from auroram.errors import AuroramError
+from auroram.errors import USER_ERRORS, describe_error
 
 
 def _recipe_args(p: argparse.ArgumentParser, default: str | None = "tiny") -> None:
@@ -17,6 +17,14 @@ def _recipe_args(p: argparse.ArgumentParser, default: str | None = "tiny") -> No
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a recipe field, e.g. --set train.seq_len=512 --set stages.cap.tokens=1e6 "
                         "--set use_replay=false (repeatable)")
+
+
+def _log_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--log-format", choices=["auto", "text", "json"], default="auto",
+                   help="auto: rich's display in a terminal, one timestamped line per event elsewhere (Slurm, CI, "
+                        "a file); text: those lines always; json: one JSON object per line")
+    p.add_argument("--progress-seconds", type=float, default=30.0, metavar="S",
+                   help="outside a terminal, a progress line every S seconds (default 30)")
 
 
 def _run_dir(args: argparse.Namespace, recipe) -> Path:
@@ -40,7 +48,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     recipe = _load(args)
     check_out_dir(_run_dir(args, recipe), run_output(), force=args.force)
     try:
-        run_recipe(recipe, _run_dir(args, recipe), quiet=args.quiet, until=getattr(args, "until", None))
+        run_recipe(recipe, _run_dir(args, recipe), quiet=args.quiet, until=getattr(args, "until", None),
+                   log_format=args.log_format, progress_seconds=args.progress_seconds)
     finally:
         import torch.distributed as dist
 
@@ -237,6 +246,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true",
                    help="use a --run-dir that holds other files and is not a run directory (they are kept)")
     p.add_argument("--quiet", action="store_true")
+    _log_args(p)
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("tokenize", help="run a recipe up to its packed token shards")
@@ -246,6 +256,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true",
                    help="use a --run-dir that holds other files and is not a run directory (they are kept)")
     p.add_argument("--quiet", action="store_true")
+    _log_args(p)
     p.set_defaults(func=cmd_run, until="shards")
 
     p = sub.add_parser("train", help="run a recipe up to and including one stage")
@@ -256,6 +267,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true",
                    help="use a --run-dir that holds other files and is not a run directory (they are kept)")
     p.add_argument("--quiet", action="store_true")
+    _log_args(p)
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("data", help="data commands")
@@ -383,22 +395,15 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     try:
         return args.func(args)
-    except KeyboardInterrupt:
-        print("auroram: interrupted (rerun the same command to continue where it stopped)", file=sys.stderr)
-        return 130
-    except (AuroramError, ValueError, RuntimeError, OSError, KeyError) as e:
-        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        print(f"auroram: error: {msg}", file=sys.stderr)
+    except (KeyboardInterrupt, Exception) as e:  # noqa: BLE001 - a bug too is told in one line; --debug shows where
+        # a run that logs as text or JSON has already written the line, with its time
+        if not getattr(e, "auroram_reported", False):
+            print(f"auroram: {describe_error(e)}", file=sys.stderr)
+        if isinstance(e, KeyboardInterrupt):
+            return 130
         if os.environ.get("AURORAM_DEBUG"):
             raise
-        return 2
-    except Exception as e:  # noqa: BLE001 - a bug, still told in one line; --debug shows where
-        msg = str(e).strip().splitlines()[0] if str(e).strip() else ""
-        print(f"auroram: internal error: {type(e).__name__}: {msg} (rerun with --debug for the traceback)",
-              file=sys.stderr)
-        if os.environ.get("AURORAM_DEBUG"):
-            raise
-        return 3
+        return 2 if isinstance(e, USER_ERRORS) else 3
 
 
 if __name__ == "__main__":

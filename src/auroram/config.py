@@ -89,6 +89,19 @@ class StageConfig:
 
 
 @dataclass
+class WandbConfig:
+    mode: Literal["offline", "online"] = "offline"  # offline: kept in the run's wandb/ folder; `wandb sync` uploads it
+    project: str = "auroram"
+    entity: str | None = None  # your W&B user or team; None: the account's default
+
+
+@dataclass
+class MlflowConfig:
+    tracking_uri: str | None = None  # None: a file store in the run's mlruns/ folder; or your server's URI
+    experiment: str = "auroram"
+
+
+@dataclass
 class TrainConfig:
     seq_len: int = 256  # tokens per training sequence
     global_batch_tokens: int = 4096  # tokens per optimizer step over all ranks (Aurora-M: 2048 x 2048)
@@ -107,6 +120,10 @@ class TrainConfig:
     on_nonfinite: Literal["stop", "skip", "rollback"] = "stop"
     rollback_lr_factor: float = 0.5
     max_rollbacks: int = 3  # per stage; one more non-finite loss after these stops the run
+    # where training curves go (rank 0): tensorboard (tb/), wandb and mlflow (the extras of those names)
+    loggers: list[Literal["tensorboard", "wandb", "mlflow"]] = field(default_factory=lambda: ["tensorboard"])
+    wandb: WandbConfig = field(default_factory=WandbConfig)
+    mlflow: MlflowConfig = field(default_factory=MlflowConfig)
 
 
 @dataclass

@@ -26,3 +26,18 @@ def require_extra(module: str, extra: str, what: str) -> None:
         importlib.import_module(module)
     except ImportError:
         raise MissingExtraError(extra, what, module) from None
+
+
+# what the CLI reports as the user's to fix (exit 2); anything else is a bug (exit 3)
+USER_ERRORS = (AuroramError, ValueError, RuntimeError, OSError, KeyError)
+
+
+def describe_error(e: BaseException) -> str:
+    """The one line the CLI prints after "auroram: " for an exception that ends a command."""
+    text = str(e).strip()
+    msg = text.splitlines()[0] if text else ""
+    if isinstance(e, KeyboardInterrupt):
+        return "interrupted (rerun the same command to continue where it stopped)"
+    if isinstance(e, USER_ERRORS):
+        return f"error: {msg or type(e).__name__}"
+    return f"internal error: {type(e).__name__}: {msg} (rerun with --debug for the traceback)"

@@ -5,6 +5,7 @@ which processes run it."""
 from __future__ import annotations
 
 import contextlib
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,7 @@ class RunContext:
     model_key: str = ""  # key of the weights the next stage starts from
     model_final: Path | None = None  # and where they are (None: a fresh or imported model)
     cache: dict[str, Any] = field(default_factory=dict)  # computed once per run: held-out texts, evaluators
+    loggers: Any = None  # the recipe's trackers (auroram.train.loggers), opened by the first stage that trains
 
     def once(self, name: str, make: Any) -> Any:
         if name not in self.cache:
@@ -91,11 +93,14 @@ def execute(step: Step, ctx: RunContext) -> None:
     info = ctx.info
     key = step.current_key = step.key(ctx)  # every rank: later steps' keys chain on it
     out = step.out_dir(ctx)
+    t0 = time.perf_counter()
     if key is None:
         if info.is_main:
+            ctx.console.begin(step.name)
             step.run(ctx)
             if out is not None:
                 record_outputs(ctx.run_dir, out.relative_to(ctx.run_dir).as_posix())
+            ctx.console.end(step.name, time.perf_counter() - t0)
         barrier(info)
         step.load(ctx)
         return
@@ -107,11 +112,13 @@ def execute(step: Step, ctx: RunContext) -> None:
     if done and info.is_main:
         ctx.console.step(step.name, "cached")
     if not done:
+        ctx.console.begin(step.name)
         fault_point(f"{step.fault}:start")
         extra = step.run(ctx)
         if info.is_main:
             mark_step_done(out, step.record, key, **(extra or {}))
             step.finish(ctx)
             record_outputs(ctx.run_dir, out.relative_to(ctx.run_dir).as_posix())
+        ctx.console.end(step.name, time.perf_counter() - t0)
     barrier(info)
     step.load(ctx)  # every rank reads the output back: what later steps use is what is on disk

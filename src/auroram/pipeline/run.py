@@ -12,7 +12,7 @@ from typing import Any
 import yaml
 
 from auroram.config import Recipe
-from auroram.errors import require_extra
+from auroram.errors import describe_error, require_extra
 from auroram.io import write_json, write_text
 from auroram.pipeline.console import Console
 from auroram.pipeline.context import RunContext, Step, execute
@@ -54,8 +54,9 @@ def _precision(recipe: Recipe, device: Any, console: Console) -> str:
 
 
 def run_recipe(spec: Recipe, run_dir: Path, *, quiet: bool = False, until: str | None = None,
-               ) -> dict[str, Any] | None:
-    """Execute the recipe in run_dir (up to step `until`, if given); returns the report (on rank 0)."""
+               log_format: str = "auto", progress_seconds: float = 30.0) -> dict[str, Any] | None:
+    """Execute the recipe in run_dir (up to step `until`, if given); returns the report (on rank 0).
+    `log_format`: auto (rich in a terminal, text lines elsewhere), text or json (see Console)."""
     import torch
 
     from auroram.train.loop import resolve_device
@@ -65,29 +66,48 @@ def run_recipe(spec: Recipe, run_dir: Path, *, quiet: bool = False, until: str |
     recipe = resolve(spec, run_dir)
     if curates(spec):  # before anything is written: a missing extra is a one-line error, not a half-made run
         require_extra("datatrove", "curate", f"recipe '{spec.name}': its `curate` block")
+    from auroram.train.loggers import require_loggers
+
+    require_loggers(recipe.train.loggers, f"recipe '{spec.name}': train.loggers")
     steps = select_steps(recipe_steps(recipe), until, recipe)
     _quiet_transformers()
     if recipe.train.threads:
         torch.set_num_threads(recipe.train.threads)
     info = init_distributed(resolve_device(recipe.train).type)
     device = resolve_device(recipe.train, info.local_rank)
-    console = Console(quiet or not info.is_main)
+    console = Console(quiet or not info.is_main, log_format=log_format, progress_seconds=progress_seconds)
     ctx = RunContext(spec=spec, recipe=recipe, run_dir=run_dir, info=info, device=device, console=console,
                      precision=_precision(recipe, device, console))
-    with run_lock(run_dir) if info.is_main else contextlib.nullcontext():
-        t0 = time.perf_counter()
-        if info.is_main:
-            sweep_partial(run_dir)  # what a killed run left half-written (we hold the lock: nobody writes)
-            write_text(run_dir / "recipe.yaml", yaml.safe_dump(spec.to_dict(), sort_keys=False, allow_unicode=True))
-            write_json(run_dir / "provenance.json", provenance(spec))
-            record_outputs(run_dir, "recipe.yaml", "provenance.json")
-        for step in steps:
-            execute(step, ctx)
-        if steps[-1].name != "report":
-            console.step("done", f"stopped after {steps[-1].name} ({time.perf_counter() - t0:.0f}s)")
-            return None
-        console.step("done", f"{time.perf_counter() - t0:.0f}s")
-        return ctx.cache.get("report")
+    try:
+        with run_lock(run_dir) if info.is_main else contextlib.nullcontext(), console.capture():
+            return _run_steps(ctx, steps)
+    except BaseException as e:
+        if console.error(describe_error(e).removeprefix("error: ")):
+            e.auroram_reported = True  # type: ignore[attr-defined]  # the CLI need not print it again
+        raise
+    finally:
+        if ctx.loggers is not None:
+            ctx.loggers.close()
+        console.close()
+
+
+def _run_steps(ctx: RunContext, steps: list[Step]) -> dict[str, Any] | None:
+    info, run_dir, spec, console = ctx.info, ctx.run_dir, ctx.spec, ctx.console
+    t0 = time.perf_counter()
+    if info.is_main:
+        console.attach_log(run_dir / "log.txt")  # appended: a resumed run's lines follow the killed one's
+        console.emit("info", "begin", "run", f"recipe {spec.name} in {run_dir}")
+        sweep_partial(run_dir)  # what a killed run left half-written (we hold the lock: nobody writes)
+        write_text(run_dir / "recipe.yaml", yaml.safe_dump(spec.to_dict(), sort_keys=False, allow_unicode=True))
+        write_json(run_dir / "provenance.json", provenance(spec))
+        record_outputs(run_dir, "recipe.yaml", "provenance.json")
+    for step in steps:
+        execute(step, ctx)
+    if steps[-1].name != "report":
+        console.step("done", f"stopped after {steps[-1].name} ({time.perf_counter() - t0:.0f}s)")
+        return None
+    console.step("done", f"{time.perf_counter() - t0:.0f}s")
+    return ctx.cache.get("report")
 
 
 def eval_model_dir(spec: Recipe, model_dir: Path, *, quiet: bool = False) -> dict[str, dict[str, Any]]:

@@ -104,10 +104,14 @@ MANIFEST = "manifest.json"
 _UNTRACKED = {".lock", MANIFEST}
 _UNTRACKED_DIRS = {"tb", "ckpt"}
 _UNTRACKED_SUFFIXES = (".db", ".db-journal", ".db-wal", ".db-shm")
+# at the top of the run only: the console's log and the trackers' folders, appended to while a run goes on
+_UNTRACKED_TOP = {"log.txt", "wandb", "mlruns"}
 
 
 def _tracked(rel: Path) -> bool:
     if rel.name in _UNTRACKED or rel.name.endswith(_UNTRACKED_SUFFIXES):
+        return False
+    if rel.parts and rel.parts[0] in _UNTRACKED_TOP:
         return False
     return not any(is_partial_name(part) or part in _UNTRACKED_DIRS for part in rel.parts)
 

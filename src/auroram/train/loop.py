@@ -137,7 +137,7 @@ def train_stage(
     out_dir: Path,
     evaluate: Callable[[torch.nn.Module], dict[str, dict[str, Any]]] | None = None,
     progress: Any = None,
-    tb_writer: Any = None,
+    loggers: Any = None,
     token_offset: int = 0,
     info: DistInfo = DistInfo(),
 ) -> StageRun:
@@ -185,9 +185,8 @@ def train_stage(
         bpb = {d: round(r["bpb"], 6) for d, r in result.items()}
         history["curve"].append({"step": step, "tokens": token_offset + step * tokens_per_step, "bpb": bpb})
         eval_seconds[0] += time.perf_counter() - t0
-        if tb_writer is not None:
-            for d, v in bpb.items():
-                tb_writer.add_scalar(f"bpb/{d}", v, token_offset + step * tokens_per_step)
+        if loggers is not None:
+            loggers.log({f"bpb/{d}": v for d, v in bpb.items()}, token_offset + step * tokens_per_step)
         fault_point(f"train:{stage.name}:eval:{step}")
         return result
 
@@ -202,7 +201,7 @@ def train_stage(
 
     model.train()
     task = progress.add_task(f"train {stage.name}", total=total_steps, completed=start_step,
-                             info="") if progress is not None else None
+                             info="", unit="step") if progress is not None else None
     t_start = time.perf_counter()
     t_log, tokens_since_log, eval_at_log = t_start, 0, eval_seconds[0]
     step = start_step
@@ -296,20 +295,20 @@ def train_stage(
                                  for j, n in enumerate(source_names) if src_targets[j] > 0}
         rec["targets_by_source"] = {n: int(src_targets[j]) for j, n in enumerate(source_names) if src_targets[j] > 0}
         history["loss"].append(rec)
-        if tb_writer is not None:
-            tb_writer.add_scalar(f"loss/{stage.name}", loss_sum, rec["tokens"])
-            tb_writer.add_scalar(f"lr/{stage.name}", lr, rec["tokens"])
+        scalars = {f"loss/{stage.name}": loss_sum, f"lr/{stage.name}": lr}
         if done % train.log_every_steps == 0 or done == total_steps:
             now = time.perf_counter()
             # training rate: evaluation time inside the interval is not training time
             tok_s = tokens_since_log / max(now - t_log - (eval_seconds[0] - eval_at_log), 1e-9)
             t_log, tokens_since_log, eval_at_log = now, 0, eval_seconds[0]
+            scalars["throughput/tokens_per_s"] = tok_s
             if task is not None:
-                progress.update(task, completed=done, info=f"loss {loss_sum:.3f}  lr {lr:.2e}  {tok_s:,.0f} tok/s")
-            if tb_writer is not None:
-                tb_writer.add_scalar("throughput/tokens_per_s", tok_s, rec["tokens"])
+                progress.update(task, completed=done, info=f"loss {loss_sum:.3f}  lr {lr:.2e}  {tok_s:,.0f} tok/s",
+                                loss=loss_sum, lr=lr, tokens_per_s=tok_s)
         elif task is not None:
             progress.update(task, completed=done)
+        if loggers is not None:
+            loggers.log(scalars, rec["tokens"])
 
         if stage.eval_every_steps and done % stage.eval_every_steps == 0 and done != total_steps:
             run_eval(done)

@@ -26,7 +26,7 @@ class DataStep(Step):
             ctx.console.step("data", f"demo corpus (cached in {d})")
         else:
             ctx.console.step("data", f"building the demo corpus in {d} (once; a few minutes)")
-            build_demo_corpus(d, progress=not ctx.console.quiet)
+            build_demo_corpus(d, progress=ctx.console.interactive)  # bars only where they redraw
         result = read_json(manifest)
         if uses_demo_instruct(ctx.spec):
             result["instruct"] = demo_instructions(d, ctx)

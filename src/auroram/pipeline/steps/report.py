@@ -29,8 +29,7 @@ class ReportStep(Step):
         record_untracked(ctx.run_dir)  # steps finished by runs made before manifests existed
         ctx.console.step("report", f"{ctx.run_dir / 'report.json'} and {html}")
         ctx.cache["report"] = report
-        if not ctx.console.quiet:
-            print_summary(report, ctx)
+        print_summary(report, ctx)  # quiet: into log.txt only
 
 
 def build_report(ctx: RunContext) -> dict[str, Any]:
@@ -116,25 +115,18 @@ def data_section(recipe: Recipe, stages: list[dict], shard_stats: dict) -> dict[
 
 
 def print_summary(report: dict[str, Any], ctx: RunContext) -> None:
-    from rich.table import Table
-
     stages = report["stages"]
-    table = Table(title="bits per byte on held-out text (lower is better)")
-    table.add_column("domain")
-    for s in stages:
-        table.add_column(s["name"], justify="right")
-    table.add_column(f"{stages[-1]['name']} vs {stages[0]['name']}", justify="right")
+    rows = []
     for d in report["domains"]:
         vals = [s["eval"][d]["bpb"] for s in stages]
         change = 100 * (vals[-1] - vals[0]) / vals[0] if vals[0] else float("nan")
-        table.add_row(d, *[f"{v:.3f}" for v in vals], f"{change:+.1f}%")
-    ctx.console.rich.print(table)
+        rows.append([d, *[f"{v:.3f}" for v in vals], f"{change:+.1f}%"])
+    ctx.console.table("bits per byte on held-out text (lower is better)",
+                      ["domain", *[s["name"] for s in stages], f"{stages[-1]['name']} vs {stages[0]['name']}"], rows)
     safety = [(s["name"], s["safety"]["overall"]) for s in stages if s.get("safety")]
     if safety:
-        t2 = Table(title="safety: refusal on held-out harmful and on safe look-alike prompts (string-match judge)")
-        for col in ("after", "harmful refused", "safe refused", "gap", "forced-choice gap"):
-            t2.add_column(col, justify="right")
-        for name, o in safety:
-            t2.add_row(name, *[("-" if o[k] is None else f"{100 * o[k]:.0f}%") for k in
-                               ("refusal_harmful", "refusal_safe", "gap", "fc_gap")])
-        ctx.console.rich.print(t2)
+        rows = [[name, *[("-" if o[k] is None else f"{100 * o[k]:.0f}%") for k in
+                         ("refusal_harmful", "refusal_safe", "gap", "fc_gap")]] for name, o in safety]
+        ctx.console.table("safety: refusal on held-out harmful and on safe look-alike prompts (string-match judge)",
+                          ["after", "harmful refused", "safe refused", "gap", "forced-choice gap"], rows,
+                          first_left=False)

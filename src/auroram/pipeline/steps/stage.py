@@ -19,7 +19,12 @@ from auroram.typedconfig import to_plain
 # fields that change how a stage runs, not what it computes: editing them resumes instead of redoing
 # (the non-finite policy too: it changes nothing while losses are finite, and what it did is reported)
 EXECUTION_ONLY = ("threads", "device", "parallel", "compile", "activation_checkpointing", "log_every_steps",
-                  "max_epochs_warning", "on_nonfinite", "rollback_lr_factor", "max_rollbacks")
+                  "max_epochs_warning", "on_nonfinite", "rollback_lr_factor", "max_rollbacks", "loggers", "wandb",
+                  "mlflow")
+
+
+# the safety evaluation's overall numbers each tracker gets at a stage's end
+SAFETY_SCALARS = ("gap", "fc_gap", "refusal_harmful", "refusal_safe")
 
 
 def new_model(ctx: RunContext) -> Any:
@@ -98,13 +103,12 @@ class StageStep(Step):
         ctx.console.step(f"stage {st.name}", f"{steps} steps x {t.global_batch_tokens:,} tokens, peak LR "
                                              f"{st.optim.lr:g} ({st.schedule.kind}, warmup {st.schedule.warmup_steps}), "
                                              f"{ctx.precision}" + (f", {info.world_size} processes" if info.distributed else ""))
-        tb = _tb_writer(ctx.run_dir) if info.is_main else None
+        loggers = open_run_loggers(ctx)
+        token_offset = sum(s["tokens"] for s in ctx.stages)
         with ctx.console.progress() as prog:
             res = train_stage(model=model, mixture=mixture, stage=st, stage_index=self.index, train=t,
-                              total_steps=steps, out_dir=out, evaluate=evaluator(ctx), progress=prog, tb_writer=tb,
-                              token_offset=sum(s["tokens"] for s in ctx.stages), info=info)
-        if tb is not None:
-            tb.close()
+                              total_steps=steps, out_dir=out, evaluate=evaluator(ctx), progress=prog, loggers=loggers,
+                              token_offset=token_offset, info=info)
         model.eval()
         fault_point(f"stage:{st.name}:trained")
         train_seconds = max(res.seconds - res.eval_seconds, 1e-9)
@@ -129,6 +133,11 @@ class StageStep(Step):
             on_one = out / "hf" if is_wrapped(t.parallel, info) else unwrap(model)
             result["suite"] = run_suite(ctx, on_one)
             result["safety"] = run_safety(ctx, st.name, on_one)
+            if result["safety"] and loggers is not None:
+                o = result["safety"]["overall"]
+                loggers.log({f"safety/{k}": o.get(k) for k in SAFETY_SCALARS}, token_offset + res.tokens)
+            if loggers is not None:
+                loggers.flush()  # a stage's curves are on disk when it ends, whatever happens to the run after
             fault_point(f"stage:{st.name}:evaluated")
             write_json(out / "result.json", result)
 
@@ -164,9 +173,11 @@ def model_card(recipe: Any, st: StageConfig, result: dict, before: list[dict], m
     }
 
 
-def _tb_writer(run_dir: Path) -> Any:
-    try:
-        from torch.utils.tensorboard import SummaryWriter
-    except ImportError:  # tensorboard is optional at run time
-        return None
-    return SummaryWriter(log_dir=str(run_dir / "tb"))
+def open_run_loggers(ctx: RunContext) -> Any:
+    """The recipe's trackers, opened once per process by the first stage that trains (rank 0; None elsewhere)."""
+    if ctx.loggers is None and ctx.info.is_main:
+        from auroram.train.loggers import open_loggers
+
+        ctx.loggers = open_loggers(ctx.recipe.train, ctx.run_dir, ctx.recipe.to_dict(),
+                                   f"{ctx.recipe.name}-{ctx.run_dir.name}")
+    return ctx.loggers
