@@ -5,7 +5,9 @@ YAML tasks over local files, offline.
     write_mc_task(TASK_DIR, "aurora_mc_fi", "fi.jsonl")
     run_lmeval(model, tokenizer, ["aurora_mc_fi"], include_path=TASK_DIR)
 
-The model is registered as "auroram", so `lm_eval --model auroram --model_args pretrained=DIR` works too.
+The model is registered as "auroram", so `lm_eval --model auroram --model_args pretrained=DIR` works too. An
+exported stage is a plain HF directory, so lm-eval's own `hf` model reads it as well (`write_bpb_task` makes a
+local task for either).
 """
 
 from __future__ import annotations
@@ -24,6 +26,12 @@ try:
 
     HAVE_LMEVAL = True
     IMPORT_ERROR = ""
+    try:
+        # lm-eval fills its model registry only while it is empty: registering "auroram" first would hide
+        # its own models ("hf", ...) from a caller in this process unless they are listed now
+        import lm_eval.models  # noqa: F401
+    except ImportError:
+        pass
 except ImportError as e:  # the extra is not installed: the adapter cannot exist, everything else still works
     HAVE_LMEVAL = False
     IMPORT_ERROR = str(e)
@@ -152,6 +160,24 @@ def write_mc_task(task_dir: str | Path, name: str, data_file: str | Path, *, del
         raise ValueError(f"task name {name!r} must be letters, digits and underscores")
     path = Path(task_dir) / f"{name}.yaml"
     write_text(path, _MC_YAML.format(name=name, path=str(Path(data_file).resolve()), delimiter=delimiter))
+    return path
+
+
+def write_bpb_task(task_dir: str | Path, name: str, data_file: str | Path, *, field: str = "text") -> Path:
+    """A local lm-eval YAML task scoring each document of a JSONL file whole (loglikelihood_rolling, like
+    wikitext): bits_per_byte, byte_perplexity, word_perplexity; any lm-eval model, its own `hf` one included."""
+    import yaml
+
+    from auroram.io import write_text
+
+    if not name.replace("_", "").isalnum():
+        raise ValueError(f"task name {name!r} must be letters, digits and underscores")
+    spec = {"task": name, "dataset_path": "json",
+            "dataset_kwargs": {"data_files": {"test": str(Path(data_file).resolve())}}, "test_split": "test",
+            "output_type": "loglikelihood_rolling", "doc_to_text": "", "doc_to_target": field,
+            "metric_list": [{"metric": m} for m in ("word_perplexity", "byte_perplexity", "bits_per_byte")]}
+    path = Path(task_dir) / f"{name}.yaml"
+    write_text(path, yaml.safe_dump(spec, sort_keys=False, allow_unicode=True))
     return path
 
 
