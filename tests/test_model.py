@@ -180,6 +180,32 @@ def test_model_card_has_front_matter_and_tables():
     assert "continued from `auroram-tiny-base`" in text
 
 
+def test_model_card_header_is_hub_metadata_with_a_model_index():
+    from huggingface_hub import ModelCard
+
+    from auroram.model.export import hub_id
+
+    base = hub_id("/data/hf/hub/models--bigcode--starcoderplus/snapshots/0123abc")
+    assert base == "bigcode/starcoderplus" and hub_id("/models/my-base") == "my-base"
+    tasks = [{"task_type": "multiple-choice", "task_name": "Multiple choice", "dataset_type": "auroram-mc-fi",
+              "dataset_name": "multiple choice (fi)", "metrics": {"acc": 0.5, "acc_norm": 0.25}}]
+    card = {**CARD, "arch": "gpt_bigcode", "base_model": base, "datasets": ["libreoffice-help-fi", "python3.11"],
+            "task_results": tasks}
+    data = ModelCard(render_model_card(card)).data
+    assert data.base_model == "bigcode/starcoderplus" and data.datasets == ["libreoffice-help-fi", "python3.11"]
+    assert data.language == ["en", "fi", "hi", "ja", "vi"] and data.license == "apache-2.0"
+    assert data.pipeline_tag == "text-generation" and data.library_name == "transformers"
+    assert {"auroram", "continual-pretraining", "code"} <= set(data.tags)
+    assert data.model_name == "auroram-tiny-cap"
+    got = {(r.task_type, r.dataset_type, r.metric_type): r.metric_value for r in data.eval_results}
+    assert got == {("text-generation", "heldout-en", "bits_per_byte"): 2.3456,
+                   ("text-generation", "heldout-fi", "bits_per_byte"): 2.75,
+                   ("text-generation", "heldout-code", "bits_per_byte"): 1.9,
+                   ("multiple-choice", "auroram-mc-fi", "acc"): 0.5,
+                   ("multiple-choice", "auroram-mc-fi", "acc_norm"): 0.25}
+    assert "| Multiple choice | multiple choice (fi) | acc | 0.5000 |" in render_model_card(card)
+
+
 def test_model_card_tolerates_missing_sections():
     text = render_model_card({"name": "bare", "base": "trained from scratch"})
     assert "trained from scratch" in text and "continued from" not in text

@@ -208,3 +208,21 @@ def test_a_missing_tracker_extra_is_one_line_before_anything_is_written(tiny_cor
                                 "(wandb is not installed): pip install 'auroram[wandb]'")
     assert not run.exists()
 
+
+def test_the_export_card_is_hub_metadata_holding_the_report_numbers(logged_run):
+    from huggingface_hub import ModelCard
+
+    run, _, report = logged_run
+    cat = report["stages"][-1]
+    data = ModelCard.load(run / "stages" / "cat" / "hf" / "README.md").data
+    assert data.language == ["en", "fi", "hi", "ja", "vi"] and data.license == "apache-2.0"
+    assert data.pipeline_tag == "text-generation" and data.library_name == "transformers"
+    assert {"auroram", "continual-pretraining", "code"} <= set(data.tags)
+    assert data.datasets == ["tests"] and data.base_model is None  # the test corpus; trained from scratch
+    results = {(r.dataset_type, r.metric_type): r.metric_value for r in data.eval_results}
+    for d, v in cat["eval"].items():
+        assert results[(f"heldout-{d}", "bits_per_byte")] == pytest.approx(v["bpb"], abs=1e-6)
+    for lang, r in cat["suite"]["mc"].items():
+        assert results[(f"auroram-mc-{lang}", "acc")] == r["acc"]
+    assert results[("auroram-code", "pass@1")] == cat["suite"]["code"]["pass@1"]
+    assert results[("auroram-redteam", "gap")] == cat["safety"]["overall"]["gap"]

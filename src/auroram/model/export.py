@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,7 @@ import transformers
 import yaml
 from torch import nn
 
-from auroram.io import atomic_dir, sha256_file, write_json, write_text
+from auroram.io import atomic_dir, read_json, sha256_file, write_json, write_text
 from auroram.model.build import load_base
 
 MANIFEST = "auroram-manifest.json"
@@ -105,16 +106,23 @@ def render_model_card(card: dict[str, Any]) -> str:
     arch = card.get("arch")
     languages = [str(x) for x in card.get("languages") or []]
     # the hub's language field wants ISO 639 codes; "code" (programming languages) becomes a tag
-    lang_codes = [x for x in languages if x != "code"]
+    lang_codes = [x for x in languages if x != "code" and re.fullmatch(r"[a-z]{2,3}(-[A-Za-z0-9]+)*", x)]
     tags = ["auroram", "continual-pretraining"] + ([str(arch)] if arch else []) + (["code"] if "code" in languages else [])
     front: dict[str, Any] = {}
     if card.get("license"):
         front["license"] = str(card["license"])
     if lang_codes:
         front["language"] = lang_codes
+    if card.get("base_model"):
+        front["base_model"] = str(card["base_model"])
+    if card.get("datasets"):
+        front["datasets"] = [str(d) for d in card["datasets"]]
     front["tags"] = tags
     front["library_name"] = "transformers"
     front["pipeline_tag"] = "text-generation"
+    results = model_index_results(card)
+    if results:
+        front["model-index"] = [{"name": name, "results": results}]
 
     training = dict(card.get("training") or {})
     stage = card.get("stage")
@@ -184,6 +192,15 @@ def render_model_card(card: dict[str, Any]) -> str:
         out += [""]
     else:
         out += ["Not evaluated.", ""]
+    tasks = card.get("task_results") or []
+    if tasks:
+        out += ["Tasks at the end of the stage (the project's own small sets; the same numbers are in the "
+                "`model-index` above):", "", "| task | set | metric | value |", "| --- | --- | --- | ---: |"]
+        for t in tasks:
+            for metric, v in t["metrics"].items():
+                out.append(f"| {_cell(t['task_name'])} | {_cell(t['dataset_name'])} | {_cell(metric)} | "
+                           f"{_num(v, digits=4)} |")
+        out += [""]
 
     out += [
         "## Limitations",
@@ -208,6 +225,46 @@ def render_model_card(card: dict[str, Any]) -> str:
     if card.get("license"):
         out += ["## License", "", f"{card['license']}", ""]
     return "\n".join(out)
+
+
+def model_index_results(card: dict[str, Any]) -> list[dict[str, Any]]:
+    """The card's numbers in the Hub's model-index form: bits per byte per domain, then each task's metrics."""
+    results = []
+    for domain, r in (card.get("eval") or {}).items():
+        bpb = r.get("bpb") if isinstance(r, dict) else r
+        if isinstance(bpb, (int, float)):
+            results.append({"task": {"type": "text-generation", "name": "Language modelling"},
+                            "dataset": {"type": f"heldout-{domain}", "name": f"held-out {domain} text",
+                                        "split": "validation"},
+                            "metrics": [{"type": "bits_per_byte", "value": round(float(bpb), 6),
+                                         "name": "bits per byte"}]})
+    for t in card.get("task_results") or []:
+        metrics = [{"type": k, "value": round(float(v), 6), "name": k} for k, v in t["metrics"].items()
+                   if isinstance(v, (int, float))]
+        if metrics:
+            results.append({"task": {"type": t["task_type"], "name": t["task_name"]},
+                            "dataset": {"type": t["dataset_type"], "name": t["dataset_name"]}, "metrics": metrics})
+    return results
+
+
+def hub_id(path: str | os.PathLike, kind: str = "models") -> str | None:
+    """The Hub id of a local copy: `org/name` inside a Hugging Face cache (`.../models--org--name/...`);
+    elsewhere a model's directory name (check the card's base_model before pushing) and, for data, None."""
+    for part in Path(path).parts:
+        if part.startswith(f"{kind}--") and part.count("--") >= 2:
+            return "/".join(part.split("--")[1:])
+    return Path(path).name if kind == "models" else None
+
+
+def update_card(out_dir: str | os.PathLike, card: dict[str, Any]) -> None:
+    """Rewrite an export's card and its manifest entry (results measured after the export); weights untouched."""
+    out_dir = Path(out_dir)
+    arch = read_json(out_dir / "config.json").get("model_type")
+    write_text(out_dir / "README.md", render_model_card({"arch": arch, **card}))
+    manifest = read_json(out_dir / MANIFEST)
+    f = out_dir / "README.md"
+    manifest["files"]["README.md"] = {"bytes": f.stat().st_size, "sha256": sha256_file(f)}
+    write_json(out_dir / MANIFEST, manifest)
 
 
 def _num(v: Any, digits: int | None = None) -> str:

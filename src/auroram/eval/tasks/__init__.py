@@ -20,8 +20,8 @@ from auroram.typedconfig import ConfigError
 if TYPE_CHECKING:
     from auroram.config import EvalConfig
 
-__all__ = ["TASKS", "Task", "check_names", "decontamination_texts", "register", "run_tasks", "summary_line",
-           "task_for"]
+__all__ = ["TASKS", "Task", "card_results", "check_names", "decontamination_texts", "register", "run_tasks",
+           "summary_line", "task_for"]
 
 
 class Task:
@@ -39,6 +39,13 @@ class Task:
     def headline(self, result: dict[str, Any]) -> dict[str, float | None]:
         # rates in [0, 1] drawn on the report's task plot, by series name; none unless a task says so
         return {}
+
+    def card_results(self, result: dict[str, Any]) -> list[dict[str, Any]]:
+        """Entries of an exported model card's model-index: {task_type, task_name, dataset_type, dataset_name,
+        metrics}; by default one per headline series."""
+        return [{"task_type": "text-generation", "task_name": self.name, "dataset_type": f"auroram-{self.name}",
+                 "dataset_name": series, "metrics": {"score": v}}
+                for series, v in self.headline(result).items() if v is not None]
 
     def summary(self, result: dict[str, Any]) -> str:
         nums = numbers(result)
@@ -135,6 +142,11 @@ class _Unknown(Task):
 
 def task_for(name: str) -> Task:
     return TASKS.get(name) or _Unknown(name)
+
+
+def card_results(result: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """A run_tasks result as model-card entries (see Task.card_results)."""
+    return [e for k, v in (result or {}).items() if k not in RESERVED and v for e in task_for(k).card_results(v)]
 
 
 def summary_line(result: dict[str, Any]) -> str:

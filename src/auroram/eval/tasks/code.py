@@ -34,6 +34,11 @@ class CodePassAt1(Task):
     def headline(self, result: dict[str, Any]) -> dict[str, float | None]:
         return {"code pass@1": result.get("pass@1")}
 
+    def card_results(self, result: dict[str, Any]) -> list[dict[str, Any]]:
+        return [{"task_type": "text-generation", "task_name": "Code generation", "dataset_type": "auroram-code",
+                 "dataset_name": "code problems (eval.code_problems)",
+                 "metrics": {"pass@1": result.get("pass@1")}}]
+
     def summary(self, result: dict[str, Any]) -> str:
         return f"code pass@1 {100 * (result.get('pass@1') or 0):.1f}%"
 

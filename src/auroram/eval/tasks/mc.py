@@ -70,6 +70,11 @@ class MultipleChoice(Task):
     def headline(self, result: dict[str, Any]) -> dict[str, float | None]:
         return {f"mc {name}": r.get("acc") for name, r in result.items()}
 
+    def card_results(self, result: dict[str, Any]) -> list[dict[str, Any]]:
+        return [{"task_type": "multiple-choice", "task_name": "Multiple choice", "dataset_type": f"auroram-mc-{name}",
+                 "dataset_name": f"multiple choice ({name})",
+                 "metrics": {"acc": r.get("acc"), "acc_norm": r.get("acc_norm")}} for name, r in result.items()]
+
     def summary(self, result: dict[str, Any]) -> str:
         return ", ".join(f"{name} {100 * r['acc']:.0f}%" for name, r in result.items())
 

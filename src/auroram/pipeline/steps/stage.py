@@ -75,7 +75,7 @@ class StageStep(Step):
 
     def run(self, ctx: RunContext) -> None:
         from auroram.mix.mixture import Mixture
-        from auroram.model.export import export_hf
+        from auroram.model.export import export_hf, update_card
         from auroram.train.checkpoint import full_state_dict, load_weights
         from auroram.train.loop import train_stage
         from auroram.train.parallel import is_wrapped, parallelize, resolve_mode
@@ -133,6 +133,7 @@ class StageStep(Step):
             on_one = out / "hf" if is_wrapped(t.parallel, info) else unwrap(model)
             result["suite"] = run_suite(ctx, on_one)
             result["safety"] = run_safety(ctx, st.name, on_one)
+            update_card(out / "hf", model_card(ctx.recipe, st, result, ctx.stages, ctx.data_manifest))
             if result["safety"] and loggers is not None:
                 o = result["safety"]["overall"]
                 loggers.log({f"safety/{k}": o.get(k) for k in SAFETY_SCALARS}, token_offset + res.tokens)
@@ -153,6 +154,8 @@ class StageStep(Step):
 
 
 def model_card(recipe: Any, st: StageConfig, result: dict, before: list[dict], manifest: dict | None) -> dict:
+    from auroram.model.export import hub_id
+
     base = before[-1]["name"] if before else None
     if before and before[-1].get("imported"):
         base = before[-1]["imported"]
@@ -161,7 +164,7 @@ def model_card(recipe: Any, st: StageConfig, result: dict, before: list[dict], m
         "base": base or "trained from scratch",
         "stage": st.name,
         "recipe": recipe.name,
-        "languages": [d for d in recipe.domains if d != "code"],
+        "languages": list(recipe.domains),  # "code" becomes a tag, the others language codes
         "training": {"tokens": result["tokens"], "steps": result["steps"], "seq_len": recipe.train.seq_len,
                      "global_batch_tokens": recipe.train.global_batch_tokens, "peak_lr": st.optim.lr,
                      "schedule": st.schedule.kind, "warmup_steps": st.schedule.warmup_steps,
@@ -170,7 +173,33 @@ def model_card(recipe: Any, st: StageConfig, result: dict, before: list[dict], m
         "eval": {d: {"bpb": v["bpb"]} for d, v in result["eval"].items()},
         "license": "apache-2.0",
         "data_sources": (manifest or {}).get("sources", []),
+        "base_model": hub_id(recipe.model.base, "models") if recipe.model.base else None,
+        "datasets": card_datasets(recipe, manifest),
+        "task_results": task_results(result),
     }
+
+
+def card_datasets(recipe: Any, manifest: dict | None) -> list[str]:
+    """The card's `datasets`: the data manifest's sources by name, and any source read from a Hub cache."""
+    from auroram.model.export import hub_id
+
+    names = [s.get("dataset") or s.get("package") or s.get("name") for s in (manifest or {}).get("sources", [])
+             if isinstance(s, dict)]
+    names += [hub_id(src.path, "datasets") for src in recipe.sources.values()]
+    return list(dict.fromkeys(str(n) for n in names if n))
+
+
+def task_results(result: dict) -> list[dict]:
+    """The stage-end tasks and the safety evaluation as model-card entries (empty before they have run)."""
+    from auroram.eval.tasks import card_results
+
+    out = card_results(result.get("suite"))
+    if result.get("safety"):
+        o = result["safety"]["overall"]
+        out.append({"task_type": "text-generation", "task_name": "Refusal of harmful requests",
+                    "dataset_type": "auroram-redteam", "dataset_name": "red-team held-out prompts",
+                    "metrics": {k: o.get(k) for k in ("refusal_harmful", "refusal_safe", "gap")}})
+    return out
 
 
 def open_run_loggers(ctx: RunContext) -> Any:
