@@ -16,7 +16,7 @@ import yaml
 from auroram.curate.config import CurateConfig
 from auroram.curate.config import validate as validate_curate
 from auroram.data.virtual import scheme
-from auroram.typedconfig import ConfigError, build, to_plain
+from auroram.typedconfig import MAX_OVERRIDE_BYTES, ConfigError, build, load_yaml, load_yaml_file, to_plain
 
 __all__ = ["ConfigError", "Recipe", "load_recipe"]
 
@@ -197,7 +197,7 @@ def apply_override(data: dict[str, Any], assignment: str) -> None:
     key, raw = assignment.split("=", 1)
     key = key.strip()
     try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
+        value = load_yaml(raw, f"--set {key}", max_bytes=MAX_OVERRIDE_BYTES) if raw.strip() else ""
     except yaml.YAMLError:
         value = raw
     parts = key.split(".")
@@ -258,7 +258,7 @@ def load_recipe(name_or_path: str = "tiny", overrides: list[str] | None = None) 
     path = recipe_path(name_or_path)
     where = str(path) if not str(path).startswith(str(resources.files("auroram"))) else f"recipe '{path.stem}'"
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = load_yaml_file(path, where)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         line = f" line {mark.line + 1}" if mark else ""
@@ -277,12 +277,74 @@ def load_recipe(name_or_path: str = "tiny", overrides: list[str] | None = None) 
     return recipe
 
 
+# the mixture tabulates every step of a stage up front; 10M steps is 100x a 15T-token run
+MAX_STEPS = 10_000_000
+_TINY = 1e-300  # "> 0" for floats, as a closed range
+
+
+def _ranges(r: Recipe) -> list[tuple[str, int | float, int | float, int | float]]:
+    """(key, value, lowest, highest) for every number of a recipe; floats are already finite (typedconfig)."""
+    m, t, tk, e, sf = r.model, r.train, r.tokenizer, r.eval, r.safety
+    out: list[tuple[str, int | float, int | float, int | float]] = [
+        ("seed", r.seed, 0, 2**63 - 1),  # numpy seeds must be >= 0
+        # the BPE trainer aborts the process (not an exception) on a vocabulary of ~1e9
+        ("tokenizer.vocab_size", tk.vocab_size, 257, 1 << 24),
+        ("tokenizer.max_train_bytes", tk.max_train_bytes, 1, 2**63 - 1),
+        # upper bounds of the model's shape are its memory, checked against the machine when it is built
+        ("model.n_embd", m.n_embd, 1, 2**63 - 1),
+        ("model.n_layer", m.n_layer, 1, 2**63 - 1),
+        ("model.n_head", m.n_head, 1, 2**63 - 1),
+        ("model.n_positions", m.n_positions, 1, 2**63 - 1),
+        ("model.dropout", m.dropout, 0.0, 0.99),
+        ("model.init_std", m.init_std, _TINY, 10.0),
+        ("train.seq_len", t.seq_len, 1, 1 << 24),
+        ("train.global_batch_tokens", t.global_batch_tokens, 1, 1 << 34),
+        ("train.micro_batch_seqs", t.micro_batch_seqs, 1, 1 << 24),
+        ("train.threads", t.threads, 0, 4096),
+        ("train.log_every_steps", t.log_every_steps, 1, 2**63 - 1),
+        ("train.max_epochs_warning", t.max_epochs_warning, _TINY, 1e12),
+        ("eval.max_docs_per_domain", e.max_docs_per_domain, 1, 2**63 - 1),
+        ("eval.max_bytes_per_domain", e.max_bytes_per_domain, 1, 2**63 - 1),
+        ("eval.batch_seqs", e.batch_seqs, 1, 1 << 24),
+        ("eval.stride", e.stride, 0, 1 << 24),
+        ("safety.eval_max_per_group", sf.eval_max_per_group, 1, 2**63 - 1),
+        ("safety.eval_max_new_tokens", sf.eval_max_new_tokens, 1, 1 << 20),
+    ]
+    for i, st in enumerate(r.stages):
+        k, o, sc = f"stages[{i}]", st.optim, st.schedule
+        out += [
+            (f"{k}.optim.lr", o.lr, _TINY, 1e3),
+            (f"{k}.optim.betas[0]", o.betas[0], 0.0, 0.999999),
+            (f"{k}.optim.betas[1]", o.betas[1], 0.0, 0.999999),
+            (f"{k}.optim.eps", o.eps, _TINY, 1.0),
+            (f"{k}.optim.weight_decay", o.weight_decay, 0.0, 1e3),
+            (f"{k}.optim.grad_clip", o.grad_clip, 0.0, 1e12),
+            (f"{k}.schedule.decay_fraction", sc.decay_fraction, 0.0, 1.0),
+            (f"{k}.eval_every_steps", st.eval_every_steps, 0, 2**63 - 1),
+            (f"{k}.checkpoint_every_steps", st.checkpoint_every_steps, 0, 2**63 - 1),
+            (f"{k}.keep_checkpoints", st.keep_checkpoints, 0, 2**63 - 1),
+        ]
+    return out
+
+
+def _range_text(lo: int | float, hi: int | float) -> str:
+    if hi == 2**63 - 1:
+        return "must be positive" if lo == 1 else f"must be >= {lo:,}"
+    if lo == _TINY:
+        return f"must be > 0 and at most {hi:g}"
+    return f"must be within [{lo:,}, {hi:,}]" if isinstance(lo, int) else f"must be within [{lo:g}, {hi:g}]"
+
+
 def validate(r: Recipe, where: str) -> None:
     def err(key: str, msg: str) -> ConfigError:
         return ConfigError(f"{where}: key '{key}': {msg}")
 
     if not r.domains:
         raise err("domains", "at least one domain is needed")
+    for key, value, lo, hi in _ranges(r):
+        if not lo <= value <= hi:
+            raise err(key, f"{_range_text(lo, hi)}, got {value:,}" if isinstance(value, int)
+                      else f"{_range_text(lo, hi)}, got {value:g}")
     from auroram.model.archs import ArchError, get_arch  # here: an architecture's file may import transformers
 
     try:
@@ -330,6 +392,11 @@ def validate(r: Recipe, where: str) -> None:
         seen.add(st.name)
         if st.tokens <= 0:
             raise err(f"{k}.tokens", "must be positive")
+        steps = -(-st.tokens // max(r.train.global_batch_tokens, 1))
+        if steps > MAX_STEPS:
+            per_step = r.train.global_batch_tokens
+            raise err(f"{k}.tokens", f"{st.tokens:,} tokens at train.global_batch_tokens {per_step:,} a step "
+                                     f"is {steps:,} steps (at most {MAX_STEPS:,})")
         for part in ("mixture", "replay"):
             for src, w in getattr(st, part).items():
                 if src not in r.sources:

@@ -35,7 +35,12 @@ def new_model(ctx: RunContext) -> Any:
     if recipe.model.base:
         model, _ = load_base(recipe.model.base)
         return model
-    return build_model(recipe.model, vocab_size=len(ctx.tokenizer), eos_id=eos_id(ctx.tokenizer), seed=recipe.seed)
+    from auroram.train.parallel import resolve_mode
+
+    # FSDP2 splits the training state over the ranks; the fit check before building counts on that
+    shards = ctx.info.world_size if resolve_mode(recipe.train.parallel, ctx.info) == "fsdp2" else 1
+    return build_model(recipe.model, vocab_size=len(ctx.tokenizer), eos_id=eos_id(ctx.tokenizer), seed=recipe.seed,
+                       device=ctx.device, shards=shards)
 
 
 def evaluator(ctx: RunContext) -> Any:
@@ -84,13 +89,15 @@ class StageStep(Step):
         weights = r.stage_weights(st)
         steps = math.ceil(st.tokens / t.global_batch_tokens)
         model = new_model(ctx)
+        rows = model.get_input_embeddings().num_embeddings
         if ctx.model_final is not None:
             load_weights(ctx.model_final, model)
         model.to(ctx.device)
         model = parallelize(model, mode=t.parallel, info=info, device=ctx.device, bf16=ctx.precision == "bf16",
                             activation_checkpointing=t.activation_checkpointing, compile=t.compile)
         mixture = Mixture({s: ctx.shards[s] for s in weights}, weights, seq_len=t.seq_len,
-                          global_batch_seqs=t.global_batch_tokens // t.seq_len, seed=r.seed, stage_index=self.index)
+                          global_batch_seqs=t.global_batch_tokens // t.seq_len, seed=r.seed, stage_index=self.index,
+                          vocab_size=rows)
         usage = mixture.usage(steps)
         warnings = []
         for s, u in usage.items():
