@@ -1,14 +1,14 @@
 """Code generation scored by execution: HumanEval and MBPP problem files, generation with stop sequences,
 sandboxed tests and pass@k by the unbiased estimator of Chen et al. (2021).
 
-A program is prompt + completion + the problem's tests (+ `check(entry_point)` for HumanEval) and then a
-line that prints a random token: a sample passes when the program exits 0 and printed that token, so a
-completion that calls `sys.exit(0)` before the tests cannot pass.
+The sandbox's harness runs prompt + completion, then the problem's tests (and `check(entry_point)` for
+HumanEval) in the same process, and a sample passes only when the harness reports over its own channel that the
+tests returned: printing, exiting 0, exit handlers or trace hooks do not make a pass. In-process testing has
+limits (see `auroram.eval.sandbox`): the scores measure models, they do not contain an adversary.
 """
 
 from __future__ import annotations
 
-import secrets
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,13 +37,9 @@ class CodeProblem:
     canonical_solution: str = ""
     stop: tuple[str, ...] = HUMANEVAL_STOP
 
-    def program(self, completion: str, token: str = "") -> str:
-        parts = [self.prompt + completion, "", self.test, ""]
-        if self.entry_point:
-            parts.append(f"check({self.entry_point})")
-        if token:
-            parts.append(f"print({token!r})")
-        return "\n".join(parts) + "\n"
+    def program(self, completion: str) -> str:
+        """The sample's own code; the tests run after it, from a file of their own."""
+        return self.prompt + completion
 
 
 def _humaneval(doc: dict) -> CodeProblem:
@@ -134,9 +130,9 @@ def execute(problems: list[CodeProblem], samples: list[tuple[str, str]], *, k_va
     """Run (task_id, completion) samples against their problems; every problem needs at least one sample."""
     by_id = {p.task_id: p for p in problems}
     sandbox = sandbox or Sandbox(sandbox_cfg, workers=workers)
-    tokens = [secrets.token_hex(16) for _ in samples]
-    programs = [by_id[t].program(c, tok) for (t, c), tok in zip(samples, tokens)]
-    runs = sandbox.run_many(programs, expect_stdout=tokens, progress=progress)
+    programs = [by_id[t].program(c) for t, c in samples]
+    runs = sandbox.run_many(programs, tests=[by_id[t].test for t, _ in samples],
+                            entry_points=[by_id[t].entry_point for t, _ in samples], progress=progress)
     passed: dict[str, list[bool]] = {p.task_id: [] for p in problems}
     per_sample = []
     for (task_id, completion), r in zip(samples, runs):
