@@ -66,12 +66,12 @@ def _artifacts(root: Path) -> dict[str, Path]:
     for f in root.rglob("*"):
         rel = f.relative_to(root)
         if f.is_file() and not any(is_partial_name(p) for p in rel.parts) and "tb" not in rel.parts \
-                and not f.name.endswith((".db", ".db-journal")) and f.name != ".lock":
+                and not f.name.endswith((".db", ".db-journal")) and f.name not in (".lock", "log.txt"):  # live, not artifacts
             out[rel.as_posix()] = f
     return out
 
 
-TIMES = {"created", "finished_at", "updated"}
+TIMES = {"created", "finished_at", "updated", "written"}  # "written": an output marker's time
 
 
 def _stable(rel: str, f: Path):
