@@ -294,3 +294,16 @@ def test_tokenizer_directory_with_its_own_code_is_refused(hf_dir, tmp_path):
     with pytest.raises(RemoteCodeError, match="config.json has auto_map"):
         load_tokenizer(d)
     assert not list(d.glob(f"*.{MARKER}"))
+
+
+def test_curate_config_alias_bomb_is_one_line(tmp_path, capsys):
+    from auroram.cli import main
+
+    levels = ['a: &a ["x","x","x","x","x","x","x","x","x"]']
+    for prev, name in zip("abcdef", "bcdefg"):
+        levels.append(f"{name}: &{name} [" + ",".join([f"*{prev}"] * 9) + "]")
+    (tmp_path / "bomb.yaml").write_text("\n".join(levels) + "\n")
+    (tmp_path / "in.jsonl").write_text('{"text": "hello"}\n')
+    rc = main(["curate", str(tmp_path / "in.jsonl"), "--out", str(tmp_path / "out"),
+               "--config", str(tmp_path / "bomb.yaml")])
+    assert rc == 2 and "aliases expand to more than" in capsys.readouterr().err

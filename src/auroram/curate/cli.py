@@ -50,12 +50,16 @@ def cmd_curate(args: argparse.Namespace) -> int:
     from auroram.config import apply_override
     from auroram.curate.run import OUTPUT, curate
     from auroram.outputs import check_out_dir
+    from auroram.typedconfig import ConfigError, load_yaml_file
 
     check_out_dir(args.out, OUTPUT, force=args.force)
 
     data: dict[str, Any] = {}
     if args.config:
-        raw = yaml.safe_load(Path(args.config).read_text(encoding="utf-8")) or {}
+        try:  # the recipes' safe loader: size and alias caps, errors naming the file
+            raw = load_yaml_file(args.config, args.config) or {}
+        except yaml.YAMLError as e:
+            raise ConfigError(f"{args.config}: not valid YAML ({getattr(e, 'problem', e)})") from None
         data = raw.get("curate", raw) if isinstance(raw, dict) else raw
     for o in args.overrides:
         apply_override(data, o)
