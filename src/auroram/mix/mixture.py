@@ -8,7 +8,8 @@ by a multinomial draw over the fractional parts. Proportions are therefore exact
 sequence per source per step, with no state carried from step to step except the running count of
 sequences each source has given (a cumulative table, cheap to rebuild up to any step).
 
-Which windows: source s is cut into n_s windows of seq_len + 1 tokens with stride seq_len. The k-th
+Which windows: source s (a Shard, or a ShardSet read as the concatenation of its parts: the same stream
+gives the same windows however it was split) is cut into n_s windows of seq_len + 1 tokens with stride seq_len. The k-th
 sequence ever drawn from s is window perm(s, e)[k % n_s] with epoch e = k // n_s, where perm is a fresh
 permutation per epoch, so a repeated source is revisited in a new order each time.
 """
@@ -25,6 +26,7 @@ import torch
 
 from auroram.errors import AuroramError
 from auroram.tokenize.shards import Shard
+from auroram.tokenize.shardset import ShardSet
 
 IGNORE_INDEX = -100  # label value torch's cross-entropy skips
 _CUM_CHUNK_STEPS = 1024  # the cumulative table grows by at least this many steps at a time
@@ -45,7 +47,7 @@ class Batch:
 class Mixture:
     def __init__(
         self,
-        shards: dict[str, Shard],
+        shards: dict[str, Shard | ShardSet],
         weights: dict[str, float],
         *,
         seq_len: int,
@@ -54,7 +56,8 @@ class Mixture:
         stage_index: int = 0,
         vocab_size: int | None = None,
     ):
-        """`vocab_size`: the model's embedding rows; a shard holding a larger id is an error naming it."""
+        """`vocab_size`: the model's embedding rows; a shard holding a larger id is an error naming it.
+        An unmasked source (no loss-mask channel) counts every target in the loss."""
         if seq_len <= 0:
             raise MixtureError(f"seq_len must be positive, got {seq_len}")
         if global_batch_seqs <= 0:
@@ -97,7 +100,6 @@ class Mixture:
             self._p = self._fracs / self._fracs.sum()
         self._cum = np.zeros((1, len(self.sources)), np.int64)  # _cum[t]: sequences per source before step t
         self._perms: list[OrderedDict[int, np.ndarray]] = [OrderedDict() for _ in self.sources]
-        self._offsets = np.arange(seq_len + 1, dtype=np.int64)
 
     @property
     def tokens_per_step(self) -> int:
@@ -170,13 +172,11 @@ class Mixture:
             for e in np.unique(epochs):
                 m = epochs == e
                 win[m] = self._perm(int(s), int(e))[ks[m] % n]
-            idx = (win * self.seq_len)[:, None] + self._offsets[None, :]
-            shard = self._shards[s]
-            toks = shard.tokens[idx].astype(np.int64)
-            target_mask = shard.loss_mask[idx[:, 1:]]
+            toks, mask = self._shards[s].windows(win * self.seq_len, self.seq_len + 1)
             input_ids[sel] = toks[:, :-1]
             lab = toks[:, 1:]
-            lab[target_mask == 0] = IGNORE_INDEX
+            if mask is not None:  # None: an unmasked source, every target counts
+                lab[mask[:, 1:] == 0] = IGNORE_INDEX
             labels[sel] = lab
         return Batch(
             input_ids=torch.from_numpy(input_ids),

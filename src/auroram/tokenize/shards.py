@@ -2,11 +2,15 @@
 
 Layout (little-endian):
     header   64 bytes: magic b"AURSHRD1", version u32, token itemsize u32 (2 or 4), n_tokens u64,
-             n_docs u64, vocab_size u64, blake2b-128 checksum of the three arrays, zero padding
+             n_docs u64, vocab_size u64, blake2b-128 checksum of the three arrays, flags u32 (bit 0: the
+             file has a loss-mask channel), zero padding
     tokens   n_tokens x uint16/uint32
-    mask     n_tokens x uint8 (1: the token is a training target)
+    mask     n_tokens x uint8 (1: the token is a training target); absent from an unmasked shard, where
+             every token is a target (plain text: a uint16 file one third smaller)
     padding  zeros up to a multiple of 8 bytes, so the offsets are aligned
     offsets  (n_docs + 1) x int64; document i is tokens[offsets[i]:offsets[i+1]]
+
+Version 1 files (no flags word, always masked) still read; everything written now is version 2.
 """
 
 from __future__ import annotations
@@ -25,8 +29,11 @@ from auroram.errors import AuroramError
 from auroram.io import atomic_file
 
 MAGIC = b"AURSHRD1"
-VERSION = 1
+VERSION = 2
+_READS = (1, 2)
 _HEAD = struct.Struct("<8sIIQQQ16s")
+_FLAGS = struct.Struct("<I")  # version 2: in the header's spare bytes, right after _HEAD
+FLAG_MASKED = 1
 HEADER_BYTES = 64
 _CHUNK_BYTES = 1 << 22
 
@@ -43,16 +50,17 @@ def token_dtype(vocab_size: int) -> np.dtype:
     return np.dtype(np.uint16) if vocab_size <= 65535 else np.dtype(np.uint32)
 
 
-def _layout(n_tokens: int, n_docs: int, itemsize: int) -> tuple[int, int, int, int]:
+def _layout(n_tokens: int, n_docs: int, itemsize: int, masked: bool = True) -> tuple[int, int, int, int]:
     # (mask offset, offsets offset, total file bytes, padding bytes before offsets)
     mask_at = HEADER_BYTES + n_tokens * itemsize
-    end_mask = mask_at + n_tokens
+    end_mask = mask_at + (n_tokens if masked else 0)
     offsets_at = (end_mask + 7) // 8 * 8
     return mask_at, offsets_at, offsets_at + (n_docs + 1) * 8, offsets_at - end_mask
 
 
 def _combine(h_tokens: "hashlib._Hash", h_mask: "hashlib._Hash", h_offsets: "hashlib._Hash") -> bytes:
-    # one hash per array so the writer can stream all three at once and the reader can check them in file order
+    # one hash per array so the writer can stream all three at once and the reader can check them in file order;
+    # an unmasked shard passes the hash of nothing for its mask
     return hashlib.blake2b(h_tokens.digest() + h_mask.digest() + h_offsets.digest(), digest_size=16).digest()
 
 
@@ -77,30 +85,48 @@ def _copy_into(dst, src: Path) -> None:
             dst.write(chunk)
 
 
-def _check_doc(path: Path, i: int, tokens, mask, vocab_size: int) -> tuple[np.ndarray, np.ndarray]:
+def _check_doc(path: Path, i: int, tokens, mask, vocab_size: int,
+               masked: bool = True) -> tuple[np.ndarray, np.ndarray | None, int]:
+    """(tokens, 0/1 mask or None when the shard is unmasked, largest id or -1)."""
     tokens = np.asarray(tokens)
     where = f"{path}: document {i}"
     if tokens.ndim != 1:
         raise ShardError(f"{where}: tokens must be 1-D, got shape {tokens.shape}")
+    hi = -1
     if tokens.size:
         lo, hi = int(tokens.min()), int(tokens.max())
         if lo < 0 or hi >= vocab_size:
             raise ShardError(f"{where}: token id {lo if lo < 0 else hi} outside the vocabulary (size {vocab_size})")
     if mask is None:
-        return tokens, np.ones(tokens.size, np.uint8)
+        return tokens, (np.ones(tokens.size, np.uint8) if masked else None), hi
     m = np.asarray(mask)
     if m.shape != tokens.shape:
         raise ShardError(f"{where}: loss mask shape {m.shape} != tokens shape {tokens.shape}")
-    return tokens, (m != 0).astype(np.uint8)
+    if not masked:
+        if not m.all():
+            raise ShardError(f"{where}: masks {int(m.size - np.count_nonzero(m))} tokens out of the loss, but the "
+                             f"shard is written without a loss-mask channel (masked=False)")
+        return tokens, None, hi
+    return tokens, (m != 0).astype(np.uint8), hi
 
 
 def write_shard(
     path: str | os.PathLike,
     docs: Iterable[tuple[np.ndarray, np.ndarray | None]],
     vocab_size: int,
+    *,
+    masked: bool = True,
 ) -> dict:
-    """Write (tokens, loss mask or None for all-ones) per document; memory stays flat in the input size."""
-    path = Path(path)
+    """Write (tokens, loss mask or None for all-ones) per document; memory stays flat in the input size.
+
+    masked=False writes no mask channel (plain text, where every token is a target); a document that masks
+    a token out is then an error, not silently trained on."""
+    return _write_shard(Path(path), docs, vocab_size, masked)[0]
+
+
+def _write_shard(path: Path, docs: Iterable[tuple[np.ndarray, np.ndarray | None]], vocab_size: int,
+                 masked: bool) -> tuple[dict, bytes, int]:
+    """write_shard, also returning the checksum and the largest token id (-1 when empty), known for free here."""
     if vocab_size <= 0 or vocab_size > 2**32:
         raise ShardError(f"{path}: vocab_size must be in 1..2**32, got {vocab_size}")
     dtype = token_dtype(vocab_size)
@@ -108,6 +134,7 @@ def write_shard(
     h_tok, h_mask, h_off = _hasher(), _hasher(), _hasher()
     n_tokens = 0
     n_docs = 0
+    max_id = -1
     with atomic_file(path, "wb") as out, _spill(path, "mask") as mask_tmp, _spill(path, "offsets") as off_tmp:
         with open(mask_tmp, "wb") as mask_fh, open(off_tmp, "wb") as off_fh:
             out.write(b"\0" * HEADER_BYTES)  # placeholder; the real header needs the final counts
@@ -115,29 +142,34 @@ def write_shard(
             off_fh.write(first)
             h_off.update(first)
             for i, (tokens, mask) in enumerate(docs):
-                tokens, m = _check_doc(path, i, tokens, mask, vocab_size)
+                tokens, m, hi = _check_doc(path, i, tokens, mask, vocab_size, masked)
+                max_id = max(max_id, hi)
                 tb = tokens.astype(dtype, copy=False).tobytes()
-                mb = m.tobytes()
                 out.write(tb)
                 h_tok.update(tb)
-                mask_fh.write(mb)
-                h_mask.update(mb)
+                if m is not None:
+                    mb = m.tobytes()
+                    mask_fh.write(mb)
+                    h_mask.update(mb)
                 n_tokens += tokens.size
                 n_docs += 1
                 ob = np.array([n_tokens], np.int64).tobytes()
                 off_fh.write(ob)
                 h_off.update(ob)
-        _copy_into(out, mask_tmp)
-        _, _, _, pad = _layout(n_tokens, n_docs, dtype.itemsize)
+        _copy_into(out, mask_tmp)  # empty when unmasked
+        _, _, _, pad = _layout(n_tokens, n_docs, dtype.itemsize, masked)
         out.write(b"\0" * pad)
         _copy_into(out, off_tmp)
         out.seek(0)
-        out.write(_pack_header(dtype.itemsize, n_tokens, n_docs, vocab_size, _combine(h_tok, h_mask, h_off)))
-    return {"documents": n_docs, "tokens": n_tokens}
+        checksum = _combine(h_tok, h_mask, h_off)
+        out.write(_pack_header(dtype.itemsize, n_tokens, n_docs, vocab_size, checksum, masked=masked))
+    return {"documents": n_docs, "tokens": n_tokens}, checksum, max_id
 
 
-def _pack_header(itemsize: int, n_tokens: int, n_docs: int, vocab_size: int, checksum: bytes) -> bytes:
+def _pack_header(itemsize: int, n_tokens: int, n_docs: int, vocab_size: int, checksum: bytes,
+                 *, masked: bool = True) -> bytes:
     head = _HEAD.pack(MAGIC, VERSION, itemsize, n_tokens, n_docs, vocab_size, checksum)
+    head += _FLAGS.pack(FLAG_MASKED if masked else 0)
     return head + b"\0" * (HEADER_BYTES - len(head))
 
 
@@ -160,11 +192,16 @@ class Shard:
         if len(head) < HEADER_BYTES:
             raise ShardError(f"{self.path}: truncated: expected at least {HEADER_BYTES} header bytes, found {size}")
         _, version, itemsize, n_tokens, n_docs, vocab_size, checksum = _HEAD.unpack_from(head)
-        if version != VERSION:
-            raise ShardError(f"{self.path}: shard format version {version}, this auroram reads version {VERSION}")
+        if version not in _READS:
+            raise ShardError(f"{self.path}: shard format version {version}, this auroram reads versions "
+                             f"{', '.join(map(str, _READS))}")
         if itemsize not in (2, 4):
             raise ShardError(f"{self.path}: corrupt header: token size {itemsize} bytes (expected 2 or 4)")
-        mask_at, offsets_at, total, _ = _layout(n_tokens, n_docs, itemsize)
+        flags = FLAG_MASKED if version == 1 else _FLAGS.unpack_from(head, _HEAD.size)[0]
+        if flags & ~FLAG_MASKED:
+            raise ShardError(f"{self.path}: corrupt header: unknown flags {flags:#x}")
+        self.masked = bool(flags & FLAG_MASKED)
+        mask_at, offsets_at, total, _ = _layout(n_tokens, n_docs, itemsize, self.masked)
         if size != total:
             what = "truncated" if size < total else "corrupt: trailing bytes"
             raise ShardError(f"{self.path}: {what}: expected {total} bytes, found {size}")
@@ -176,7 +213,8 @@ class Shard:
         self._max_token_id: int | None = None
         buf = np.memmap(self.path, dtype=np.uint8, mode="r")
         self.tokens = buf[HEADER_BYTES:mask_at].view(np.uint16 if itemsize == 2 else np.uint32)
-        self.loss_mask = buf[mask_at : mask_at + self.n_tokens]
+        # None when unmasked: every token is a target
+        self.loss_mask: np.ndarray | None = buf[mask_at : mask_at + self.n_tokens] if self.masked else None
         self.doc_offsets = buf[offsets_at:total].view(np.int64)
         if self.doc_offsets[0] != 0 or self.doc_offsets[-1] != self.n_tokens:
             raise ShardError(f"{self.path}: corrupt: document offsets do not span the {self.n_tokens} tokens")
@@ -185,7 +223,8 @@ class Shard:
         return self.n_docs
 
     def __repr__(self) -> str:
-        return f"Shard({str(self.path)!r}, docs={self.n_docs}, tokens={self.n_tokens}, vocab_size={self.vocab_size})"
+        return (f"Shard({str(self.path)!r}, docs={self.n_docs}, tokens={self.n_tokens}, vocab_size={self.vocab_size}"
+                f"{'' if self.masked else ', unmasked'})")
 
     def doc(self, i: int) -> np.ndarray:
         if not -self.n_docs <= i < self.n_docs:
@@ -194,15 +233,30 @@ class Shard:
         return self.tokens[self.doc_offsets[i] : self.doc_offsets[i + 1]]
 
     def doc_mask(self, i: int) -> np.ndarray:
+        """The document's loss mask; all ones in an unmasked shard."""
         if not -self.n_docs <= i < self.n_docs:
             raise IndexError(f"{self.path}: document {i} out of range ({self.n_docs} documents)")
         i %= self.n_docs
-        return self.loss_mask[self.doc_offsets[i] : self.doc_offsets[i + 1]]
+        lo, hi = int(self.doc_offsets[i]), int(self.doc_offsets[i + 1])
+        return self.loss_mask[lo:hi] if self.loss_mask is not None else np.ones(hi - lo, np.uint8)
+
+    def windows(self, starts: np.ndarray, length: int) -> tuple[np.ndarray, np.ndarray | None]:
+        """Tokens (int64) and loss mask (uint8, None when unmasked) of the windows tokens[s : s + length],
+        as [len(starts), length] arrays: the one read the mixture makes per source and step."""
+        starts = _check_windows(self, starts, length)
+        idx = starts[:, None] + np.arange(length, dtype=np.int64)[None, :]
+        toks = self.tokens[idx].astype(np.int64)
+        return toks, (self.loss_mask[idx] if self.loss_mask is not None else None)
+
+    def mtime_ns(self) -> int:
+        """When the file last changed: a record kept beside it is trustworthy only if written after this."""
+        return os.stat(self.path).st_mtime_ns
 
     def verify(self) -> None:
         """Recompute the checksum and check every offset; O(file size), so not done on open."""
         hashes = []
-        for arr in (self.tokens, self.loss_mask, self.doc_offsets):
+        empty = np.zeros(0, np.uint8)
+        for arr in (self.tokens, self.loss_mask if self.loss_mask is not None else empty, self.doc_offsets):
             h = _hasher()
             raw = arr.view(np.uint8)
             for start in range(0, raw.size, _CHUNK_BYTES):
@@ -248,6 +302,16 @@ class Shard:
                 raise ShardError(f"{self.path}: token {off} (document {doc}) has id {int(self.tokens[off])}, "
                                  f"outside {what}'s vocabulary of {vocab_size}; the shard was made with another "
                                  f"tokenizer: delete it and run again")
+
+
+def _check_windows(src, starts, length: int) -> np.ndarray:
+    starts = np.asarray(starts, dtype=np.int64).reshape(-1)
+    if length <= 0:
+        raise ValueError(f"{src.path}: window length must be positive, got {length}")
+    if starts.size and (int(starts.min()) < 0 or int(starts.max()) + length > src.n_tokens):
+        bad = int(starts.min()) if int(starts.min()) < 0 else int(starts.max())
+        raise IndexError(f"{src.path}: window [{bad}, {bad + length}) outside the {src.n_tokens} tokens")
+    return starts
 
 
 def _encode(tokenizer, texts: list[str]) -> list[list[int]]:
@@ -296,6 +360,45 @@ def _doc_bytes(d) -> int | None:
     return None
 
 
+class _Encoded:
+    """The documents encoded batch by batch, (tokens, mask) each, counting the UTF-8 bytes of text read."""
+
+    def __init__(self, tokenizer, docs: Iterable, where: Path, eos_id: int, batch_docs: int,
+                 progress: Callable[[int], None] | None):
+        vocab_size = len(tokenizer)
+        if not 0 <= eos_id < vocab_size:
+            raise ShardError(f"{where}: eos_id {eos_id} is outside the tokenizer's vocabulary (size {vocab_size})")
+        if batch_docs <= 0:
+            raise ValueError(f"batch_docs must be positive, got {batch_docs}")
+        self.tokenizer, self.docs, self.where, self.eos_id = tokenizer, docs, where, eos_id
+        self.batch_docs, self.progress = batch_docs, progress
+        self.text_bytes = 0
+
+    def __iter__(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        done = 0
+        batch: list = []
+        for d in self.docs:
+            size = _doc_bytes(d)
+            if size is None:
+                what = f"{type(d).__name__} of {len(d)}" if isinstance(d, (tuple, list)) else type(d).__name__
+                i = done + len(batch)
+                raise ShardError(f"{self.where}: document {i}: expected a string, (prompt, response) strings or a "
+                                 f"non-empty list of (text, is_target) segments, got {what}")
+            self.text_bytes += size
+            batch.append(d)
+            if len(batch) >= self.batch_docs:
+                yield from _encode_batch(self.tokenizer, batch, self.eos_id)
+                done += len(batch)
+                batch = []
+                if self.progress:
+                    self.progress(done)
+        if batch:
+            yield from _encode_batch(self.tokenizer, batch, self.eos_id)
+            done += len(batch)
+            if self.progress:
+                self.progress(done)
+
+
 def tokenize_to_shard(
     tokenizer,
     docs: Iterable[str | tuple[str, str] | list[tuple[str, bool]]],
@@ -304,40 +407,11 @@ def tokenize_to_shard(
     eos_id: int,
     batch_docs: int = 512,
     progress: Callable[[int], None] | None = None,
+    masked: bool = True,
 ) -> dict:
     """Encode documents, EOS after each (a target too); a (prompt, response) pair masks the prompt out of the
-    loss; a list of (text, is_target) segments (a rendered conversation) masks every non-target segment."""
-    vocab_size = len(tokenizer)
-    if not 0 <= eos_id < vocab_size:
-        raise ShardError(f"{path}: eos_id {eos_id} is outside the tokenizer's vocabulary (size {vocab_size})")
-    if batch_docs <= 0:
-        raise ValueError(f"batch_docs must be positive, got {batch_docs}")
-    text_bytes = 0
-
-    def encoded() -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        nonlocal text_bytes
-        done = 0
-        batch: list = []
-        for d in docs:
-            size = _doc_bytes(d)
-            if size is None:
-                what = f"{type(d).__name__} of {len(d)}" if isinstance(d, (tuple, list)) else type(d).__name__
-                i = done + len(batch)
-                raise ShardError(f"{path}: document {i}: expected a string, (prompt, response) strings or a "
-                                 f"non-empty list of (text, is_target) segments, got {what}")
-            text_bytes += size
-            batch.append(d)
-            if len(batch) >= batch_docs:
-                yield from _encode_batch(tokenizer, batch, eos_id)
-                done += len(batch)
-                batch = []
-                if progress:
-                    progress(done)
-        if batch:
-            yield from _encode_batch(tokenizer, batch, eos_id)
-            done += len(batch)
-            if progress:
-                progress(done)
-
-    stats = write_shard(path, encoded(), vocab_size)
-    return {**stats, "bytes": text_bytes}
+    loss; a list of (text, is_target) segments (a rendered conversation) masks every non-target segment.
+    masked=False writes no mask channel: for plain text only (a masked-out token is then an error)."""
+    enc = _Encoded(tokenizer, docs, Path(path), eos_id, batch_docs, progress)
+    stats = write_shard(path, enc, len(tokenizer), masked=masked)
+    return {**stats, "bytes": enc.text_bytes}
