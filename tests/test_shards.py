@@ -168,3 +168,80 @@ def test_bad_document_type_is_named(tmp_path, tok):
     with pytest.raises(ShardError, match="document 1: expected a string"):
         tokenize_to_shard(tok, ["ok", 42], tmp_path / "s", eos_id=0)
     assert not (tmp_path / "s").exists()
+
+
+def test_unmasked_shard_has_no_mask_channel(tmp_path):
+    docs = [(np.arange(10), None), (np.arange(7), np.ones(7))]
+    write_shard(tmp_path / "m", docs, vocab_size=1000)
+    write_shard(tmp_path / "u", docs, vocab_size=1000, masked=False)
+    m, u = Shard(tmp_path / "m"), Shard(tmp_path / "u")
+    assert (m.masked, u.masked, u.loss_mask) == (True, False, None)
+    # 17 mask bytes fewer, give or take the padding that aligns the offsets
+    assert 17 - 7 <= (tmp_path / "m").stat().st_size - (tmp_path / "u").stat().st_size <= 17
+    np.testing.assert_array_equal(u.tokens, m.tokens)
+    np.testing.assert_array_equal(u.doc_mask(1), np.ones(7))
+    u.verify()
+    assert "unmasked" in repr(u)
+
+
+def test_unmasked_shard_refuses_masked_out_tokens(tmp_path):
+    docs = [(np.arange(5), None), (np.arange(4), np.array([0, 0, 1, 1]))]
+    with pytest.raises(ShardError, match="document 1: masks 2 tokens out of the loss") as e:
+        write_shard(tmp_path / "u", docs, vocab_size=100, masked=False)
+    assert str(tmp_path / "u") in str(e.value)
+    assert not (tmp_path / "u").exists()
+
+
+def test_version_1_file_still_reads(tmp_path):
+    # a version 1 file is a masked version 2 file with version 1 and no flags word in its header
+    import struct
+
+    p = tmp_path / "v1"
+    docs = [(np.arange(9), np.array([0, 1] * 4 + [1])), (np.arange(3), None)]
+    write_shard(p, docs, vocab_size=100)
+    data = bytearray(p.read_bytes())
+    data[8:12] = struct.pack("<I", 1)
+    data[56:64] = bytes(8)
+    p.write_bytes(bytes(data))
+    sh = Shard(p)
+    assert sh.masked and sh.n_docs == 2
+    np.testing.assert_array_equal(sh.doc_mask(0), docs[0][1])
+    sh.verify()
+
+
+def test_unknown_version_and_flags_are_named(tmp_path):
+    import struct
+
+    p = tmp_path / "s"
+    write_shard(p, [(np.arange(5), None)], vocab_size=100)
+    good = p.read_bytes()
+    p.write_bytes(good[:8] + struct.pack("<I", 3) + good[12:])
+    with pytest.raises(ShardError, match="version 3"):
+        Shard(p)
+    p.write_bytes(good[:56] + struct.pack("<I", 6) + good[60:])
+    with pytest.raises(ShardError, match="unknown flags 0x6"):
+        Shard(p)
+
+
+@pytest.mark.parametrize("masked", [True, False])
+def test_windows_gather_rows(tmp_path, masked):
+    mask = (np.arange(40) % 4 != 0).astype(np.uint8)
+    write_shard(tmp_path / "s", [(np.arange(40), mask if masked else None)], vocab_size=100, masked=masked)
+    sh = Shard(tmp_path / "s")
+    toks, m = sh.windows(np.array([0, 31, 5]), 9)
+    assert toks.dtype == np.int64 and toks.shape == (3, 9)
+    np.testing.assert_array_equal(toks, np.array([0, 31, 5])[:, None] + np.arange(9))
+    if masked:
+        np.testing.assert_array_equal(m, mask[toks])
+    else:
+        assert m is None
+    with pytest.raises(IndexError, match="outside the 40 tokens"):
+        sh.windows(np.array([32]), 9)
+
+
+def test_tokenize_to_shard_unmasked(tmp_path, tok):
+    tokenize_to_shard(tok, ["hello world", "こんにちは"], tmp_path / "u", eos_id=0, masked=False)
+    sh = Shard(tmp_path / "u")
+    assert not sh.masked and sh.doc(0)[-1] == 0
+    with pytest.raises(ShardError, match="document 1: masks"):
+        tokenize_to_shard(tok, ["x", ("prompt", "answer")], tmp_path / "v", eos_id=0, masked=False)
