@@ -152,10 +152,10 @@ def test_export_unwraps_compile_and_keeps_caller_model(tmp_path, tokenizer):
 def test_export_leaves_nothing_when_saving_fails(tmp_path, tokenizer, monkeypatch):
     model = tiny_model(tokenizer)
 
-    def boom(self, *a, **kw):
+    def boom(*a, **kw):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(type(model), "save_pretrained", boom)
+    monkeypatch.setattr("safetensors.torch.save_file", boom)
     with pytest.raises(RuntimeError, match="disk full"):
         export_hf(model, tokenizer, tmp_path / "hf", card=CARD)
     assert not (tmp_path / "hf").exists()

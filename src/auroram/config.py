@@ -56,6 +56,8 @@ class ModelConfig:
     n_positions: int = 2048  # position table size; must be >= train.seq_len
     dropout: float = 0.0  # pretraining at this scale does not overfit; dropout only slows learning
     init_std: float = 0.02
+    # dtype of the exported HF weights; auto: the base's on-disk dtype (config.json), float32 from scratch
+    export_dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
 
 
 @dataclass

@@ -42,14 +42,21 @@ _TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.json", "to
 
 
 def build_model(cfg: ModelConfig, *, vocab_size: int, eos_id: int, seed: int, device: Any = "cpu",
-                shards: int = 1) -> transformers.PreTrainedModel:
-    """`device` and `shards` (FSDP2 ranks): where it will train, checked to fit before anything is allocated."""
+                shards: int = 1, meta: bool = False) -> transformers.PreTrainedModel:
+    """`device` and `shards` (FSDP2 ranks): where it will train, checked to fit before anything is allocated.
+    `meta`: parameters on the meta device (no memory, no init), to be sharded and filled from a checkpoint."""
     if cfg.n_embd % cfg.n_head:
         raise ValueError(f"model.n_embd ({cfg.n_embd}) must be divisible by model.n_head ({cfg.n_head})")
     if not 0 <= eos_id < vocab_size:
         raise ValueError(f"eos_id {eos_id} is outside the vocabulary (size {vocab_size})")
     check_fits(cfg, vocab_size=vocab_size, eos_id=eos_id, device=device, shards=shards)
     hf_cfg = get_arch(cfg.arch).hf_config(cfg, vocab_size, eos_id)
+    if meta:
+        from auroram.model.load import meta_model
+
+        model = meta_model(hf_cfg)
+        model.generation_config.pad_token_id = eos_id
+        return model
     # built on CPU with a private RNG so a seed gives the same weights on any machine and leaves the caller's RNG alone
     with torch.random.fork_rng(devices=[]), torch.device("cpu"):
         torch.random.default_generator.manual_seed(seed)
@@ -140,7 +147,36 @@ def _si(n: float) -> str:
 # A base model from a local directory.
 
 
-def load_base(path: str | Path) -> tuple[transformers.PreTrainedModel, transformers.PreTrainedTokenizerBase]:
+def load_base(path: str | Path, dtype: torch.dtype = torch.float32
+              ) -> tuple[transformers.PreTrainedModel, transformers.PreTrainedTokenizerBase]:
+    """(model in `dtype`, tokenizer) of a local HF directory, checked before the weights load."""
+    d, config, tokenizer = open_base(path)
+    where = str(d)
+    model = _wrap(
+        where,
+        "model",
+        lambda: AutoModelForCausalLM.from_pretrained(d, config=config, dtype=dtype, local_files_only=True,
+                                                     trust_remote_code=False),
+    )
+    check_model_tokenizer(model, tokenizer, where)
+    model.eval()
+    return model, tokenizer
+
+
+def base_on_meta(path: str | Path) -> tuple[transformers.PreTrainedModel, transformers.PreTrainedTokenizerBase]:
+    """The base's model with its parameters on the meta device (to be sharded, then filled by
+    model.load.load_sharded_safetensors), and its tokenizer; the same checks as load_base."""
+    from auroram.model.load import meta_model
+
+    d, config, tokenizer = open_base(path)
+    model = _wrap(str(d), "model", lambda: meta_model(config))
+    check_model_tokenizer(model, tokenizer, str(d))
+    model.eval()
+    return model, tokenizer
+
+
+def open_base(path: str | Path) -> tuple[Path, Any, transformers.PreTrainedTokenizerBase]:
+    """(directory, config, tokenizer) of a base, after every check that needs no weights."""
     d = Path(path).expanduser()
     where = str(d)
     if not d.is_dir():
@@ -169,15 +205,7 @@ def load_base(path: str | Path) -> tuple[transformers.PreTrainedModel, transform
     rows = getattr(config.get_text_config(), "vocab_size", None)
     if isinstance(rows, int):
         _check_vocab(len(tokenizer), rows, where)
-    model = _wrap(
-        where,
-        "model",
-        lambda: AutoModelForCausalLM.from_pretrained(d, config=config, dtype=torch.float32, local_files_only=True,
-                                                     trust_remote_code=False),
-    )
-    check_model_tokenizer(model, tokenizer, where)
-    model.eval()
-    return model, tokenizer
+    return d, config, tokenizer
 
 
 def check_model_tokenizer(model: nn.Module, tokenizer: Any, where: str) -> None:

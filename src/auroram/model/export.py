@@ -6,7 +6,7 @@ import copy
 import os
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import torch
 import transformers
@@ -19,26 +19,63 @@ from auroram.model.build import load_base
 MANIFEST = "auroram-manifest.json"
 
 
+# transformers' own default shard size; a 15B model in bfloat16 is then six files
+DEFAULT_MAX_FILE_BYTES = 5 * 10**9
+EXPORT_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+INDEX = "model.safetensors.index.json"
+
+
+def export_dtype(setting: str, base: str | os.PathLike | None) -> str:
+    """`model.export_dtype` resolved: `auto` is the base's on-disk dtype (its config.json), float32 for a
+    model trained from scratch or a base whose config names none."""
+    if setting != "auto":
+        return setting
+    if not base:
+        return "float32"
+    try:
+        raw = read_json(Path(base).expanduser() / "config.json")
+    except (OSError, ValueError):
+        return "float32"
+    named = str(raw.get("dtype") or raw.get("torch_dtype") or "float32").replace("torch.", "")
+    return named if named in EXPORT_DTYPES else "float32"
+
+
 def export_hf(
     model: nn.Module,
     tokenizer: Any,
     out_dir: str | os.PathLike,
     *,
     card: dict[str, Any],
-    state_dict: dict[str, torch.Tensor] | None = None,
+    dtype: str = "float32",
+    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
+    is_main: bool = True,
 ) -> Path:
-    """Save model (float32, safetensors), generation config, tokenizer, README.md card and a manifest.
+    """Save the weights (safetensors in `dtype`, files of at most `max_file_bytes` plus an index when more than
+    one), config, generation config, tokenizer, README.md card and a manifest, whole or not at all.
 
-    `state_dict`: a full (unsharded) state the caller gathered, e.g. from an FSDP2 model; default: the model's.
+    A sharded (FSDP2) model is gathered one tensor at a time: every rank must call this (each all-gather needs
+    them all); rank 0 (`is_main`) converts and writes, holding at most about one output file.
     """
     out_dir = Path(out_dir)
     inner = unwrap(model)
     if not isinstance(inner, transformers.PreTrainedModel):
         raise TypeError(f"export_hf needs a transformers PreTrainedModel, got {type(inner).__name__}")
-    cpu_model = _cpu_float32_copy(inner, state_dict)
-    card = {"arch": inner.config.model_type, **card}
+    if dtype not in EXPORT_DTYPES:
+        raise ValueError(f"export dtype {dtype!r} is not one of {', '.join(EXPORT_DTYPES)}")
+    tensors = gathered_tensors(inner, EXPORT_DTYPES[dtype] if is_main else None)
+    if not is_main:
+        for _ in tensors:  # take part in every gather; rank 0 writes
+            pass
+        return out_dir
+    card = {"arch": inner.config.model_type, "export_dtype": dtype, **card}
     with atomic_dir(out_dir) as tmp:
-        cpu_model.save_pretrained(tmp)  # transformers 5 always writes safetensors
+        write_safetensors(tmp, tensors, max_file_bytes)
+        config = copy.deepcopy(inner.config)
+        config.architectures = [type(inner).__name__]
+        config.dtype = dtype  # what from_pretrained(dtype="auto") gives back
+        config.save_pretrained(tmp)
+        if getattr(inner, "generation_config", None) is not None:
+            inner.generation_config.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
         write_text(tmp / "README.md", render_model_card(card))
         files = sorted(p for p in tmp.rglob("*") if p.is_file())
@@ -52,9 +89,80 @@ def export_hf(
     return out_dir
 
 
-def load_exported(out_dir: str | os.PathLike) -> tuple[transformers.PreTrainedModel, Any]:
-    """(model, tokenizer) from an exported directory, in float32 and eval mode."""
-    return load_base(out_dir)
+def gathered_tensors(model: nn.Module, dtype: torch.dtype | None) -> Iterator[tuple[str, torch.Tensor | None]]:
+    """(name, whole CPU tensor in `dtype`) for every weight the export holds, a tied head once under its
+    embedding's name (as save_pretrained does). A sharded tensor is all-gathered (every rank must iterate);
+    with dtype None nothing is kept (the tensor is None): the other ranks of a gather."""
+    seen: set[int] = set()
+    for name, t in model.state_dict(keep_vars=True).items():
+        if id(t) in seen:
+            continue
+        seen.add(id(t))
+        with torch.no_grad():
+            full = t.detach()
+            if hasattr(full, "full_tensor"):
+                full = full.full_tensor()  # collective: one tensor of the model on every rank, then freed
+            yield name, None if dtype is None else full.to("cpu", dtype, copy=True).contiguous()
+            del full
+
+
+def write_safetensors(out: Path, tensors: Iterator[tuple[str, torch.Tensor | None]], max_file_bytes: int) -> list[str]:
+    """Write the tensors as model.safetensors, or as model-0000i-of-0000n.safetensors files of at most
+    `max_file_bytes` (a larger tensor gets a file of its own) with the index transformers reads. Buffers at
+    most one file; always drains `tensors` (the other ranks are gathering with us) before raising."""
+    from safetensors.torch import save_file
+
+    if max_file_bytes <= 0:
+        raise ValueError(f"max_file_bytes must be positive, got {max_file_bytes}")
+    parts: list[Path] = []
+    weight_map: dict[str, int] = {}
+    buffer: dict[str, torch.Tensor] = {}
+    buffered = total = 0
+    failure: BaseException | None = None
+
+    def flush() -> None:
+        nonlocal buffer, buffered
+        part = out / f".part-{len(parts):05d}.safetensors"
+        save_file(buffer, str(part), metadata={"format": "pt"})
+        parts.append(part)
+        buffer, buffered = {}, 0
+
+    for name, t in tensors:
+        if failure is not None or t is None:
+            continue
+        try:
+            size = t.numel() * t.element_size()
+            if buffer and buffered + size > max_file_bytes:
+                flush()
+            buffer[name], buffered, total = t, buffered + size, total + size
+            weight_map[name] = len(parts)
+        except BaseException as e:  # noqa: BLE001 - kept until every gather is done, then raised
+            failure = e
+    if failure is None and buffer:
+        try:
+            flush()
+        except BaseException as e:  # noqa: BLE001
+            failure = e
+    if failure is not None:
+        raise failure
+    if len(parts) == 1:
+        names = [SINGLE_FILE]
+    else:
+        names = [f"model-{i + 1:05d}-of-{len(parts):05d}.safetensors" for i in range(len(parts))]
+    for part, final in zip(parts, names):
+        os.replace(part, out / final)
+    if len(parts) > 1:
+        write_json(out / INDEX, {"metadata": {"total_size": total},
+                                 "weight_map": {k: names[i] for k, i in sorted(weight_map.items())}})
+    return names
+
+
+SINGLE_FILE = "model.safetensors"
+
+
+def load_exported(out_dir: str | os.PathLike, dtype: str = "float32") -> tuple[transformers.PreTrainedModel, Any]:
+    """(model, tokenizer) from an exported directory, in `dtype` and eval mode."""
+    return load_base(out_dir, dtype=EXPORT_DTYPES[dtype])
 
 
 def unwrap(model: nn.Module) -> nn.Module:
@@ -68,33 +176,6 @@ def unwrap(model: nn.Module) -> nn.Module:
             model = model.module
         else:
             return model
-
-
-def _cpu_float32_copy(model: transformers.PreTrainedModel, state: dict[str, torch.Tensor] | None) -> transformers.PreTrainedModel:
-    # a shell on the meta device holding CPU float32 tensors: no GPU memory, no re-init, caller's model and config untouched
-    if state is None:
-        state = model.state_dict()
-    copied: dict[int, torch.Tensor] = {}
-    cpu_state = {}
-    for name, t in state.items():
-        if type(t).__name__ == "DTensor":
-            raise ValueError(
-                f"export_hf: '{name}' is sharded (FSDP/TP); gather a full state first and pass it as state_dict="
-            )
-        key = id(t)
-        if key not in copied:  # tied weights stay one tensor, so the save dedups them as transformers expects
-            copied[key] = t.detach().to("cpu", torch.float32, copy=True)
-        cpu_state[name] = copied[key]
-    config = copy.deepcopy(model.config)
-    with torch.device("meta"):
-        shell = type(model)._from_config(config, dtype=torch.float32)
-    _missing, unexpected = shell.load_state_dict(cpu_state, strict=False, assign=True)
-    shell.tie_weights()  # a state without the tied head's key still gets its head
-    left = [k for k, t in shell.state_dict().items() if t.device.type == "meta"]
-    if unexpected or left:
-        raise ValueError(f"export_hf: the state does not match the model (missing {left[:5]}, unexpected {unexpected[:5]})")
-    shell.generation_config = copy.deepcopy(model.generation_config)
-    return shell
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -211,6 +292,7 @@ def render_model_card(card: dict[str, Any]) -> str:
         "",
         "## How to load it",
         "",
+        *([f"The weights are stored in {card['export_dtype']} (safetensors).", ""] if card.get("export_dtype") else []),
         "```python",
         "from transformers import AutoModelForCausalLM, AutoTokenizer",
         "",
@@ -259,8 +341,9 @@ def hub_id(path: str | os.PathLike, kind: str = "models") -> str | None:
 def update_card(out_dir: str | os.PathLike, card: dict[str, Any]) -> None:
     """Rewrite an export's card and its manifest entry (results measured after the export); weights untouched."""
     out_dir = Path(out_dir)
-    arch = read_json(out_dir / "config.json").get("model_type")
-    write_text(out_dir / "README.md", render_model_card({"arch": arch, **card}))
+    config = read_json(out_dir / "config.json")
+    write_text(out_dir / "README.md", render_model_card({"arch": config.get("model_type"),
+                                                         "export_dtype": config.get("dtype"), **card}))
     manifest = read_json(out_dir / MANIFEST)
     f = out_dir / "README.md"
     manifest["files"]["README.md"] = {"bytes": f.stat().st_size, "sha256": sha256_file(f)}

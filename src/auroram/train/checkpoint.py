@@ -23,6 +23,7 @@ from typing import Any, Iterator
 import numpy as np
 import torch
 import torch.distributed.checkpoint as dcp
+from torch.distributed.checkpoint import FileSystemReader
 from torch.distributed.checkpoint.state_dict import (
     StateDictOptions,
     get_model_state_dict,
@@ -182,15 +183,37 @@ def save_weights(path: Path, model: torch.nn.Module, info: DistInfo = SINGLE) ->
 
 
 def load_weights(path: Path, model: torch.nn.Module) -> None:
+    """A stage's final weights into `model`, plain or sharded (DCP reads each rank's part, whatever the number
+    of processes that saved them), after checking they are weights of this very model."""
     if not (path / "dcp" / ".metadata").is_file():
         raise CheckpointError(f"{path}: no final weights of the previous stage")
     with _quiet_dcp():
         msd = get_model_state_dict(model)
+        check_weights_match(path, msd)
         dcp.load({"model": msd}, checkpoint_id=str(path / "dcp"))
         set_model_state_dict(model, msd)
 
 
+def check_weights_match(path: Path, msd: dict[str, Any]) -> None:
+    """Raise CheckpointError, naming the file and the tensor, when the saved weights are not of this model
+    (another architecture, another vocabulary size): before anything is read into it."""
+    meta_file = path / "dcp" / ".metadata"
+    try:
+        saved = FileSystemReader(str(path / "dcp")).read_metadata().state_dict_metadata
+    except Exception as e:  # pickle, EOF and OS errors: a damaged file is one the user must redo
+        raise CheckpointError(f"{meta_file}: unreadable ({type(e).__name__}: {str(e).strip()[:120]})") from e
+    for name, t in msd.items():
+        got = saved.get(f"model.{name}")
+        if got is None:
+            raise CheckpointError(f"{meta_file}: no tensor '{name}' (weights of a different architecture?)")
+        size = list(getattr(got, "size", []))
+        if size != list(t.shape):
+            raise CheckpointError(f"{meta_file}: tensor '{name}' has shape {size}, this model's is {list(t.shape)} "
+                                  f"(a different vocabulary size or architecture)")
+
+
 def full_state_dict(model: torch.nn.Module) -> dict[str, torch.Tensor]:
-    """Unsharded fp32 CPU copy of the weights (collective: every rank calls it; rank 0 uses it)."""
+    """Unsharded fp32 CPU copy of the weights (collective: every rank calls it; rank 0 uses it). Only for
+    small models: stage exports stream tensor by tensor instead (model.export.export_hf)."""
     sd = get_model_state_dict(model, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
     return {k: v.to(torch.float32) for k, v in sd.items()}

@@ -27,20 +27,51 @@ EXECUTION_ONLY = ("threads", "device", "parallel", "compile", "activation_checkp
 SAFETY_SCALARS = ("gap", "fc_gap", "refusal_harmful", "refusal_safe")
 
 
-def new_model(ctx: RunContext) -> Any:
-    from auroram.model.build import build_model, load_base
+def new_model(ctx: RunContext, meta: bool = False) -> Any:
+    """The first stage's model, unwrapped: the base (`meta`: its parameters on the meta device, to be sharded
+    then filled) or a fresh one from the seed."""
+    from auroram.model.build import base_on_meta, build_model, load_base
     from auroram.tokenize.bpe import eos_id
+    from auroram.train.parallel import resolve_mode
 
     recipe = ctx.recipe
     if recipe.model.base:
-        model, _ = load_base(recipe.model.base)
+        model, _ = (base_on_meta if meta else load_base)(recipe.model.base)
         return model
-    from auroram.train.parallel import resolve_mode
-
     # FSDP2 splits the training state over the ranks; the fit check before building counts on that
     shards = ctx.info.world_size if resolve_mode(recipe.train.parallel, ctx.info) == "fsdp2" else 1
     return build_model(recipe.model, vocab_size=len(ctx.tokenizer), eos_id=eos_id(ctx.tokenizer), seed=recipe.seed,
-                       device=ctx.device, shards=shards)
+                       device=ctx.device, shards=shards, meta=meta)
+
+
+def start_model(ctx: RunContext, *, bf16: bool, activation_checkpointing: bool, compile: bool) -> Any:
+    """The model a stage starts from, parallelised. Sharded (FSDP2) from a base or a previous stage, no rank
+    ever holds a full copy: built on meta, sharded, materialised, then each rank reads its own rows (the
+    base's safetensors, or the previous stage's DCP weights, resharded to this number of processes). A fresh
+    first stage is still built whole from the seed, and a single process loads as it always has."""
+    from auroram.train.checkpoint import load_weights
+    from auroram.train.parallel import parallelize, resolve_mode
+
+    t, info = ctx.recipe.train, ctx.info
+
+    def wrap(model: Any) -> Any:
+        return parallelize(model, mode=t.parallel, info=info, device=ctx.device, bf16=bf16,
+                           activation_checkpointing=activation_checkpointing, compile=compile)
+
+    if resolve_mode(t.parallel, info) == "fsdp2" and (ctx.recipe.model.base or ctx.model_final is not None):
+        from auroram.model.load import load_sharded_safetensors, materialize
+
+        model = wrap(new_model(ctx, meta=True))
+        materialize(model, ctx.device)
+        if ctx.model_final is not None:
+            load_weights(ctx.model_final, model)
+        else:
+            load_sharded_safetensors(ctx.recipe.model.base, model)
+        return model
+    model = new_model(ctx)
+    if ctx.model_final is not None:
+        load_weights(ctx.model_final, model)
+    return wrap(model.to(ctx.device))
 
 
 def evaluator(ctx: RunContext) -> Any:
@@ -80,21 +111,16 @@ class StageStep(Step):
 
     def run(self, ctx: RunContext) -> None:
         from auroram.mix.mixture import Mixture
-        from auroram.model.export import export_hf, update_card
-        from auroram.train.checkpoint import full_state_dict, load_weights
+        from auroram.model.export import export_dtype, export_hf, update_card
         from auroram.train.loop import train_stage
-        from auroram.train.parallel import is_wrapped, parallelize, resolve_mode
+        from auroram.train.parallel import is_wrapped, resolve_mode
 
         r, t, st, info, out = ctx.recipe, ctx.recipe.train, self.stage, ctx.info, self.out_dir(ctx)
         weights = r.stage_weights(st)
         steps = math.ceil(st.tokens / t.global_batch_tokens)
-        model = new_model(ctx)
-        rows = model.get_input_embeddings().num_embeddings
-        if ctx.model_final is not None:
-            load_weights(ctx.model_final, model)
-        model.to(ctx.device)
-        model = parallelize(model, mode=t.parallel, info=info, device=ctx.device, bf16=ctx.precision == "bf16",
-                            activation_checkpointing=t.activation_checkpointing, compile=t.compile)
+        model = start_model(ctx, bf16=ctx.precision == "bf16", activation_checkpointing=t.activation_checkpointing,
+                            compile=t.compile)
+        rows = unwrap(model).get_input_embeddings().num_embeddings
         mixture = Mixture({s: ctx.shards[s] for s in weights}, weights, seq_len=t.seq_len,
                           global_batch_seqs=t.global_batch_tokens // t.seq_len, seed=r.seed, stage_index=self.index,
                           vocab_size=rows)
@@ -131,13 +157,22 @@ class StageStep(Step):
             nf = res.nonfinite
             ctx.console.warn(f"stage {st.name}: non-finite loss: {nf['skipped']} batches skipped, "
                              f"{nf['rollbacks']} rollbacks (LR scaled by {nf['lr_scale']:g})")
-        weights_cpu = full_state_dict(model)  # collective under FSDP: every rank takes part
+        dtype = result["export_dtype"] = export_dtype(r.model.export_dtype, r.model.base)
+        wrapped, mode = is_wrapped(t.parallel, info), resolve_mode(t.parallel, info)
+        held = {"fsdp2": "sharded model (FSDP2)", "ddp": "replicated model (DDP)"}.get(mode, "training model")
+        result["eval_on"] = {"bpb": f"{held}, {info.world_size} process{'es' if info.world_size > 1 else ''}",
+                             "suite": f"export ({dtype}), one device" if wrapped else "training model (float32), one device"}
+        # streamed tensor by tensor under FSDP2: every rank takes part in each gather, rank 0 writes
+        export_hf(unwrap(model), ctx.tokenizer, out / "hf", dtype=dtype, is_main=info.is_main,
+                  card=model_card(ctx.recipe, st, result, ctx.stages, ctx.data_manifest))
         if info.is_main:
-            export_hf(unwrap(model), ctx.tokenizer, out / "hf", state_dict=weights_cpu,
-                      card=model_card(ctx.recipe, st, result, ctx.stages, ctx.data_manifest))
             fault_point(f"stage:{st.name}:exported")
-            # FSDP2/DDP: the task suite and safety read the gathered export, not the wrapped module
-            on_one = out / "hf" if is_wrapped(t.parallel, info) else unwrap(model)
+            # FSDP2/DDP: the task suite and safety read the export on one device, not the wrapped module
+            on_one = unwrap(model)
+            if wrapped:
+                from auroram.model.export import load_exported
+
+                on_one = load_exported(out / "hf", dtype)[0].to(ctx.device)
             result["suite"] = run_suite(ctx, on_one)
             result["safety"] = run_safety(ctx, st.name, on_one)
             update_card(out / "hf", model_card(ctx.recipe, st, result, ctx.stages, ctx.data_manifest))
