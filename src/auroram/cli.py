@@ -35,8 +35,10 @@ def _load(args: argparse.Namespace):
     from auroram.config import load_recipe
 
     overrides = list(args.overrides)
-    if getattr(args, "base", None):
-        overrides += [f"model.base={args.base}", "tokenizer.kind=base"]
+    if getattr(args, "base", None):  # the base's own tokenizer, unless the recipe extends it
+        from auroram.tokenize.vocab_cli import base_overrides
+
+        overrides += base_overrides(args.recipe, args.base, overrides)
     return load_recipe(args.recipe, overrides)
 
 
@@ -353,6 +355,10 @@ def build_parser() -> argparse.ArgumentParser:
     from auroram.curate.cli import add_parser as add_curate
 
     add_curate(sub)
+
+    from auroram.tokenize.vocab_cli import add_parser as add_vocab
+
+    add_vocab(sub)
 
     p = sub.add_parser("plan", help="tokens, steps, memory per GPU and GPU-hours of a recipe on a cluster")
     _recipe_args(p, default=None)

@@ -39,10 +39,17 @@ class SourceConfig:
 
 @dataclass
 class TokenizerConfig:
-    kind: Literal["train-bpe", "base"] = "train-bpe"  # "base": the base model's own tokenizer
+    # "base": the base model's own tokenizer; "extend": the base's own with `add` tokens learnt from
+    # train_sources (docs/vocabulary.md)
+    kind: Literal["train-bpe", "base", "extend"] = "train-bpe"
     vocab_size: int = 4096  # for train-bpe; StarCoder's is 49,152
-    train_sources: list[str] = field(default_factory=list)  # sources the BPE learns from (StarCoder: en + code)
+    # sources the BPE learns from (StarCoder: en + code); for extend, the new languages
+    train_sources: list[str] = field(default_factory=list)
     max_train_bytes: int = 8_000_000  # text fed to the BPE trainer; more barely changes a small vocab
+    add: int = 0  # extend: new tokens wanted (a few thousand per new script is typical)
+    keep: list[str] = field(default_factory=list)  # extend: sources whose ids must not change (the base's languages)
+    min_frequency: int = 2  # extend: a merge seen fewer times is not learnt
+    init: Literal["mean_of_pieces", "random", "mean"] = "mean_of_pieces"  # extend: the new embedding rows
 
 
 @dataclass
@@ -88,6 +95,9 @@ class StageConfig:
     eval_every_steps: int = 0  # bits-per-byte curve resolution; 0: only at the stage's start and end
     checkpoint_every_steps: int = 0  # 0: only the final checkpoint
     keep_checkpoints: int = 2  # older step checkpoints are deleted
+    # embeddings: only the input embedding and output head train; new_embeddings: only their rows of an
+    # extended vocabulary's new tokens (the rest of the model cannot forget while they warm up)
+    trainable: Literal["all", "embeddings", "new_embeddings"] = "all"
 
 
 @dataclass
@@ -428,9 +438,30 @@ def validate(r: Recipe, where: str) -> None:
         raise err("model.n_positions", f"must be >= train.seq_len ({t.seq_len})")
     if r.model.base is None and r.model.n_embd % r.model.n_head:
         raise err("model.n_embd", f"must be divisible by model.n_head ({r.model.n_head})")
+    if r.tokenizer.kind == "extend":
+        _validate_extend(r, err)
+    for i, st in enumerate(r.stages):
+        if st.trainable == "new_embeddings" and r.tokenizer.kind != "extend":
+            raise err(f"stages[{i}].trainable", "'new_embeddings' needs tokenizer.kind 'extend' (new rows to train)")
     if r.tokenizer.kind == "train-bpe":
         if r.model.base is None and not r.tokenizer.train_sources:
             raise err("tokenizer.train_sources", "name the sources the BPE is trained on")
         for s in r.tokenizer.train_sources:
             if s not in r.sources:
                 raise err("tokenizer.train_sources", f"unknown source '{s}'")
+
+
+def _validate_extend(r: Recipe, err: Any) -> None:
+    t = r.tokenizer
+    if not r.model.base:
+        raise err("tokenizer.kind", "'extend' adds tokens to a base's tokenizer: set model.base (or --base)")
+    if not 1 <= t.add <= 1 << 24:
+        raise err("tokenizer.add", f"the number of new tokens must be within [1, {1 << 24:,}], got {t.add:,}")
+    if not t.train_sources:
+        raise err("tokenizer.train_sources", "name the sources the new tokens are learnt from")
+    if not 1 <= t.min_frequency <= 2**31 - 1:
+        raise err("tokenizer.min_frequency", f"must be within [1, {2**31 - 1:,}], got {t.min_frequency:,}")
+    for key in ("train_sources", "keep"):
+        for s in getattr(t, key):
+            if s not in r.sources:
+                raise err(f"tokenizer.{key}", f"unknown source '{s}'")

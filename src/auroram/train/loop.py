@@ -23,6 +23,7 @@ from auroram.config import StageConfig, TrainConfig
 from auroram.errors import AuroramError
 from auroram.faults import fault_point, poisoned
 from auroram.io import write_text
+from auroram.model.embeddings import Trainable, set_trainable
 from auroram.train.checkpoint import (
     latest_checkpoint,
     load_checkpoint,
@@ -86,12 +87,16 @@ def autocast_dtype(train: TrainConfig, device: torch.device) -> torch.dtype | No
     return None
 
 
-def build_optimizer(model: torch.nn.Module, stage: StageConfig) -> torch.optim.Optimizer:
+def build_optimizer(model: torch.nn.Module, stage: StageConfig, trainable: Trainable | None = None
+                    ) -> torch.optim.Optimizer:
     # decay matrices only: decaying norms, biases and embeddings hurts and buys nothing
     embeddings = {id(m.weight) for m in model.modules() if isinstance(m, torch.nn.Embedding)}
+    frozen = trainable.frozen_ids() if trainable is not None else set()
+    if trainable is not None:
+        embeddings |= trainable.no_decay_ids()  # decay would move rows that must stay as they were
     decay, no_decay = [], []
     for p in model.parameters():
-        if not p.requires_grad:
+        if not p.requires_grad or id(p) in frozen:
             continue
         (decay if p.dim() >= 2 and id(p) not in embeddings else no_decay).append(p)
     o = stage.optim
@@ -152,7 +157,10 @@ def train_stage(
     micro = min(train.micro_batch_seqs, local_seqs)
     tokens_per_step = global_seqs * seq_len
 
-    optimizer = build_optimizer(model, stage)
+    # stage.trainable: a wrapped model (DDP, FSDP2) keeps requires_grad and drops frozen gradients instead
+    wrapped = hasattr(model, "module") or hasattr(model, "set_requires_gradient_sync")
+    trainable = set_trainable(model, stage.trainable, wrapped=wrapped)
+    optimizer = build_optimizer(model, stage, trainable)
     source_names = list(getattr(mixture, "sources", []))
     source_index = {n: j for j, n in enumerate(source_names)}
     ckpt_root = out_dir / "ckpt"
@@ -265,7 +273,7 @@ def train_stage(
             elif start_copy is not None:
                 model.load_state_dict(start_copy[0])
                 set_rng_state(start_copy[1])
-                optimizer = build_optimizer(model, stage)
+                optimizer = build_optimizer(model, stage, trainable)
                 state = {"history": copy.deepcopy(start_copy[2]), "step": start_copy[3]}
             else:
                 raise TrainingError(f"stage {stage.name}: loss is {loss_sum} at step {step + 1} and there is no "
@@ -276,6 +284,7 @@ def train_stage(
             event.update(to_step=state["step"], lr_scale=nonfinite["lr_scale"])
             step = state["step"]
             continue
+        trainable.mask_grads()  # no-op for trainable 'all'
         grad_norm = None
         if stage.optim.grad_clip > 0:
             norm = torch.nn.utils.clip_grad_norm_(model.parameters(), stage.optim.grad_clip)

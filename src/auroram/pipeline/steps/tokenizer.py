@@ -1,5 +1,6 @@
-"""The tokenizer: the base model's own, or a byte-level BPE trained on the recipe's `train_sources`
-(equal bytes per source, so code does not crowd out English)."""
+"""The tokenizer: the base model's own, the base's own extended with tokens learnt from the new languages
+(`kind: extend`, docs/vocabulary.md), or a byte-level BPE trained on the recipe's `train_sources` (equal
+bytes per source, so code does not crowd out English)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,9 @@ from auroram.pipeline.context import RunContext, Step
 from auroram.pipeline.rundir import RunError
 from auroram.typedconfig import to_plain
 
+# settings only `kind: extend` reads; left out of a train-bpe key so runs made before they existed stay complete
+EXTEND_ONLY = ("add", "keep", "min_frequency", "init")
+
 
 class TokenizerStep(Step):
     name = "tokenizer"
@@ -26,8 +30,11 @@ class TokenizerStep(Step):
         t = ctx.recipe.tokenizer
         if t.kind == "base":
             return None  # nothing to make: the base's tokenizer is read where it is
+        if t.kind == "extend":
+            return extend_key(ctx)
         inputs = {s: input_fingerprint(ctx.recipe.sources[s].path) for s in t.train_sources}
-        return hash_obj({"cfg": to_plain(t), "sources": {s: ctx.source_identity(s) for s in t.train_sources},
+        cfg = {k: v for k, v in to_plain(t).items() if k not in EXTEND_ONLY}  # keys of earlier runs still hold
+        return hash_obj({"cfg": cfg, "sources": {s: ctx.source_identity(s) for s in t.train_sources},
                          "inputs": inputs})
 
     def run(self, ctx: RunContext) -> dict[str, Any] | None:
@@ -38,6 +45,8 @@ class TokenizerStep(Step):
             ctx.console.step("tokenizer", f"the base model's own ({len(ctx.tokenizer):,} tokens)")
             return None
         t = ctx.recipe.tokenizer
+        if t.kind == "extend":
+            return run_extend(ctx)
         t0 = time.perf_counter()
         tok = train_bpe(training_texts(ctx), t.vocab_size, ctx.run_dir / "tokenizer" / "hf")
         fault_point("tokenizer:trained")
@@ -76,3 +85,42 @@ def training_texts(ctx: RunContext) -> Iterator[str]:
             chunk = text[: max(per_source - used, 0)]
             used += len(chunk.encode("utf-8"))
             yield chunk
+
+
+def extend_key(ctx: RunContext) -> str:
+    """What an extended tokenizer depends on: the base's tokenizer files, the settings, the sources it learns
+    from and keeps unchanged (settings and input files), and the seed of the new rows' init."""
+    from auroram.tokenize.extend import tokenizer_files_hash
+
+    t, r = ctx.recipe.tokenizer, ctx.recipe
+    if not r.model.base:
+        raise RunError("tokenizer.kind is 'extend' but model.base names no model directory")
+    names = list(dict.fromkeys(t.train_sources + t.keep))
+    return hash_obj({"cfg": {k: v for k, v in to_plain(t).items() if k != "vocab_size"},
+                     "base": tokenizer_files_hash(r.model.base),
+                     "sources": {s: ctx.source_identity(s) for s in names},
+                     "inputs": {s: input_fingerprint(r.sources[s].path) for s in names}, "seed": r.seed})
+
+
+def run_extend(ctx: RunContext) -> dict[str, Any]:
+    from auroram.tokenize.extend import TextSource, TrainerSettings, extend_tokenizer, source_texts
+
+    t, r = ctx.recipe.tokenizer, ctx.recipe
+
+    def named(names: list[str]) -> list[TextSource]:
+        return [TextSource(s, source_texts(iter_source(r.sources[s])), path=ctx.spec.sources[s].path,
+                           fingerprint=input_fingerprint(r.sources[s].path)) for s in names]
+
+    t0 = time.perf_counter()
+    settings = TrainerSettings(add=t.add, min_frequency=t.min_frequency, max_train_bytes=t.max_train_bytes,
+                               init=t.init, seed=r.seed)
+    rec = extend_tokenizer(r.model.base, named(t.train_sources), settings, ctx.run_dir / "tokenizer" / "hf",
+                           keep=named(t.keep))
+    fault_point("tokenizer:trained")
+    ctx.console.step("tokenizer", f"the base's {rec['base']['vocab_size']:,} tokens + {rec['added']:,} learnt from "
+                                  f"{', '.join(t.train_sources)} in {time.perf_counter() - t0:.1f}s")
+    summary = {k: rec[k] for k in ("requested", "added", "added_characters", "added_merges", "first_new_id",
+                                   "dropped_unreachable", "dropped_for_keep", "learnt_bytes", "init")}
+    summary["base"] = {k: rec["base"][k] for k in ("kind", "tokenizer_hash", "vocab_size")}
+    summary["learnt_from"] = [{k: u[k] for k in ("name", "documents", "bytes")} for u in rec["learnt_from"]]
+    return {"vocab_size": rec["vocab_size"], "extension": summary}

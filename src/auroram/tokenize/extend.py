@@ -1,0 +1,471 @@
+"""Vocabulary extension: tokens learnt from new languages, merged into a base's own tokenizer.
+
+A base that continues on Hindi or Japanese spends several tokens per character on them; new tokens cut
+that cost (as Chinese-LLaMA and Swallow did). The merge keeps the base intact: every existing id and merge
+stays where it is, new tokens get ids after all existing ones (added and special tokens included), and
+new merges come after the old ones, so they only ever join what the old merges left apart. A new token is
+kept only when the merge chain really builds it from the token's own characters; tokens that fire on the
+`keep` texts (the base's languages) are dropped, so those texts tokenize to exactly the same ids.
+
+Byte-level BPE (GPT-2, StarCoder: a ByteLevel pre-tokenizer) and BPE with byte fallback (Llama, Mistral:
+Metaspace/▁ and <0xNN> byte tokens) are supported; other models have no merge list to extend.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+from collections import Counter
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+import tokenizers
+from tokenizers import Tokenizer, pre_tokenizers, trainers
+
+from auroram.io import atomic_dir, hash_obj, read_json, sha256_bytes, sha256_file, write_json
+from auroram.tokenize.bpe import TokenizerError, load_tokenizer
+
+EXTENSION_FILE = "extension.json"  # beside the extended tokenizer: what was added, from what, how
+EXTENSION_FORMAT = 1
+METASPACE = "▁"
+BYTE_LEVEL, BYTE_FALLBACK = "byte-level", "byte-fallback"
+_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.json", "merges.txt",
+          "tokenizer.model", "added_tokens.json")
+# how many more merges than requested the trainer learns: many it learns are already in the base
+_TRAIN_MARGIN = 2
+_TRAIN_TRIES = 3
+_KEEP_ROUNDS = 20
+
+
+class ExtendError(TokenizerError):
+    """The base tokenizer cannot be extended, or the new text cannot teach it anything; names what and where."""
+
+
+@dataclass
+class TrainerSettings:
+    """What the new tokens are learnt with; recorded in extension.json."""
+
+    add: int  # new tokens wanted (fewer come out when the text holds fewer useful merges)
+    min_frequency: int = 2  # a merge seen once is noise, not a word of the language
+    max_train_bytes: int = 8_000_000  # text fed to the trainer, split equally over the sources
+    max_keep_bytes: int = 4_000_000  # of the keep texts checked for unchanged ids
+    init: str = "mean_of_pieces"  # how apply_extension initialises the new embedding rows
+    seed: int = 0  # for a random init of the new rows
+
+
+@dataclass
+class TextSource:
+    """One named stream of documents (a recipe source or a file given on the command line)."""
+
+    name: str
+    texts: Iterable[str]
+    path: str = ""
+    fingerprint: str = ""  # identity of the input files (auroram.data.sources.input_fingerprint)
+
+
+# ---------------------------------------------------------------------------------------------------
+# The base tokenizer.
+
+
+def tokenizer_files_hash(base_dir: str | os.PathLike) -> str:
+    """Identity of a directory's tokenizer: the hash of its tokenizer files' contents."""
+    d = Path(base_dir)
+    found = {f: sha256_file(d / f) for f in _FILES if (d / f).is_file()}
+    if not found:
+        raise ExtendError(f"{d}: no tokenizer files here (expected tokenizer.json)")
+    return hash_obj(found)
+
+
+def read_base(base_dir: str | os.PathLike) -> tuple[dict[str, Any], Any]:
+    """The base's tokenizer.json as a dict and its HF tokenizer. A base saved without tokenizer.json (slow
+    files only) is converted by transformers first."""
+    d = Path(base_dir)
+    hf = load_tokenizer(d)
+    if (d / "tokenizer.json").is_file():
+        try:
+            tj = json.loads((d / "tokenizer.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError) as e:
+            raise ExtendError(f"{d / 'tokenizer.json'}: not readable JSON ({e})") from None
+    else:
+        backend = getattr(hf, "backend_tokenizer", None)
+        if backend is None:
+            raise ExtendError(f"{d}: the tokenizer has no tokenizer.json and no fast (tokenizers) form to extend")
+        tj = json.loads(backend.to_str())
+    return tj, hf
+
+
+def _pretokenizer_types(node: Any) -> list[str]:
+    if not isinstance(node, dict):
+        return []
+    if node.get("type") == "Sequence":
+        return [t for p in node.get("pretokenizers", []) for t in _pretokenizer_types(p)]
+    return [node.get("type", "")]
+
+
+def tokenizer_kind(tj: dict[str, Any], where: str) -> str:
+    """BYTE_LEVEL or BYTE_FALLBACK; anything else is an ExtendError naming the model kind."""
+    model = tj.get("model") or {}
+    kind = model.get("type") or ("BPE" if "merges" in model else "unknown")
+    if kind != "BPE":
+        raise ExtendError(f"{where}: a {kind} tokenizer cannot be extended (only BPE: byte-level as GPT-2/StarCoder, "
+                          f"or with byte fallback as Llama/Mistral)")
+    if model.get("continuing_subword_prefix") or model.get("end_of_word_suffix"):
+        raise ExtendError(f"{where}: a BPE with a subword prefix or end-of-word suffix cannot be extended")
+    if "ByteLevel" in _pretokenizer_types(tj.get("pre_tokenizer")):
+        return BYTE_LEVEL
+    if model.get("byte_fallback"):
+        return BYTE_FALLBACK
+    raise ExtendError(f"{where}: a BPE without a ByteLevel pre-tokenizer or byte_fallback cannot be extended "
+                      f"(characters it never saw have no tokens to fall back on)")
+
+
+def _merges(model: dict[str, Any]) -> list[tuple[str, str]]:
+    out = []
+    for m in model.get("merges", []):
+        a, b = m.split(" ", 1) if isinstance(m, str) else m
+        out.append((a, b))
+    return out
+
+
+def _all_ids(tj: dict[str, Any]) -> list[int]:
+    return list(tj["model"]["vocab"].values()) + [t["id"] for t in tj.get("added_tokens") or []]
+
+
+# ---------------------------------------------------------------------------------------------------
+# Learning merges from the new text, in the base's own symbols.
+
+
+def _training_tokenizer(tj: dict[str, Any], kind: str) -> Tokenizer:
+    """An empty BPE with the base's normalizer and pre-tokenizer, so what it learns is spelt as the base
+    spells it (byte-level characters, or ▁ for a space)."""
+    t = copy.deepcopy(tj)
+    t["model"] = {"type": "BPE", "vocab": {}, "merges": [], "dropout": None, "unk_token": None,
+                  "continuing_subword_prefix": None, "end_of_word_suffix": None, "fuse_unk": False,
+                  "byte_fallback": False}
+    t["added_tokens"], t["post_processor"] = [], None
+    tok = Tokenizer.from_str(json.dumps(t))
+    if kind == BYTE_FALLBACK:
+        # sentencepiece never merges across a word start; Llama's tokenizer.json has no pre-tokenizer to say so
+        split = pre_tokenizers.Split(METASPACE, "merged_with_next")
+        tok.pre_tokenizer = pre_tokenizers.Sequence([tok.pre_tokenizer, split]) if tok.pre_tokenizer else split
+    return tok
+
+
+def learn_merges(tj: dict[str, Any], kind: str, texts: list[str], n_merges: int,
+                 min_frequency: int) -> tuple[list[tuple[str, str]], Counter]:
+    """BPE merges learnt from `texts` in the order the trainer found them, and character counts of the
+    normalised text (new single characters for a byte-fallback base are picked by frequency)."""
+    tok = _training_tokenizer(tj, kind)
+    chars: Counter = Counter()
+    if kind == BYTE_FALLBACK:
+        for text in texts:
+            norm = tok.normalizer.normalize_str(text) if tok.normalizer else text
+            chars.update(norm)
+        alphabet: list[str] = []
+        n_alpha = len(chars) + 1
+    else:
+        alphabet = pre_tokenizers.ByteLevel.alphabet()
+        n_alpha = len(alphabet)
+    trainer = trainers.BpeTrainer(vocab_size=n_alpha + n_merges, min_frequency=min_frequency,
+                                  initial_alphabet=alphabet, show_progress=False, special_tokens=[])
+    tok.train_from_iterator(texts, trainer=trainer)
+    return _merges(json.loads(tok.to_str())["model"]), chars
+
+
+def _bpe(symbols: list[str], ranks: dict[tuple[str, str], int]) -> list[str]:
+    """The BPE model's merge loop on one word: the lowest-ranked adjacent pair first, leftmost on ties."""
+    word = list(symbols)
+    while len(word) > 1:
+        rank, i = min((ranks.get((word[j], word[j + 1]), 1 << 62), j) for j in range(len(word) - 1))
+        if rank == 1 << 62:
+            break
+        word[i: i + 2] = [word[i] + word[i + 1]]
+    return word
+
+
+@dataclass
+class _Plan:
+    tokens: list[str]  # new tokens in id order
+    merges: list[tuple[str, str]]  # new merges in rank order
+    chars: int  # how many of the tokens are single characters (byte-fallback)
+    unreachable: int  # learnt merges dropped because the merge chain cannot build them
+
+
+def plan_additions(tj: dict[str, Any], kind: str, learnt: list[tuple[str, str]], chars: Counter, add: int,
+                   banned: set[str]) -> _Plan:
+    """Which learnt merges become new tokens: in the trainer's order, skipping tokens the base has, and
+    keeping a token only when the base's merges plus the new ones so far rebuild it from its characters."""
+    vocab = tj["model"]["vocab"]
+    ranks = {m: i for i, m in enumerate(_merges(tj["model"]))}
+    tokens: list[str] = []
+    merges: list[tuple[str, str]] = []
+    have = set(vocab)
+    n_chars = unreachable = 0
+
+    def new_char(c: str) -> bool:
+        # a byte-fallback base spells an unknown character as its UTF-8 bytes; ASCII is never added: the base
+        # already has its bytes, and a token for it would change the ids of English and code
+        nonlocal n_chars
+        if c in have:
+            return True
+        if kind != BYTE_FALLBACK or len(c.encode("utf-8")) == 1 or c in banned or len(tokens) >= add:
+            return False
+        tokens.append(c)
+        have.add(c)
+        n_chars += 1
+        return True
+
+    for a, b in learnt:
+        if len(tokens) >= add:
+            break
+        t = a + b
+        if t in have or t in banned:
+            continue
+        if not all(new_char(p) for p in (a, b) if len(p) == 1) or len(tokens) >= add:
+            continue
+        ranks[(a, b)] = len(ranks)
+        if _bpe(list(t), ranks) != [t]:  # the chain cannot reach it (a part missing, or built another way)
+            del ranks[(a, b)]
+            unreachable += 1
+            continue
+        tokens.append(t)
+        merges.append((a, b))
+        have.add(t)
+    if kind == BYTE_FALLBACK:  # room left: frequent characters the base spells in bytes
+        for c, _n in chars.most_common():
+            if len(tokens) >= add:
+                break
+            new_char(c)
+    return _Plan(tokens, merges, n_chars, unreachable)
+
+
+def build_extended(tj: dict[str, Any], plan: _Plan) -> dict[str, Any]:
+    """The base's tokenizer.json with the new tokens after every existing id and the new merges after the
+    old ones; nothing of the base moves."""
+    out = copy.deepcopy(tj)
+    model = out["model"]
+    next_id = max(_all_ids(tj)) + 1
+    # added tokens past the model's vocab (specials appended to a base) go into it at their ids: tokenizers
+    # numbers an added token missing from the model after the model's last id, where the new tokens now are
+    for a in out.get("added_tokens") or []:
+        model["vocab"].setdefault(a["content"], a["id"])
+    holes = next_id - len(set(model["vocab"].values()))
+    if holes:
+        raise ExtendError(f"the base's ids below {next_id:,} leave {holes:,} unused; new tokens after them would not "
+                          f"keep their ids when the tokenizer loads")
+    for i, t in enumerate(plan.tokens):
+        model["vocab"][t] = next_id + i
+    old = model.get("merges", [])
+    as_str = bool(old) and isinstance(old[0], str)
+    model["merges"] = list(old) + [f"{a} {b}" if as_str else [a, b] for a, b in plan.merges]
+    return out
+
+
+def _encode_all(tok: Tokenizer, texts: list[str]) -> list[list[int]]:
+    return [e.ids for e in tok.encode_batch(texts, add_special_tokens=False)]
+
+
+def _dependents(tokens: set[str], merges: list[tuple[str, str]]) -> set[str]:
+    """The tokens plus every new token built (through new merges) from one of them."""
+    out = set(tokens)
+    for a, b in merges:  # merges are in build order: a part is always made before its whole
+        if a in out or b in out:
+            out.add(a + b)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------
+# The whole extension.
+
+
+def _take(sources: list[TextSource], max_bytes: int) -> tuple[list[str], list[dict[str, Any]]]:
+    """Documents from each source up to an equal share of max_bytes (so one big source does not crowd out
+    the others), and what was read from each."""
+    per_source = max_bytes // max(len(sources), 1)
+    texts, used = [], []
+    for s in sources:
+        n_bytes = n_docs = 0
+        for text in s.texts:
+            if n_bytes >= per_source:
+                break
+            chunk = text.encode("utf-8")[: per_source - n_bytes].decode("utf-8", "ignore")
+            if chunk:
+                texts.append(chunk)
+                n_bytes += len(chunk.encode("utf-8"))
+                n_docs += 1
+        used.append({"name": s.name, "path": s.path, "fingerprint": s.fingerprint, "documents": n_docs,
+                     "bytes": n_bytes})
+    return texts, used
+
+
+def extend_tokenizer(base_dir: str | os.PathLike, sources: list[TextSource], settings: TrainerSettings,
+                     out_dir: str | os.PathLike, *, keep: list[TextSource] | None = None,
+                     write: Any = None) -> dict[str, Any]:
+    """Learn up to `settings.add` tokens from `sources`, merge them into the base's tokenizer and write the
+    extended tokenizer (loadable with AutoTokenizer) and extension.json to out_dir, whole or not at all.
+    `write`: a context manager factory yielding the temporary directory (default io.atomic_dir; the CLI
+    passes outputs.replace_dir). Returns the record."""
+    base_dir = Path(base_dir)
+    if settings.add < 1:
+        raise ExtendError(f"{base_dir}: the number of tokens to add must be at least 1, got {settings.add}")
+    tj, hf = read_base(base_dir)
+    kind = tokenizer_kind(tj, str(base_dir))
+    texts, used = _take(sources, settings.max_train_bytes)
+    if not texts:
+        names = ", ".join(s.name for s in sources) or "no sources"
+        raise ExtendError(f"{base_dir}: no text to learn new tokens from ({names})")
+    keep_texts, keep_used = _take(keep or [], settings.max_keep_bytes)
+    base_tok = Tokenizer.from_str(json.dumps(tj))
+    keep_ids = _encode_all(base_tok, keep_texts)
+
+    n_merges = settings.add * _TRAIN_MARGIN + 64
+    banned: set[str] = set()
+    for _ in range(_TRAIN_TRIES):
+        learnt, chars = learn_merges(tj, kind, texts, n_merges, settings.min_frequency)
+        dropped_for_keep = 0
+        for _round in range(_KEEP_ROUNDS):
+            plan = plan_additions(tj, kind, learnt, chars, settings.add, banned)
+            new_tj = build_extended(tj, plan)
+            new_tok = Tokenizer.from_str(json.dumps(new_tj))
+            first_new = max(_all_ids(tj)) + 1
+            fired = {new_tok.id_to_token(i) for ids in _encode_all(new_tok, keep_texts) for i in ids if i >= first_new}
+            if not fired:
+                break
+            hit = _dependents(fired, plan.merges)
+            dropped_for_keep += len(hit - banned)
+            banned |= hit
+        else:
+            raise ExtendError(f"{base_dir}: new tokens still change the keep texts after {_KEEP_ROUNDS} rounds")
+        if len(plan.tokens) >= settings.add or len(learnt) < n_merges:
+            break  # enough, or the trainer found every merge the text holds
+        n_merges *= 2
+    if not plan.tokens:
+        raise ExtendError(f"{base_dir}: the text of {', '.join(s.name for s in sources)} teaches no token the "
+                          f"base lacks (more text, or a lower min_frequency)")
+    if _encode_all(new_tok, keep_texts) != keep_ids:  # the promise to the base's languages, checked once more
+        raise ExtendError(f"{base_dir}: the extended tokenizer changes the ids of a keep text")
+
+    base_json_text = json.dumps(tj, ensure_ascii=False, sort_keys=True)
+    record = {
+        "format": EXTENSION_FORMAT,
+        "base": {"path": str(base_dir.resolve()), "kind": kind, "tokenizer_hash": tokenizer_files_hash(base_dir),
+                 "tokenizer_json_sha256": sha256_bytes(base_json_text.encode("utf-8")),
+                 "vocab_size": max(_all_ids(tj)) + 1, "merges": len(tj["model"].get("merges", []))},
+        "requested": settings.add,
+        "added": len(plan.tokens),
+        "added_characters": plan.chars,
+        "added_merges": len(plan.merges),
+        "first_new_id": first_new,
+        "vocab_size": first_new + len(plan.tokens),
+        "dropped_unreachable": plan.unreachable,
+        "dropped_for_keep": dropped_for_keep,
+        "learnt_from": used,
+        "learnt_bytes": sum(u["bytes"] for u in used),
+        "keep": keep_used,
+        "trainer": {"model": "BPE", "tokenizers": tokenizers.__version__, "merges_learnt": len(learnt),
+                    **{k: v for k, v in asdict(settings).items() if k not in ("init", "seed")}},
+        "init": {"method": settings.init, "seed": settings.seed},
+        "examples": [x for x in (_readable(t, kind) for t in plan.tokens) if "\ufffd" not in x][:24],
+    }
+    _write(Path(out_dir), new_tj, hf, record, write or atomic_dir)
+    return record
+
+
+def _readable(token: str, kind: str) -> str:
+    """A new token as text, for people reading extension.json."""
+    if kind == BYTE_FALLBACK:
+        return token.replace(METASPACE, " ")
+    table = {c: b for b, c in zip(range(256), _byte_chars())}
+    return bytes(table.get(c, 63) for c in token).decode("utf-8", "replace")
+
+
+def _byte_chars() -> list[str]:
+    # GPT-2's byte-to-character table: printable bytes stand for themselves, the rest move to 256 and up
+    keep = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), 256))
+    chars, extra = {}, 0
+    for b in range(256):
+        if b in keep:
+            chars[b] = chr(b)
+        else:
+            chars[b] = chr(256 + extra)
+            extra += 1
+    return [chars[b] for b in range(256)]
+
+
+def _write(out: Path, new_tj: dict[str, Any], base_hf: Any, record: dict[str, Any], write: Any) -> None:
+    from transformers import PreTrainedTokenizerFast
+
+    specials = {k: v for k, v in base_hf.special_tokens_map.items() if isinstance(v, str)}
+    hf = PreTrainedTokenizerFast(tokenizer_object=Tokenizer.from_str(json.dumps(new_tj)), **specials,
+                                 clean_up_tokenization_spaces=bool(getattr(base_hf, "clean_up_tokenization_spaces",
+                                                                           False)),
+                                 model_max_length=base_hf.model_max_length)
+    if getattr(base_hf, "chat_template", None):
+        hf.chat_template = base_hf.chat_template
+    with write(out) as tmp:
+        hf.save_pretrained(tmp)
+        # the merged tokenizer.json as built, not as the wrapper re-serialises it
+        (tmp / "tokenizer.json").write_text(json.dumps(new_tj, ensure_ascii=False), encoding="utf-8")
+        cfg_path = tmp / "tokenizer_config.json"
+        cfg = read_json(cfg_path)
+        cfg["tokenizer_class"] = "PreTrainedTokenizerFast"  # loads in transformers 4 and 5 from tokenizer.json
+        write_json(cfg_path, cfg)
+        write_json(tmp / EXTENSION_FILE, record)
+    loaded = load_tokenizer(out)  # must load as the stage and the export will load it
+    if len(loaded) != record["vocab_size"]:
+        raise ExtendError(f"{out}: the written tokenizer has {len(loaded)} tokens, expected {record['vocab_size']}")
+
+
+def read_extension(tokenizer_dir: str | os.PathLike) -> dict[str, Any]:
+    p = Path(tokenizer_dir) / EXTENSION_FILE
+    if not p.is_file():
+        raise ExtendError(f"{tokenizer_dir}: no {EXTENSION_FILE} (not a tokenizer made by `auroram vocab extend`)")
+    rec = read_json(p)
+    if not isinstance(rec, dict) or rec.get("format") != EXTENSION_FORMAT:
+        raise ExtendError(f"{p}: unknown format (expected format {EXTENSION_FORMAT})")
+    return rec
+
+
+def base_of(tokenizer_dir: str | os.PathLike) -> Tokenizer:
+    """The base tokenizer an extended one was made from, rebuilt from the extended tokenizer.json alone (the
+    new ids and merges taken out), so a moved run or an absent base still has it."""
+    rec = read_extension(tokenizer_dir)
+    tj = json.loads((Path(tokenizer_dir) / "tokenizer.json").read_text(encoding="utf-8"))
+    first = rec["first_new_id"]
+    model = tj["model"]
+    model["vocab"] = {t: i for t, i in model["vocab"].items() if i < first}
+    model["merges"] = model.get("merges", [])[: rec["base"]["merges"]]
+    return Tokenizer.from_str(json.dumps(tj))
+
+
+# ---------------------------------------------------------------------------------------------------
+# Fertility: what the new tokens buy.
+
+# scripts written without spaces between words: a whitespace "word" there is a phrase or a sentence
+UNSPACED = {"ja", "zh", "th", "lo", "km", "my", "bo"}
+
+
+def fertility(tokenizer: Any, texts_by_lang: dict[str, list[str]]) -> dict[str, dict[str, float | None]]:
+    """Tokens per UTF-8 byte and per whitespace word for each language (None where spaces do not separate
+    words), the numbers that show how much an extension shortens a language."""
+    from auroram.eval.bpb import fertility as one  # the report's own measure, so the numbers agree
+
+    out = {}
+    for lang, texts in texts_by_lang.items():
+        f = one(tokenizer, list(texts))
+        out[lang] = {"tokens_per_byte": f["tokens_per_byte"],
+                     "tokens_per_word": None if lang in UNSPACED else f["tokens_per_word"]}
+    return out
+
+
+def source_texts(items: Iterable[Any]) -> Iterator[str]:
+    """Plain text of a source's documents: (prompt, response) pairs and conversations joined."""
+    for item in items:
+        if isinstance(item, tuple):
+            yield "\n".join(item)
+        elif hasattr(item, "plain_text"):
+            yield item.plain_text()
+        else:
+            yield item
