@@ -245,3 +245,20 @@ def test_tokenize_to_shard_unmasked(tmp_path, tok):
     assert not sh.masked and sh.doc(0)[-1] == 0
     with pytest.raises(ShardError, match="document 1: masks"):
         tokenize_to_shard(tok, ["x", ("prompt", "answer")], tmp_path / "v", eos_id=0, masked=False)
+
+
+def test_reads_without_positioned_reads_match(tmp_path, monkeypatch):
+    # where the OS has no pread, windows() and verify() fall back to the memory map: same arrays, same checks
+    import auroram.tokenize.shards as shards_mod
+
+    rng = np.random.default_rng(1)
+    write_shard(tmp_path / "s", _docs(rng, 40, 1000), vocab_size=1000)
+    sh = Shard(tmp_path / "s")
+    starts = rng.integers(0, sh.n_tokens - 20, 30)
+    fast = sh.windows(starts, 20)
+    monkeypatch.setattr(shards_mod, "_PREAD", False)
+    slow = sh.windows(starts, 20)
+    np.testing.assert_array_equal(fast[0], slow[0])
+    np.testing.assert_array_equal(fast[1], slow[1])
+    sh.verify()
+    assert sh.max_token_id() == int(np.asarray(sh.tokens).max())

@@ -64,8 +64,12 @@ def test_batches_do_not_depend_on_how_the_stream_was_split(tmp_path, masked):
     assert np.any(sset._part_of(starts) != sset._part_of(starts + 16))
 
 
+@pytest.mark.parametrize("pread", [True, False], ids=["pread", "memmap"])
 @pytest.mark.parametrize("masked", [True, False])
-def test_window_spanning_three_parts(tmp_path, masked):
+def test_window_spanning_three_parts(tmp_path, masked, pread, monkeypatch):
+    import auroram.tokenize.shards as shards_mod
+
+    monkeypatch.setattr(shards_mod, "_PREAD", pread and shards_mod._PREAD)
     toks = np.arange(30)
     mask = (toks % 3 != 0).astype(np.uint8) if masked else None
     cuts = [0, 5, 5, 8, 30]  # part sizes 5, 0, 3, 22

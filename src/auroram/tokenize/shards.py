@@ -18,8 +18,10 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import stat
 import struct
 import tempfile
+import weakref
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
@@ -35,7 +37,11 @@ _HEAD = struct.Struct("<8sIIQQQ16s")
 _FLAGS = struct.Struct("<I")  # version 2: in the header's spare bytes, right after _HEAD
 FLAG_MASKED = 1
 HEADER_BYTES = 64
-_CHUNK_BYTES = 1 << 22
+_CHUNK_BYTES = 1 << 22  # a multiple of 8, so chunks of any array region stay whole elements
+# positioned reads where the OS has them: pages read this way are not mapped into the process, so its RSS
+# stays flat however much of a large shard training and checks have touched (a memory map's touched pages
+# all count, and a batch scheduler may kill a job by RSS)
+_PREAD = hasattr(os, "preadv") and hasattr(os, "pread")
 
 
 class ShardError(AuroramError, ValueError):
@@ -174,19 +180,28 @@ def _pack_header(itemsize: int, n_tokens: int, n_docs: int, vocab_size: int, che
 
 
 class Shard:
-    """A shard opened read-only; arrays are memory maps, so opening costs nothing however large it is."""
+    """A shard opened read-only; arrays are memory maps, so opening costs nothing however large it is.
+
+    windows() and the whole-file checks read with positioned reads instead of through the maps (where the
+    OS has them), so they leave nothing mapped behind; doc() and the array attributes are the maps."""
 
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
         try:
-            st = self.path.stat()
-            size = st.st_size
-            with open(self.path, "rb") as fh:
-                head = fh.read(HEADER_BYTES)
+            mode = self.path.stat().st_mode
+            if stat.S_ISDIR(mode):
+                raise ShardError(f"{self.path}: is a directory, not a shard file")
+            if not stat.S_ISREG(mode):  # a FIFO would block the open below
+                raise ShardError(f"{self.path}: not a regular file, not a shard file")
+            fd = os.open(self.path, os.O_RDONLY)
         except FileNotFoundError:
             raise ShardError(f"{self.path}: shard file not found") from None
-        except IsADirectoryError:
-            raise ShardError(f"{self.path}: is a directory, not a shard file") from None
+        # one descriptor for the header, the maps and the reads: a file renamed over this path later is not mixed in
+        weakref.finalize(self, os.close, fd)
+        self._fd = fd
+        st = os.fstat(fd)
+        size = st.st_size
+        head = os.pread(fd, HEADER_BYTES, 0) if _PREAD else os.read(fd, HEADER_BYTES)
         if len(head) < len(MAGIC) or head[: len(MAGIC)] != MAGIC:
             raise ShardError(f"{self.path}: not an auroram shard (bad magic bytes)")
         if len(head) < HEADER_BYTES:
@@ -211,7 +226,9 @@ class Shard:
         self.checksum = checksum
         self._stat = (str(self.path.resolve()), size, st.st_mtime_ns)
         self._max_token_id: int | None = None
-        buf = np.memmap(self.path, dtype=np.uint8, mode="r")
+        self._itemsize, self._mask_at, self._offsets_at = itemsize, mask_at, offsets_at
+        with open(fd, "rb", closefd=False) as fh:
+            buf = np.memmap(fh, dtype=np.uint8, mode="r")
         self.tokens = buf[HEADER_BYTES:mask_at].view(np.uint16 if itemsize == 2 else np.uint32)
         # None when unmasked: every token is a target
         self.loss_mask: np.ndarray | None = buf[mask_at : mask_at + self.n_tokens] if self.masked else None
@@ -244,9 +261,48 @@ class Shard:
         """Tokens (int64) and loss mask (uint8, None when unmasked) of the windows tokens[s : s + length],
         as [len(starts), length] arrays: the one read the mixture makes per source and step."""
         starts = _check_windows(self, starts, length)
-        idx = starts[:, None] + np.arange(length, dtype=np.int64)[None, :]
-        toks = self.tokens[idx].astype(np.int64)
-        return toks, (self.loss_mask[idx] if self.loss_mask is not None else None)
+        toks = np.empty((starts.size, length), self.tokens.dtype)
+        mask = np.empty((starts.size, length), np.uint8) if self.masked else None
+        for r, start in enumerate(starts.tolist()):
+            self._read_into(toks[r], None if mask is None else mask[r], start)
+        return toks.astype(np.int64), mask
+
+    def _read_into(self, toks: np.ndarray, mask: np.ndarray | None, start: int) -> None:
+        """Fill toks (and mask, when the shard has one) with the tokens from `start` on: no bounds checks."""
+        if not _PREAD:
+            toks[:] = self.tokens[start : start + toks.size]
+            if mask is not None:
+                mask[:] = self.loss_mask[start : start + mask.size]
+            return
+        at = HEADER_BYTES + start * self._itemsize
+        if os.preadv(self._fd, [toks], at) != toks.nbytes:
+            raise ShardError(f"{self.path}: truncated while open: a read at byte {at} came back short")
+        if mask is not None and os.preadv(self._fd, [mask], self._mask_at + start) != mask.nbytes:
+            raise ShardError(f"{self.path}: truncated while open: a read at byte {self._mask_at + start} came back "
+                             f"short")
+
+    def _chunks(self, at: int, nbytes: int) -> Iterator[np.ndarray]:
+        """The bytes [at, at + nbytes) in chunks of _CHUNK_BYTES; each chunk is valid until the next."""
+        if not _PREAD:
+            raw = np.memmap(self.path, dtype=np.uint8, mode="r") if nbytes else np.zeros(0, np.uint8)
+            for start in range(0, nbytes, _CHUNK_BYTES):
+                yield raw[at + start : at + min(start + _CHUNK_BYTES, nbytes)]
+            return
+        buf = np.empty(min(nbytes, _CHUNK_BYTES), np.uint8)
+        for start in range(0, nbytes, _CHUNK_BYTES):
+            n = min(_CHUNK_BYTES, nbytes - start)
+            if os.preadv(self._fd, [buf[:n]], at + start) != n:
+                raise ShardError(f"{self.path}: truncated while open: a read at byte {at + start} came back short")
+            yield buf[:n]
+
+    def _token_chunks(self) -> Iterator[tuple[int, np.ndarray]]:
+        """(first token's index, tokens) chunk by chunk."""
+        dtype = np.uint16 if self._itemsize == 2 else np.uint32
+        pos = 0
+        for raw in self._chunks(HEADER_BYTES, self.n_tokens * self._itemsize):
+            toks = raw.view(dtype)
+            yield pos, toks
+            pos += toks.size
 
     def mtime_ns(self) -> int:
         """When the file last changed: a record kept beside it is trustworthy only if written after this."""
@@ -254,19 +310,25 @@ class Shard:
 
     def verify(self) -> None:
         """Recompute the checksum and check every offset; O(file size), so not done on open."""
-        hashes = []
-        empty = np.zeros(0, np.uint8)
-        for arr in (self.tokens, self.loss_mask if self.loss_mask is not None else empty, self.doc_offsets):
-            h = _hasher()
-            raw = arr.view(np.uint8)
-            for start in range(0, raw.size, _CHUNK_BYTES):
-                h.update(raw[start : start + _CHUNK_BYTES].tobytes())
-            hashes.append(h)
-        if _combine(*hashes) != self.checksum:
+        h_tok, h_mask, h_off = _hasher(), _hasher(), _hasher()
+        top = -1
+        for _, toks in self._token_chunks():
+            h_tok.update(toks)
+            if toks.size:
+                top = max(top, int(toks.max()))
+        for raw in self._chunks(self._mask_at, self.n_tokens if self.masked else 0):
+            h_mask.update(raw)
+        last, increasing = 0, True
+        for raw in self._chunks(self._offsets_at, (self.n_docs + 1) * 8):
+            h_off.update(raw)
+            offs = raw.view(np.int64)
+            increasing = increasing and bool(offs[0] >= last) and not np.any(np.diff(offs) < 0)
+            last = int(offs[-1])
+        if _combine(h_tok, h_mask, h_off) != self.checksum:
             raise ShardError(f"{self.path}: corrupt: checksum mismatch (the file changed after it was written)")
-        if self.n_docs and np.any(np.diff(self.doc_offsets) < 0):
+        if not increasing:
             raise ShardError(f"{self.path}: corrupt: document offsets are not increasing")
-        self._max_token_id = int(self.tokens.max()) if self.n_tokens else -1
+        self._max_token_id = top
         if self._max_token_id >= self.vocab_size:
             raise ShardError(f"{self.path}: corrupt: token id >= vocab_size {self.vocab_size}")
         _VERIFIED[self._stat] = self._max_token_id
@@ -287,15 +349,15 @@ class Shard:
 
     def max_token_id(self) -> int:
         if self._max_token_id is None:
-            self._max_token_id = int(self.tokens.max()) if self.n_tokens else -1
+            self._max_token_id = max((int(t.max()) for _, t in self._token_chunks() if t.size), default=-1)
         return self._max_token_id
 
     def check_vocab(self, vocab_size: int, what: str = "the model") -> None:
         """Raise ShardError naming the first token id a `vocab_size`-row embedding has no row for."""
         if self.max_token_id() < vocab_size:
             return
-        for start in range(0, self.n_tokens, _CHUNK_BYTES):  # chunked: no bool array the size of the shard
-            hits = np.flatnonzero(self.tokens[start : start + _CHUNK_BYTES] >= vocab_size)
+        for start, toks in self._token_chunks():  # chunked: no bool array the size of the shard
+            hits = np.flatnonzero(toks >= vocab_size)
             if hits.size:
                 off = start + int(hits[0])
                 doc = int(np.searchsorted(self.doc_offsets, off, side="right")) - 1

@@ -208,6 +208,7 @@ class ShardSet:
             _check_part(sh, rec, self.vocab_size, self.masked, "index")
             self.parts.append(sh)
         self._tok_starts = np.cumsum([0] + [p.n_tokens for p in self.parts], dtype=np.int64)
+        self._bounds: list[int] = self._tok_starts.tolist()
         self._doc_starts = np.cumsum([0] + [p.n_docs for p in self.parts], dtype=np.int64)
         self.n_tokens = int(self._tok_starts[-1])
         self.n_docs = int(self._doc_starts[-1])
@@ -250,36 +251,24 @@ class ShardSet:
         """Tokens (int64) and loss mask (uint8, None when unmasked) of stream[s : s + length] for each start,
         gathered across part boundaries: the same arrays one Shard of the whole stream would give."""
         starts = _check_windows(self, starts, length)
-        if len(self.parts) == 1:
-            return self.parts[0].windows(starts, length)
-        n = starts.size
-        toks = np.empty((n, length), np.int64)
-        mask = np.empty((n, length), np.uint8) if self.masked else None
-        first, last = self._part_of(starts), self._part_of(starts + (length - 1))
-        inside = first == last
-        for p in np.unique(first[inside]):  # the usual case: one slice of one part per window
-            rows = np.flatnonzero(inside & (first == p))
-            t, m = self.parts[p].windows(starts[rows] - self._tok_starts[p], length)
-            toks[rows] = t
-            if mask is not None:
-                mask[rows] = m
-        rows = np.flatnonzero(~inside)
-        if rows.size:  # windows across a boundary: token by token, grouped by part
-            idx = starts[rows, None] + np.arange(length, dtype=np.int64)[None, :]
-            where = self._part_of(idx)
-            t_sub = np.empty(idx.shape, np.int64)
-            m_sub = np.empty(idx.shape, np.uint8) if mask is not None else None
-            for p in np.unique(where):
-                sel = where == p
-                local = idx[sel] - self._tok_starts[p]
-                part = self.parts[p]
-                t_sub[sel] = part.tokens[local]
-                if m_sub is not None:
-                    m_sub[sel] = part.loss_mask[local]
-            toks[rows] = t_sub
-            if mask is not None:
-                mask[rows] = m_sub
-        return toks, mask
+        toks = np.empty((starts.size, length), self.parts[0].tokens.dtype)
+        mask = np.empty((starts.size, length), np.uint8) if self.masked else None
+        first, last = self._part_of(starts).tolist(), self._part_of(starts + (length - 1)).tolist()
+        bounds = self._bounds
+        for r, (p, q, start) in enumerate(zip(first, last, starts.tolist())):
+            row_mask = None if mask is None else mask[r]
+            if p == q:  # the usual case: the window lies inside one part
+                self.parts[p]._read_into(toks[r], row_mask, start - bounds[p])
+                continue
+            col = 0
+            for part in range(p, q + 1):  # across boundaries: one read per part it touches (empty ones: none)
+                take = min(bounds[part + 1], start + length) - (start + col)
+                if take > 0:
+                    self.parts[part]._read_into(toks[r, col : col + take],
+                                                None if row_mask is None else row_mask[col : col + take],
+                                                start + col - bounds[part])
+                    col += take
+        return toks.astype(np.int64), mask
 
     def mtime_ns(self) -> int:
         """When the set last changed (index or any part): a record kept elsewhere must be newer to be trusted."""
