@@ -355,3 +355,91 @@ def test_recipe_checks_extend_settings(tiny_corpus):
     with pytest.raises(ConfigError, match="tokenizer.keep"):
         load_recipe("micro", ["model.base=/x", "tokenizer.kind=extend", "tokenizer.add=10",
                               "tokenizer.train_sources=[hi]", "tokenizer.keep=[nope]"])
+
+
+# ---- the recipe path and `vocab resize` ----
+
+
+def _base_model(bases, path: Path) -> Path:
+    tok = load_tokenizer(bases["byte-level"])
+    model = build_model(ModelConfig(n_embd=32, n_layer=1, n_head=2, n_positions=64), vocab_size=len(tok),
+                        eos_id=tok.eos_token_id, seed=0)
+    model.save_pretrained(path)
+    tok.save_pretrained(path)
+    return path
+
+
+def _weights(d: Path) -> dict[str, torch.Tensor]:
+    from safetensors.torch import load_file
+
+    out = {}
+    for f in sorted(d.glob("*.safetensors")):
+        out.update(load_file(str(f)))
+    return out
+
+
+def test_cli_resize_gives_a_base_the_rows_of_its_extended_tokenizer(docs, bases, extended, tmp_path, capsys):
+    base = _base_model(bases, tmp_path / "base")
+    assert main(["vocab", "resize", str(base), "--tokenizer", str(extended["byte-level"]), "--out",
+                 str(tmp_path / "out")]) == 0
+    assert "400 -> 600 embedding rows, 200 new (mean_of_pieces, tied head)" in capsys.readouterr().out
+    from auroram.model.build import load_base
+
+    model, tok = load_base(tmp_path / "out")
+    assert len(tok) == 600 and model.get_input_embeddings().weight.shape[0] == 600
+    before, after = _weights(base), _weights(tmp_path / "out")
+    emb = "transformer.wte.weight"
+    assert torch.equal(after[emb][:400], before[emb]) and all(torch.equal(after[k], v) for k, v in before.items()
+                                                               if k != emb)
+    # a tokenizer extended from another base is refused
+    assert main(["vocab", "resize", str(base), "--tokenizer", str(extended["byte-fallback"]), "--out",
+                 str(tmp_path / "out2")]) == 2
+    assert "is not the one" in capsys.readouterr().err
+
+
+def test_recipe_extends_the_base_tokenizer_and_trains_only_new_rows(docs, bases, tiny_corpus, tmp_path, capsys,
+                                                                    monkeypatch):
+    """`auroram run --base DIR` with tokenizer.kind extend: the extended tokenizer is made in the run, its
+    record is in the step record, and a stage with trainable new_embeddings changes nothing of the base but
+    the new rows. The stage's model gets its rows from apply_extension where pipeline/steps/stage.py's
+    new_model builds it; until that file calls it, the test puts the call there."""
+    import auroram.pipeline.steps.stage as stage
+
+    original = stage.new_model
+
+    def new_model(ctx, *args, **kw):
+        model = original(ctx, *args, **kw)
+        if ctx.recipe.tokenizer.kind == "extend":
+            apply_extension(model, ctx.run_dir / "tokenizer" / "hf")  # idempotent: same rows if done twice
+        return model
+
+    monkeypatch.setattr(stage, "new_model", new_model)
+    base = _base_model(bases, tmp_path / "base")
+    run = tmp_path / "run"
+    args = ["run", "micro", "--base", str(base), "--quiet", "--run-dir", str(run), "--set", f"demo_dir={tiny_corpus}",
+            "--set", "tokenizer.kind=extend", "--set", "tokenizer.add=60", "--set", "tokenizer.train_sources=[hi,ja]",
+            "--set", "tokenizer.keep=[en,code]", "--set", "stages.cap.trainable=new_embeddings",
+            "--set", "stages.cap.tokens=2048", "--until", "cap"]
+    assert main(args) == 0, capsys.readouterr().err
+    rec = read_json(run / "tokenizer" / "step.json")
+    ext = rec["extension"]
+    assert rec["vocab_size"] == 460 and ext["added"] == 60 and ext["first_new_id"] == 400
+    assert [u["name"] for u in ext["learnt_from"]] == ["hi", "ja"] and ext["base"]["kind"] == "byte-level"
+    assert len(load_tokenizer(run / "stages" / "cap" / "hf")) == 460
+    before, after = _weights(base), _weights(run / "stages" / "cap" / "hf")
+    emb = "transformer.wte.weight"
+    assert after[emb].shape[0] == 460 and torch.equal(after[emb][:400], before[emb])
+    assert all(torch.equal(after[k], v) for k, v in before.items() if k != emb)
+    init = _tiny_from(base)
+    apply_extension(init, run / "tokenizer" / "hf")
+    assert not torch.equal(after[emb][400:], init.get_input_embeddings().weight[400:].detach())  # they trained
+    # the same command again: the extended tokenizer is complete and current, so it is not made again
+    mtime = (run / "tokenizer" / "hf" / "tokenizer.json").stat().st_mtime_ns
+    assert main(args) == 0
+    assert (run / "tokenizer" / "hf" / "tokenizer.json").stat().st_mtime_ns == mtime
+
+
+def _tiny_from(base: Path):
+    from auroram.model.build import load_base
+
+    return load_base(base)[0]

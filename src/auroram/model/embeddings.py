@@ -81,6 +81,13 @@ def extend_embeddings(model: Any, old_tokenizer: Any, new_tokenizer: Any, method
     out = model.get_output_embeddings()
     tied = out is not None and out.weight is inp.weight
     ids = list(range(first, new_n))
+    if inp.weight.is_meta:  # a model built on meta to be sharded, then filled from weights of this shape
+        if new_n > rows_before:
+            model.resize_token_embeddings(new_n, mean_resizing=False)
+        setattr(model.get_input_embeddings(), FIRST_NEW_ROW, first)
+        return {"method": "none (meta: the values are loaded)", "rows_before": rows_before,
+                "rows": max(new_n, rows_before), "first_new_id": first, "new_rows": len(ids), "tied": tied,
+                "seed": seed}
     pieces = piece_ids(old_tokenizer, new_tokenizer, ids) if method == "mean_of_pieces" else [[] for _ in ids]
     generator = torch.Generator().manual_seed(seed)
     init_range = float(getattr(getattr(model, "config", None), "initializer_range", 0.02) or 0.02)

@@ -78,6 +78,11 @@ def tokenizer_files_hash(base_dir: str | os.PathLike) -> str:
     return hash_obj(found)
 
 
+def tokenizer_json_hash(tj: dict[str, Any]) -> str:
+    """Identity of what a tokenizer does, whatever file formatting or wrapper config saved it."""
+    return sha256_bytes(json.dumps(tj, ensure_ascii=False, sort_keys=True).encode("utf-8"))
+
+
 def read_base(base_dir: str | os.PathLike) -> tuple[dict[str, Any], Any]:
     """The base's tokenizer.json as a dict and its HF tokenizer. A base saved without tokenizer.json (slow
     files only) is converted by transformers first."""
@@ -347,11 +352,10 @@ def extend_tokenizer(base_dir: str | os.PathLike, sources: list[TextSource], set
     if _encode_all(new_tok, keep_texts) != keep_ids:  # the promise to the base's languages, checked once more
         raise ExtendError(f"{base_dir}: the extended tokenizer changes the ids of a keep text")
 
-    base_json_text = json.dumps(tj, ensure_ascii=False, sort_keys=True)
     record = {
         "format": EXTENSION_FORMAT,
         "base": {"path": str(base_dir.resolve()), "kind": kind, "tokenizer_hash": tokenizer_files_hash(base_dir),
-                 "tokenizer_json_sha256": sha256_bytes(base_json_text.encode("utf-8")),
+                 "tokenizer_json_sha256": tokenizer_json_hash(tj),
                  "vocab_size": max(_all_ids(tj)) + 1, "merges": len(tj["model"].get("merges", []))},
         "requested": settings.add,
         "added": len(plan.tokens),

@@ -129,11 +129,11 @@ def cmd_resize(args: argparse.Namespace) -> int:
     from auroram.model.embeddings import apply_extension
     from auroram.outputs import check_out_dir, replace_dir
     from auroram.tokenize.bpe import load_tokenizer
-    from auroram.tokenize.extend import ExtendError, read_extension, tokenizer_files_hash
+    from auroram.tokenize.extend import ExtendError, read_base, read_extension, tokenizer_json_hash
 
     check_out_dir(args.out, RESIZE_OUTPUT, force=args.force)
     rec = read_extension(args.tokenizer)
-    if tokenizer_files_hash(args.base) != rec["base"]["tokenizer_hash"]:
+    if tokenizer_json_hash(read_base(args.base)[0]) != rec["base"]["tokenizer_json_sha256"]:
         raise ExtendError(f"{args.base}: its tokenizer is not the one {args.tokenizer} was extended from "
                           f"(extension.json names {rec['base']['path']})")
     model, _ = load_base(args.base)
@@ -165,7 +165,8 @@ def cmd_fertility(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(result, indent=1))
         return 0
-    print(f"{'language':10} " + " ".join(f"{Path(d).name[:22]:>22}" for d in args.tokenizers) + "   (tokens/byte, tokens/word)")
+    names = " ".join(f"{Path(d).name[:22]:>22}" for d in args.tokenizers)
+    print(f"{'language':10} {names}   (tokens/byte, tokens/word)")
     for lang in by_lang:
         cells = []
         for d in args.tokenizers:
