@@ -108,3 +108,38 @@ def test_fsdp2_on_one_process_under_torchrun(runs, tiny_corpus, tmp_path):
     assert got.keys() == ref.keys()
     for domain in ref:
         assert got[domain]["bpb"] == pytest.approx(ref[domain]["bpb"], rel=1e-4), domain
+
+
+def test_two_processes_hand_off_through_the_sharded_checkpoint(runs):
+    # cap and cat start from the stage before without a full copy: meta model, FSDP2, then DCP into the shards;
+    # the evaluation says where it ran
+    _, two = runs
+    report = json.loads((two / "report.json").read_text())
+    for s in report["stages"]:
+        assert s["eval_on"] == {"bpb": "sharded model (FSDP2), 2 processes", "suite": "export (float32), one device"}
+        assert s["export_dtype"] == "float32"
+
+
+def test_base_loaded_sharded_on_two_processes_exports_in_the_chosen_dtype(runs, tiny_corpus, tmp_path):
+    # a base continued on two processes: each rank reads its own rows of the base's safetensors; scored as
+    # it is, it gives the bits per byte the one-process run measured on the same weights
+    from safetensors import safe_open
+
+    one, _ = runs
+    base = one / "stages" / "base" / "hf"
+    run = tmp_path / "b"
+    p = _run(run, tiny_corpus, 2, sets=(f"model.base={base}", "tokenizer.kind=base", "model.export_dtype=bfloat16"))
+    assert p.returncode == 0, p.stderr[-3000:]
+    report = json.loads((run / "report.json").read_text())
+    ref = json.loads((one / "report.json").read_text())["stages"][0]["eval"]
+    got = report["stages"][0]
+    assert got["imported"] == str(base)
+    for d in ref:
+        assert got["eval"][d]["bpb"] == pytest.approx(ref[d]["bpb"], rel=1e-5), d
+    for s in report["stages"][1:]:
+        assert s["export_dtype"] == "bfloat16"
+        assert s["eval_on"]["suite"] == "export (bfloat16), one device"
+        hf = run / "stages" / s["name"] / "hf"
+        assert json.loads((hf / "config.json").read_text())["dtype"] == "bfloat16"
+        with safe_open(str(hf / "model.safetensors"), framework="pt") as fh:
+            assert {str(fh.get_tensor(k).dtype) for k in fh.keys()} == {"torch.bfloat16"}

@@ -25,7 +25,6 @@ import torch
 import torch.distributed.checkpoint as dcp
 from torch.distributed.checkpoint import FileSystemReader
 from torch.distributed.checkpoint.state_dict import (
-    StateDictOptions,
     get_model_state_dict,
     get_state_dict,
     set_model_state_dict,
@@ -211,9 +210,3 @@ def check_weights_match(path: Path, msd: dict[str, Any]) -> None:
             raise CheckpointError(f"{meta_file}: tensor '{name}' has shape {size}, this model's is {list(t.shape)} "
                                   f"(a different vocabulary size or architecture)")
 
-
-def full_state_dict(model: torch.nn.Module) -> dict[str, torch.Tensor]:
-    """Unsharded fp32 CPU copy of the weights (collective: every rank calls it; rank 0 uses it). Only for
-    small models: stage exports stream tensor by tensor instead (model.export.export_hf)."""
-    sd = get_model_state_dict(model, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
-    return {k: v.to(torch.float32) for k, v in sd.items()}

@@ -7,8 +7,8 @@ from pathlib import Path
 from auroram.io import hash_obj, read_json, write_json
 from auroram.pipeline.context import RunContext, Step
 from auroram.pipeline.evaluate import eval_key, run_suite
-from auroram.pipeline.steps.stage import evaluator, first_model_key, new_model
-from auroram.train.parallel import is_wrapped, parallelize, unwrap
+from auroram.pipeline.steps.stage import evaluator, first_model_key, start_model
+from auroram.train.parallel import is_wrapped, unwrap
 
 
 class BaseEvalStep(Step):
@@ -25,9 +25,8 @@ class BaseEvalStep(Step):
     def run(self, ctx: RunContext) -> None:
         r, info = ctx.recipe, ctx.info
         ctx.console.step("eval base", f"scoring {r.model.base}")
-        model = new_model(ctx).to(ctx.device)
-        model = parallelize(model, mode=r.train.parallel, info=info, device=ctx.device, bf16=False,
-                            activation_checkpointing=False, compile=False)
+        # sharded (FSDP2): no rank holds a full copy, each reads its own rows of the base's files
+        model = start_model(ctx, bf16=False, activation_checkpointing=False, compile=False)
         model.eval()
         scores = evaluator(ctx)(model)
         if info.is_main:
