@@ -294,3 +294,22 @@ def test_tokenize_part_matches_tokenize_to_shard(tmp_path, tok):
     assert Shard(part_path(tmp_path / "u", 0)).loss_mask is None
     with pytest.raises(ShardError, match="document 1: masks"):
         tokenize_part(tok, docs, tmp_path / "u", 1, eos_id=0, masked=False)
+
+
+@pytest.mark.skipif(not __import__("os").path.isdir("/proc/self/fd"), reason="counts descriptors in /proc")
+def test_one_descriptor_per_part_and_none_left_open(tmp_path):
+    # a set of many parts must not run out of file descriptors (ulimit -n is often 1024), nor leak them
+    import gc
+    import os
+
+    docs = _docs(6, 40, True)
+    _write_set(tmp_path / "s", docs, list(range(0, 41, 2)), True)  # 20 parts
+    gc.collect()
+    before = len(os.listdir("/proc/self/fd"))
+    s = ShardSet(tmp_path / "s")
+    s.windows(np.arange(0, s.n_tokens - 30, 7), 30)
+    s.verify()
+    assert len(os.listdir("/proc/self/fd")) - before == 20
+    del s
+    gc.collect()
+    assert len(os.listdir("/proc/self/fd")) == before

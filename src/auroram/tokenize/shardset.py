@@ -251,7 +251,7 @@ class ShardSet:
         """Tokens (int64) and loss mask (uint8, None when unmasked) of stream[s : s + length] for each start,
         gathered across part boundaries: the same arrays one Shard of the whole stream would give."""
         starts = _check_windows(self, starts, length)
-        toks = np.empty((starts.size, length), self.parts[0].tokens.dtype)
+        toks = np.empty((starts.size, length), self.parts[0].token_dtype)
         mask = np.empty((starts.size, length), np.uint8) if self.masked else None
         first, last = self._part_of(starts).tolist(), self._part_of(starts + (length - 1)).tolist()
         bounds = self._bounds
