@@ -272,3 +272,30 @@ def test_load_base_wraps_transformers_errors(tmp_path, tokenizer):
         load_base(d)
     assert str(d) in str(e.value) and "\n" not in str(e.value)
     assert e.value.__cause__ is not None
+
+
+def test_export_dtype_auto_is_the_bases_on_disk_dtype(tmp_path, tokenizer):
+    from auroram.model.export import export_dtype
+
+    base = save_base(tmp_path / "b", tiny_model(tokenizer, "llama").to(torch.bfloat16), tokenizer)
+    assert export_dtype("auto", base) == "bfloat16"
+    assert export_dtype("auto", None) == "float32"  # trained from scratch
+    assert export_dtype("float16", base) == "float16"
+
+
+def test_export_in_bf16_across_files_loads_with_the_models_bf16_logits(tmp_path, tokenizer):
+    model = tiny_model(tokenizer, "llama", seed=3).eval()
+    out = export_hf(model, tokenizer, tmp_path / "hf", card=CARD, dtype="bfloat16", max_file_bytes=6000)
+    index = json.loads((out / "model.safetensors.index.json").read_text())
+    files = sorted(p.name for p in out.glob("*.safetensors"))
+    assert len(files) > 2 and sorted(set(index["weight_map"].values())) == files
+    assert set(index["weight_map"]) == set(model.state_dict())
+    assert "model.safetensors" not in files and "auroram-manifest.json" in {p.name for p in out.iterdir()}
+    loaded = AutoModelForCausalLM.from_pretrained(out).eval()
+    assert loaded.dtype == torch.bfloat16
+    ref = AutoModelForCausalLM.from_config(model.config, dtype=torch.bfloat16).eval()
+    ref.load_state_dict({k: v.to(torch.bfloat16) for k, v in model.state_dict().items()})
+    ids = torch.randint(0, len(tokenizer), (2, 10))
+    with torch.no_grad():
+        assert torch.equal(ref(ids).logits, loaded(ids).logits)
+    assert "The weights are stored in bfloat16" in (out / "README.md").read_text()
