@@ -165,6 +165,27 @@ def test_new_ids_come_after_added_tokens_beyond_the_vocab(docs, bases, tmp_path)
     assert new.convert_tokens_to_ids("<|im_end|>") == top
 
 
+def test_old_merges_written_as_strings_and_asking_for_more_than_the_text_holds(docs, bases, tmp_path):
+    """Older tokenizer.json files write merges as "a b" strings: the new ones are appended the same way.
+    Asking for more tokens than the text teaches gives what it teaches; no text at all is an error."""
+    tj = json.loads((bases["byte-fallback"] / "tokenizer.json").read_text(encoding="utf-8"))
+    tj["model"]["merges"] = [" ".join(m) for m in tj["model"]["merges"]]
+    base = tmp_path / "base"
+    base.mkdir()
+    (base / "tokenizer.json").write_text(json.dumps(tj), encoding="utf-8")
+    for f in ("tokenizer_config.json",):
+        (base / f).write_bytes((bases["byte-fallback"] / f).read_bytes())
+    rec = extend_tokenizer(base, [TextSource("hi", docs["hi"][:10])], TrainerSettings(add=5000), tmp_path / "ext")
+    assert 0 < rec["added"] < 5000 and rec["requested"] == 5000
+    new_tj = json.loads((tmp_path / "ext" / "tokenizer.json").read_text(encoding="utf-8"))
+    assert all(isinstance(m, str) for m in new_tj["model"]["merges"])
+    new = load_tokenizer(tmp_path / "ext")
+    assert all(new.decode(new.encode(x), skip_special_tokens=True) == x for x in docs["hi"])
+    with pytest.raises(ExtendError, match="no text to learn new tokens from"):
+        extend_tokenizer(base, [TextSource("empty", [])], TrainerSettings(add=5), tmp_path / "none")
+    assert not (tmp_path / "none").exists()
+
+
 def _other_kind(kind: str, texts: list[str], path: Path) -> Path:
     if kind == "WordPiece":
         tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
@@ -443,3 +464,20 @@ def _tiny_from(base: Path):
     from auroram.model.build import load_base
 
     return load_base(base)[0]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", ["fsdp2", "ddp"])
+def test_new_embeddings_on_two_processes_keeps_old_rows_exactly(mode, tmp_path):
+    """FSDP2 shards the embedding by rows (the gradient mask is sharded alike); DDP was wrapped before the
+    freeze, so frozen gradients are dropped after backward instead."""
+    import os
+    import subprocess
+    import sys
+
+    worker = Path(__file__).parent / "vocab_dist_worker.py"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-addr", "127.0.0.1",
+           "--master-port", str(29600 + os.getpid() % 300), str(worker), str(tmp_path), mode, "llama"]
+    p = subprocess.run(cmd, env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True, timeout=600)
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert "OK" in p.stdout.splitlines(), p.stdout[-2000:]
