@@ -313,8 +313,13 @@ def extend_tokenizer(base_dir: str | os.PathLike, sources: list[TextSource], set
     `write`: a context manager factory yielding the temporary directory (default io.atomic_dir; the CLI
     passes outputs.replace_dir). Returns the record."""
     base_dir = Path(base_dir)
-    if settings.add < 1:
-        raise ExtendError(f"{base_dir}: the number of tokens to add must be at least 1, got {settings.add}")
+    limits = (("the number of tokens to add", settings.add, 1, 1 << 24),
+              ("min_frequency", settings.min_frequency, 1, 2**31 - 1),  # the trainer takes a 32-bit count
+              ("max_train_bytes", settings.max_train_bytes, 1, 2**63 - 1),
+              ("max_keep_bytes", settings.max_keep_bytes, 0, 2**63 - 1))
+    for name, value, lo, hi in limits:
+        if not lo <= value <= hi:
+            raise ExtendError(f"{base_dir}: {name} must be within [{lo:,}, {hi:,}], got {value:,}")
     tj, hf = read_base(base_dir)
     kind = tokenizer_kind(tj, str(base_dir))
     texts, used = _take(sources, settings.max_train_bytes)
