@@ -313,3 +313,23 @@ def test_one_descriptor_per_part_and_none_left_open(tmp_path):
     del s
     gc.collect()
     assert len(os.listdir("/proc/self/fd")) == before
+
+
+@pytest.mark.parametrize("edit", ["tokens", "max_token_id", "format", "version", "parts"])
+def test_damaged_index_is_one_line(three, edit):
+    ip = three / "index.json"
+    index = json.loads(ip.read_text())
+    if edit in ("tokens", "max_token_id"):
+        index["parts"][1][edit] = "12"
+    elif edit == "parts":
+        index["parts"] = []
+    else:
+        index[edit] = "other"
+    ip.write_text(json.dumps(index))
+    with pytest.raises(ShardError) as e:
+        ShardSet(three)
+    _one_line(e, "index.json")
+    ip.write_text('{"format": "auroram-shardset", ')
+    with pytest.raises(ShardError, match="unreadable") as e:
+        ShardSet(three)
+    _one_line(e, "index.json")

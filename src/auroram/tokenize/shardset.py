@@ -32,6 +32,7 @@ INDEX = "index.json"
 PARTS = "parts"
 _PART_RE = re.compile(r"part-(\d{5,})\.(bin|json)")
 _RECORD_KEYS = ("file", "documents", "tokens", "bytes", "checksum", "max_token_id", "masked", "vocab_size")
+_INT_KEYS = ("documents", "tokens", "bytes", "max_token_id")
 
 
 def part_path(set_dir: str | os.PathLike, i: int) -> Path:
@@ -160,7 +161,8 @@ def is_complete(set_dir: str | os.PathLike) -> bool:
 def _load_index(set_dir: Path) -> dict:
     ip = set_dir / INDEX
     if not set_dir.is_dir():
-        raise ShardError(f"{set_dir}: shard set not found")
+        what = "not a directory" if set_dir.exists() else "not found"
+        raise ShardError(f"{set_dir}: shard set {what}")
     if not ip.is_file():
         raise ShardError(f"{set_dir}: has no {INDEX}: incomplete shard set (its writer did not finish); "
                          f"write it again")
@@ -180,6 +182,9 @@ def _load_index(set_dir: Path) -> dict:
     for i, rec in enumerate(parts):
         if not isinstance(rec, dict) or any(k not in rec for k in _RECORD_KEYS):
             raise ShardError(f"{ip}: corrupt index: part {i} record lacks {', '.join(_RECORD_KEYS)}")
+        if (any(isinstance(rec[k], bool) or not isinstance(rec[k], int) for k in _INT_KEYS)
+                or not isinstance(rec["checksum"], str) or not isinstance(rec["file"], str)):
+            raise ShardError(f"{ip}: corrupt index: part {i} record has a value of the wrong type")
         # the index may only name its own parts, in order: nothing outside the set is ever opened
         if rec["file"] != part_path(set_dir, i).relative_to(set_dir).as_posix():
             raise ShardError(f"{ip}: corrupt index: part {i} is {rec['file']!r}, expected "
