@@ -190,6 +190,29 @@ def test_unsharded_meta_path_equals_from_pretrained(plain):
         assert torch.equal(model.eval()(x).logits, ref(x).logits)
 
 
+def test_checkpoint_of_the_bare_model_loads_as_from_pretrained_does(tmp_path):
+    # GPT-2's own checkpoints hold the bare `transformer` (keys without the prefix): the names are matched
+    # the way from_pretrained matches them
+    from transformers import AutoModelForCausalLM, GPT2Config, GPT2LMHeadModel
+
+    from auroram.model.build import base_on_meta
+    from auroram.model.load import load_sharded_safetensors, materialize
+
+    tok = make_tokenizer()
+    cfg = GPT2Config(n_layer=2, n_embd=32, n_head=4, n_positions=64, vocab_size=len(tok),
+                     bos_token_id=tok.eos_token_id, eos_token_id=tok.eos_token_id)
+    full = GPT2LMHeadModel(cfg).to(torch.bfloat16)
+    full.transformer.save_pretrained(tmp_path / "gpt2")
+    tok.save_pretrained(tmp_path / "gpt2")
+    model, _ = base_on_meta(tmp_path / "gpt2")
+    materialize(model, torch.device("cpu"))
+    load_sharded_safetensors(tmp_path / "gpt2", model)
+    ref = AutoModelForCausalLM.from_pretrained(tmp_path / "gpt2", dtype=torch.float32).eval()
+    x = torch.randint(0, len(tok), (2, 12))
+    with torch.no_grad():
+        assert torch.equal(model.eval()(x).logits, ref(x).logits)
+
+
 def test_index_naming_a_missing_file(plain):
     from auroram.model.load import WeightsError, load_sharded_safetensors
 
