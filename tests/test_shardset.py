@@ -333,3 +333,16 @@ def test_damaged_index_is_one_line(three, edit):
     with pytest.raises(ShardError, match="unreadable") as e:
         ShardSet(three)
     _one_line(e, "index.json")
+
+
+def test_pickled_set_reopens_by_path(three):
+    # a spawned worker gets the set by pickling: it must reopen the files, not reuse descriptor numbers
+    import pickle
+
+    s = ShardSet(three)
+    starts = np.arange(0, s.n_tokens - 40, 9)
+    back = pickle.loads(pickle.dumps(s))
+    assert isinstance(back, ShardSet) and back.path == s.path
+    np.testing.assert_array_equal(back.windows(starts, 40)[0], s.windows(starts, 40)[0])
+    part = pickle.loads(pickle.dumps(s.parts[1]))
+    assert isinstance(part, Shard) and part.n_tokens == s.parts[1].n_tokens

@@ -256,6 +256,10 @@ class Shard:
     def doc_offsets(self) -> np.ndarray:
         return self._map()[2]
 
+    def __reduce__(self):
+        # reopened by path in the receiving process (a spawned worker): a descriptor number means nothing there
+        return (type(self), (self.path,))
+
     def __len__(self) -> int:
         return self.n_docs
 

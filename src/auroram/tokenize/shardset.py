@@ -226,6 +226,10 @@ class ShardSet:
             h.update(p.checksum + np.array([p.n_tokens, p.n_docs], np.int64).tobytes())
         self.checksum = h.digest()
 
+    def __reduce__(self):
+        # reopened (and checked) by path in the receiving process: descriptors do not travel
+        return (type(self), (self.path,))
+
     def __len__(self) -> int:
         return self.n_docs
 
