@@ -193,9 +193,11 @@ class Shard:
                 raise ShardError(f"{self.path}: is a directory, not a shard file")
             if not stat.S_ISREG(mode):  # a FIFO would block the open below
                 raise ShardError(f"{self.path}: not a regular file, not a shard file")
-            fd = os.open(self.path, os.O_RDONLY)
+            fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
         except FileNotFoundError:
             raise ShardError(f"{self.path}: shard file not found") from None
+        except PermissionError:
+            raise ShardError(f"{self.path}: cannot be read (permission denied)") from None
         # one descriptor for the header, the maps and the reads: a file renamed over this path later is not mixed in
         weakref.finalize(self, os.close, fd)
         self._fd = fd
