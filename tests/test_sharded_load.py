@@ -29,7 +29,8 @@ def make_base(root: Path, kind: str, tokenizer, *, shard_bytes: str | None = Non
     """A tiny random model of `kind`, saved by transformers in bfloat16 (sharded with an index when asked)."""
     from transformers import AutoModelForCausalLM, GPTBigCodeConfig, LlamaConfig, Qwen2Config
 
-    v, eos = len(tokenizer), tokenizer.eos_token_id
+    # an odd vocabulary for one of them: FSDP2's row chunks are then uneven (ceil(n / ranks) and the rest)
+    v, eos = len(tokenizer) + (1 if kind == "bigcode_untied" else 0), tokenizer.eos_token_id
     common = dict(vocab_size=v, bos_token_id=eos, eos_token_id=eos)
     if kind == "llama_gqa":
         cfg = LlamaConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
