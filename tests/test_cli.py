@@ -49,10 +49,10 @@ def test_corrupt_shard_is_reported(capsys, tmp_path, tiny_corpus):
     args = ["run", "micro", "--quiet", "--run-dir", str(tmp_path / "r"), "--set", f"demo_dir={tiny_corpus}",
             "--until", "shards"]
     assert main(args) == 0
-    shard = tmp_path / "r" / "shards" / "en" / "tokens.bin"
+    shard = tmp_path / "r" / "shards" / "en" / "parts" / "part-00000.bin"  # the shard set's one part
     shard.write_bytes(shard.read_bytes()[:-100])
     code, err = run_cli(capsys, *args)
-    assert code == 2 and "tokens.bin" in err and "truncated" in err
+    assert code == 2 and "part-00000.bin" in err and "truncated" in err
 
 
 def test_base_directory_without_tokenizer(capsys, tmp_path, tiny_corpus):

@@ -1,5 +1,6 @@
-"""Tokenization on datatrove's executor: per-task parts merged into the same bytes the in-process
-tokenize_to_shard writes, with any task count; a killed task is redone on rerun and the others are not."""
+"""Tokenization on datatrove's executor into shard sets: one part per task, never merged; the parts read in
+order equal what the in-process tokenize_to_shard writes, with any task count; a killed task is redone on
+rerun and the others are not; a deleted part is redone alone."""
 
 from __future__ import annotations
 
@@ -14,10 +15,13 @@ from pathlib import Path
 
 import pytest
 
-from auroram.curate.tokenize_step import (TokenizeInputError, iter_range_texts, merge_shards, task_byte_range,
-                                          tokenize_groups, tokenize_kept)
+import numpy as np
+
+from auroram.curate.tokenize_step import (TokenizeInputError, iter_range_texts, task_byte_range, tokenize_groups,
+                                          tokenize_kept)
 from auroram.tokenize.bpe import eos_id, train_bpe
 from auroram.tokenize.shards import Shard, tokenize_to_shard
+from auroram.tokenize.shardset import ShardSet, is_complete, part_path
 
 WORDS = {"en": "the river runs past the old mill and the garden gate".split(),
          "fi": "joki virtaa vanhan myllyn ohi ja puutarhan portti aukeaa".split(),
@@ -51,12 +55,20 @@ def tok_dir(tmp_path_factory) -> Path:
     return d
 
 
-def _reference(tok_dir: Path, texts: list[str], path: Path) -> bytes:
+def _reference(tok_dir: Path, texts: list[str], path: Path) -> Shard:
     from auroram.tokenize.bpe import load_tokenizer
 
     tok = load_tokenizer(tok_dir)
     tokenize_to_shard(tok, texts, path, eos_id=eos_id(tok))
-    return path.read_bytes()
+    return Shard(path)
+
+
+def _same_stream(set_dir: Path, ref: Shard) -> bool:
+    """The set's parts concatenated: the reference's tokens and document boundaries (plain text: no mask)."""
+    s = ShardSet(set_dir)
+    docs = [np.asarray(s.doc(i)) for i in range(s.n_docs)]
+    want = [np.asarray(ref.doc(i)) for i in range(ref.n_docs)]
+    return not s.masked and len(docs) == len(want) and all(np.array_equal(a, b) for a, b in zip(docs, want))
 
 
 def test_byte_ranges_cover_every_record_once(tmp_path):
@@ -69,21 +81,21 @@ def test_byte_ranges_cover_every_record_once(tmp_path):
 
 
 @pytest.mark.parametrize("tasks", [1, 3])
-def test_merged_shards_equal_in_process_bytes(tmp_path, tok_dir, tasks):
+def test_shard_sets_equal_in_process_stream(tmp_path, tok_dir, tasks):
     recs = _kept(tmp_path / "cur")
     out = tmp_path / "shards"
     res = tokenize_kept(tmp_path / "cur", tok_dir, out, tasks=tasks, workers=1)
     assert set(res) == {"en", "fi", "ja"}
     for lang in res:
         texts = [r["text"] for r in recs if r["lang"] == lang]
-        ref = _reference(tok_dir, texts, tmp_path / f"ref-{lang}.bin")
-        assert (out / lang / "tokens.bin").read_bytes() == ref, lang
-        assert res[lang]["documents"] == len(texts) == Shard(out / lang / "tokens.bin").n_docs
-        assert res[lang]["bytes"] == sum(len(t.encode()) for t in texts)
-    Shard(out / "en" / "tokens.bin").verify()
+        assert _same_stream(out / lang, _reference(tok_dir, texts, tmp_path / f"ref-{lang}.bin")), lang
+        assert res[lang]["documents"] == len(texts) == ShardSet(out / lang).n_docs
+        assert res[lang]["bytes"] == sum(len(t.encode()) for t in texts) and res[lang]["parts"] == tasks
+        assert len(list((out / lang / "parts").glob("*.bin"))) == tasks  # never merged
+    ShardSet(out / "en").verify()
     one = tokenize_kept(tmp_path / "cur", tok_dir, tmp_path / "one", by_lang=False, tasks=tasks)
-    assert (tmp_path / "one" / "all" / "tokens.bin").read_bytes() == \
-        _reference(tok_dir, [r["text"] for r in recs], tmp_path / "ref-all.bin")
+    assert _same_stream(tmp_path / "one" / "all", _reference(tok_dir, [r["text"] for r in recs],
+                                                             tmp_path / "ref-all.bin"))
     assert one["all"]["documents"] == len(recs)
 
 
@@ -91,21 +103,16 @@ def test_more_tasks_than_records_and_parallel_workers(tmp_path, tok_dir):
     recs = _kept(tmp_path / "cur", n_files=1, per_file=2)
     out = tmp_path / "shards"
     tokenize_kept(tmp_path / "cur", tok_dir, out, by_lang=False, tasks=4, workers=2)
-    ref = _reference(tok_dir, [r["text"] for r in recs], tmp_path / "ref.bin")
-    assert (out / "all" / "tokens.bin").read_bytes() == ref
-    assert sum(Shard(p).n_docs == 0 for p in (out / "work" / "parts" / "all").glob("*.bin")) >= 2
+    assert _same_stream(out / "all", _reference(tok_dir, [r["text"] for r in recs], tmp_path / "ref.bin"))
+    assert sum(Shard(p).n_docs == 0 for p in (out / "all" / "parts").glob("*.bin")) >= 2
 
 
-def test_merge_of_no_parts_and_bad_record_named(tmp_path, tok_dir):
-    from auroram.tokenize.shards import ShardError
-
-    with pytest.raises(ShardError, match="no parts"):
-        merge_shards([], tmp_path / "x.bin")
+def test_bad_record_named_and_nothing_looks_complete(tmp_path, tok_dir):
     f = tmp_path / "k.jsonl"
     f.write_text('{"text": "fine"}\n{"body": "no text"}\n')
     with pytest.raises(TokenizeInputError, match=r"k\.jsonl: line 2: no string 'text' field"):
         tokenize_groups({"all": {"files": [str(f)]}}, tok_dir, tmp_path / "out", tasks=2)
-    assert not (tmp_path / "out" / "all" / "tokens.bin").exists()
+    assert not is_complete(tmp_path / "out" / "all") and not (tmp_path / "out" / "step.json").exists()
 
 
 def test_killed_task_is_redone_and_finished_ones_skipped(tmp_path, tok_dir):
@@ -122,18 +129,25 @@ def test_killed_task_is_redone_and_finished_ones_skipped(tmp_path, tok_dir):
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(p.pid, signal.SIGKILL)
-    parts = out / "work" / "parts" / "all"
     done = out / "work" / "logs" / "1-tokenize" / "completions"
     assert sorted(x.name for x in done.iterdir()) == ["00000"]
-    assert not (out / "all" / "tokens.bin").exists()
-    before = {r: (parts / f"{r:05d}.bin").stat().st_mtime_ns for r in (0, 1)}
+    assert not is_complete(out / "all")
+    before = {r: part_path(out / "all", r).stat().st_mtime_ns for r in (0, 1)}
     res = tokenize_kept(tmp_path / "cur", tok_dir, out, by_lang=False, tasks=3)
-    assert (parts / "00000.bin").stat().st_mtime_ns == before[0]  # finished task not redone
-    assert (parts / "00001.bin").stat().st_mtime_ns != before[1]  # the killed one redone
-    assert (out / "all" / "tokens.bin").read_bytes() == \
-        _reference(tok_dir, [r["text"] for r in recs], tmp_path / "ref.bin")
+    assert part_path(out / "all", 0).stat().st_mtime_ns == before[0]  # finished task not redone
+    assert part_path(out / "all", 1).stat().st_mtime_ns != before[1]  # the killed one redone
+    ref = _reference(tok_dir, [r["text"] for r in recs], tmp_path / "ref.bin")
+    assert _same_stream(out / "all", ref)
     assert res["all"]["documents"] == len(recs)
     assert not list(out.rglob(".*.tmp"))
+    # a part deleted before the sets were indexed: only its task runs again
+    (out / "step.json").unlink()
+    (out / "all" / "index.json").unlink()
+    part_path(out / "all", 1).unlink()
+    kept = {r: part_path(out / "all", r).stat().st_mtime_ns for r in (0, 2)}
+    tokenize_kept(tmp_path / "cur", tok_dir, out, by_lang=False, tasks=3)
+    assert {r: part_path(out / "all", r).stat().st_mtime_ns for r in (0, 2)} == kept
+    assert _same_stream(out / "all", ref)
 
 
 def test_cli_curate_then_tokenize(tmp_path, tok_dir, capsys):
@@ -152,6 +166,5 @@ def test_cli_curate_then_tokenize(tmp_path, tok_dir, capsys):
     kept = read_out(out, "kept")
     for lang in ("en", "ja"):
         texts = [r["text"] for r in kept if r["lang"] == lang]
-        assert texts and f"{out / 'shards' / lang / 'tokens.bin'}: {len(texts)} documents" in printed
-        assert (out / "shards" / lang / "tokens.bin").read_bytes() == \
-            _reference(tok_dir, texts, tmp_path / f"ref-{lang}.bin")
+        assert texts and f"{out / 'shards' / lang}: {len(texts)} documents" in printed
+        assert _same_stream(out / "shards" / lang, _reference(tok_dir, texts, tmp_path / f"ref-{lang}.bin"))

@@ -184,7 +184,7 @@ def _newer(path: Path, than: Path) -> None:
 
 def test_flipped_bits_in_a_shard_stop_the_stage(capsys, shards_run, tiny_corpus, tmp_path):
     run = _copy(shards_run, tmp_path / "r")
-    shard = run / "shards" / "en" / "tokens.bin"
+    shard = run / "shards" / "en" / "parts" / "part-00000.bin"  # the shard set's one part
     with open(shard, "r+b") as fh:  # a few bits in the token area: header and size stay valid
         fh.seek(64 + 100)
         b = fh.read(4)
@@ -199,6 +199,7 @@ def test_flipped_bits_in_a_shard_stop_the_stage(capsys, shards_run, tiny_corpus,
 
 def test_an_untouched_shard_is_not_read_again(shards_run, monkeypatch):
     from auroram.tokenize.shards import Shard
+    from auroram.tokenize.shardset import ShardSet
 
     def boom(self):
         raise AssertionError(f"{self.path} was checksummed again")
@@ -206,21 +207,22 @@ def test_an_untouched_shard_is_not_read_again(shards_run, monkeypatch):
     rec = json.loads((shards_run / "shards" / "en" / "step.json").read_text())
     assert 0 < rec["verified"]["max_token_id"] < 512
     monkeypatch.setattr(Shard, "verify", boom)
-    sh = Shard(shards_run / "shards" / "en" / "tokens.bin")
+    sh = ShardSet(shards_run / "shards" / "en")
     sh.verify_once(rec["verified"])
     assert sh.max_token_id() == rec["verified"]["max_token_id"]
 
 
 def test_token_ids_beyond_the_model_vocabulary_name_shard_and_offset(capsys, shards_run, tiny_corpus, tmp_path):
-    from auroram.tokenize.shards import write_shard
+    from auroram.tokenize.shardset import finalize, write_part
 
     run = _copy(shards_run, tmp_path / "r")
-    shard = run / "shards" / "en" / "tokens.bin"
-    # a whole, checksummed shard from a larger tokenizer: only the model's ~500 rows make it wrong
+    shard = run / "shards" / "en" / "parts" / "part-00000.bin"
+    # a whole, checksummed shard set from a larger tokenizer: only the model's ~500 rows make it wrong
     docs = [(np.arange(i * 200, i * 200 + 200) % 400, None) for i in range(20)]
     docs[7] = (np.full(200, 3), None)
     docs[7][0][42] = 60_000
-    write_shard(shard, iter(docs), vocab_size=65_000)
+    write_part(run / "shards" / "en", 0, iter(docs), 65_000, masked=False)
+    finalize(run / "shards" / "en", 1)
     _newer(shard, run / "shards" / "en" / "step.json")
     code, err = _train(capsys, run, tiny_corpus)
     line = one_line(err)

@@ -356,6 +356,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_curate(sub)
 
+    from auroram.pipeline.prepare_cli import add_parser as add_prepare
+
+    add_prepare(sub)
+
     from auroram.tokenize.vocab_cli import add_parser as add_vocab
 
     add_vocab(sub)

@@ -35,6 +35,9 @@ class SourceConfig:
     # instruction data: records are read as conversations in this format and rendered with the chat
     # template (auroram.data.instruct); "text" reads `text_field` as plain documents
     format: Literal["text", "alpaca", "sharegpt", "messages", "oasst", "xp3", "prompt_response"] = "text"
+    # run the recipe's `curate` steps on this source first and tokenize what they keep (format text only);
+    # None: demo sources are curated when the recipe has a `curate:` block, other sources are not
+    curate: bool | None = None
 
 
 @dataclass
@@ -162,6 +165,34 @@ class SafetyConfig:
 
 
 @dataclass
+class DataSlurmConfig:
+    partition: str = "cpu"  # CPU nodes: data preparation needs no GPU
+    time: str = "24:00:00"  # wall-clock limit of each task
+    cpus_per_task: int = 1
+    mem_per_cpu_gb: float = 2
+    sbatch_args: dict[str, str] = field(default_factory=dict)  # more #SBATCH lines, e.g. {account: my-project}
+    dry_run: bool = False  # write the batch scripts and print what would be submitted; submit nothing
+    logs_dir: str | None = None  # job scripts and logs; None: <run dir>/jobs
+
+
+@dataclass
+class DataRayConfig:
+    address: str | None = None  # a running Ray cluster ("auto", "ray://host:10001"); None: a local one
+    cpus_per_task: int = 1
+
+
+@dataclass
+class DataConfig:
+    """How the data steps (curation, tokenization) run; the tokens they write do not depend on it."""
+
+    executor: Literal["local", "slurm", "ray"] = "local"  # slurm: `auroram prepare` submits job arrays
+    tasks: int = 1  # parts per source: each task tokenizes one byte range of the source's files
+    workers: int = 1  # local executor: tasks at once (processes)
+    slurm: DataSlurmConfig = field(default_factory=DataSlurmConfig)
+    ray: DataRayConfig = field(default_factory=DataRayConfig)
+
+
+@dataclass
 class Recipe:
     name: str
     domains: list[str]  # what the report measures: bits per byte on each domain's held-out text
@@ -171,6 +202,7 @@ class Recipe:
     demo_dir: str | None = None  # where `auroram data demo` keeps the demo corpus; None: the user cache
     safety: SafetyConfig = field(default_factory=SafetyConfig)
     curate: CurateConfig | None = None  # curation of the demo corpus before tokenizing (see docs/curate.md); null: none
+    data: DataConfig = field(default_factory=DataConfig)  # executors of the data steps (docs/data-scale.md)
     seed: int = 1234
     use_replay: bool = True  # false drops every stage's replay sources: the forgetting ablation
     tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
@@ -321,6 +353,12 @@ def _ranges(r: Recipe) -> list[tuple[str, int | float, int | float, int | float]
         ("eval.stride", e.stride, 0, 1 << 24),
         ("safety.eval_max_per_group", sf.eval_max_per_group, 1, 2**63 - 1),
         ("safety.eval_max_new_tokens", sf.eval_max_new_tokens, 1, 1 << 20),
+        # a part per task: a million parts is far past any source that would need them
+        ("data.tasks", r.data.tasks, 1, 1_000_000),
+        ("data.workers", r.data.workers, 1, 4096),
+        ("data.slurm.cpus_per_task", r.data.slurm.cpus_per_task, 1, 4096),
+        ("data.slurm.mem_per_cpu_gb", r.data.slurm.mem_per_cpu_gb, _TINY, 1e6),
+        ("data.ray.cpus_per_task", r.data.ray.cpus_per_task, 1, 4096),
     ]
     for i, st in enumerate(r.stages):
         k, o, sc = f"stages[{i}]", st.optim, st.schedule
@@ -370,6 +408,9 @@ def validate(r: Recipe, where: str) -> None:
             raise err(f"sources.{name}.max_docs", "must be positive")
         if scheme(s.path) == "demo-instruct" and s.format == "text":
             raise err(f"sources.{name}.format", "demo-instruct sets are conversations: use format 'messages'")
+        if s.curate and (s.format != "text" or s.loss_on != "all" or scheme(s.path) in ("demo-instruct", "safety")):
+            raise err(f"sources.{name}.curate", "curation reads plain text documents: only a source with format "
+                                                "'text' and loss_on 'all' can be curated")
     for d in r.domains:
         if d not in r.heldout:
             raise err("heldout", f"domain '{d}' has no held-out text (e.g. heldout: {{{d}: demo:{d}}})")
@@ -379,6 +420,8 @@ def validate(r: Recipe, where: str) -> None:
     uses_safety = [n for n, src in r.sources.items() if scheme(src.path) == "safety"]
     if uses_safety and not r.safety.enabled:
         raise err(f"sources.{uses_safety[0]}.path", "reads the safety set, but safety.enabled is false")
+    if r.data.executor == "slurm" and not r.data.slurm.partition:
+        raise err("data.slurm.partition", "name the Slurm partition the data tasks run on")
     if r.curate is not None:
         try:
             validate_curate(r.curate)

@@ -96,6 +96,7 @@ def check_honest(run: Path, clean: Path) -> None:
     """After a kill: every step that says it is done has exactly the clean run's outputs; every JSON file
     at its final name parses; every token shard checks out; checkpoints that exist are whole."""
     from auroram.tokenize.shards import Shard
+    from auroram.tokenize.shardset import ShardSet
 
     arts, ref = _artifacts(run), _artifacts(clean)
     for rec in run.rglob("step.json"):
@@ -111,6 +112,8 @@ def check_honest(run: Path, clean: Path) -> None:
             json.loads(f.read_text(encoding="utf-8"))
         if f.name == "tokens.bin":
             Shard(f).verify()
+        if f.name == "index.json" and f.parent.parent.name == "shards":
+            ShardSet(f.parent).verify()
     for ck in run.glob("stages/*/ckpt/step-*"):
         if (ck / "state.json").is_file():
             assert (ck / "dcp" / ".metadata").is_file() and (ck / "rng-0.pt").is_file(), ck

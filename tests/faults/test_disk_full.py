@@ -41,7 +41,10 @@ def test_disk_full_during_a_checkpoint_keeps_the_last_good_one(clean_run, fault_
 
 def test_disk_full_while_writing_a_shard_names_the_file_and_leaves_nothing(clean_run, fault_corpus, tmp_path):
     run = copy_run(clean_run, tmp_path / "run", ["shards/en"])
-    p = run_micro(run, fault_corpus, env={"AURORAM_ENOSPC": "*/shards/en/tokens.bin"})
+    part = run / "shards/en/parts/part-00000.bin"
+    p = run_micro(run, fault_corpus, env={"AURORAM_ENOSPC": "*/shards/en/parts/part-00000.bin"})
     assert p.returncode == 2
-    assert p.stderr.strip() == f"auroram: error: no space left on device while writing {run / 'shards/en/tokens.bin'}"
-    assert sorted(f.name for f in (run / "shards" / "en").iterdir()) == ["inputs.json"]
+    assert p.stderr.strip() == f"auroram: error: no space left on device while writing {part}"
+    # the task's spec and the empty parts folder are there; no part, no index, no step record
+    assert sorted(f.name for f in (run / "shards" / "en").iterdir()) == ["inputs.json", "parts", "work"]
+    assert not list((run / "shards" / "en" / "parts").iterdir())

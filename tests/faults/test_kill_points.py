@@ -24,8 +24,10 @@ CHAINS = {
         "write:*/safety/approved_train.jsonl",
         "dir:*/tokenizer/hf",
         "write:*/tokenizer/step.json",
-        "write:*/shards/en/tokens.bin",                    # written and synced, not yet renamed
-        "wrote:*/shards/fi/tokens.bin",                    # renamed, no step record yet
+        "write:*/shards/en/parts/part-00000.bin",          # written and synced, not yet renamed
+        "wrote:*/shards/fi/parts/part-00000.bin",          # renamed, no part record yet
+        "shards:fi:part0",                                 # part and its record, no task record yet
+        "write:*/shards/vi/index.json",                    # every part there, the index not yet renamed
         "shards:hi:written",
         "write:*/manifest.json@2",
         "write:*/report.json",

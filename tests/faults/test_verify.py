@@ -13,15 +13,16 @@ def test_verify_passes_a_finished_run_and_names_every_problem(clean_run, tmp_pat
     assert capsys.readouterr().out.startswith(f"{clean_run}: ok (")
     run = copy_run(clean_run, tmp_path / "run")
     (run / "stages" / "cap" / "hf" / "config.json").unlink()
-    tokens = run / "shards" / "en" / "tokens.bin"
+    tokens = run / "shards" / "en" / "parts" / "part-00000.bin"
     tokens.write_bytes(tokens.read_bytes()[:100])
-    blob = bytearray((run / "shards" / "fi" / "tokens.bin").read_bytes())
+    fi = run / "shards" / "fi" / "parts" / "part-00000.bin"
+    blob = bytearray(fi.read_bytes())
     blob[-1] ^= 0xFF  # same size, one bit pattern changed
-    (run / "shards" / "fi" / "tokens.bin").write_bytes(bytes(blob))
+    fi.write_bytes(bytes(blob))
     assert cli.main(["verify", str(run)]) == 1
     cap = capsys.readouterr()
     assert "stages/cap/hf/config.json: missing" in cap.out
-    assert "shards/en/tokens.bin: truncated (100 bytes" in cap.out
-    assert "shards/fi/tokens.bin: changed (sha256 differs from the manifest)" in cap.out
-    assert "shards/fi/tokens.bin: corrupt: " in cap.out  # the shard's own header check agrees
+    assert "shards/en/parts/part-00000.bin: truncated (100 bytes" in cap.out
+    assert "shards/fi/parts/part-00000.bin: changed (sha256 differs from the manifest)" in cap.out
+    assert "shards/fi/parts/part-00000.bin: corrupt: " in cap.out  # the shard set's own check agrees
     assert cap.err.strip().startswith(f"{run}: 5 problem(s) in ") and cap.err.strip().endswith(" files of the manifest")

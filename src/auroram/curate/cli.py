@@ -36,8 +36,8 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                                                               "paragraphs of DEMO_DIR/corpus/<lang>/val.jsonl "
                                                               "(written to --out/langid_eval.json)")
     p.add_argument("--tokenize", metavar="TOKENIZER_DIR", help="then tokenize kept/ with this local tokenizer into "
-                                                              "packed shards --out/shards/<lang>/tokens.bin, with the "
-                                                              "same --tasks/--workers (local executor only)")
+                                                              "shard sets --out/shards/<lang>/ (one part per task), "
+                                                              "with the same --tasks/--workers (local executor only)")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_curate)
     return p
@@ -90,8 +90,8 @@ def cmd_curate(args: argparse.Namespace) -> int:
                                tasks=args.tasks or cfg.executor.tasks, workers=args.workers or cfg.executor.workers,
                                quiet=args.quiet)
         for name, st in shards.items():
-            print(f"{Path(args.out) / 'shards' / name / 'tokens.bin'}: {st['documents']:,} documents, "
-                  f"{st['tokens']:,} tokens")
+            print(f"{Path(args.out) / 'shards' / name}: {st['documents']:,} documents, {st['tokens']:,} tokens in "
+                  f"{st['parts']} part(s)")
     if args.langid_eval:
         from auroram.curate.langid_eval import summary_lines
 

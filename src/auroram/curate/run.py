@@ -365,7 +365,9 @@ def curate(inputs: Sequence[str | os.PathLike | tuple[str, str | None]], out_dir
     execs = _executors(cfg, kind, stages, work / "logs", tasks, workers, quiet)
     if kind != "local":
         execs[-1].run()  # launches the chain through `depends`
-        return {"submitted": kind, "logs": str(work / "logs"), "stats": str(out / "stats.json")}
+        # job_id: the last stage's (Slurm); a job that must wait for the curation depends on it
+        return {"submitted": kind, "logs": str(work / "logs"), "stats": str(out / "stats.json"),
+                "job_id": getattr(execs[-1], "job_id", None)}
     with quiet_loguru(quiet):
         for ex in execs:
             try:

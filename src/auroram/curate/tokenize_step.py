@@ -1,10 +1,11 @@
-"""Tokenization on datatrove's executors: curated JSONL -> packed token shards, one part per task, merged.
+"""Tokenization on datatrove's executors into shard sets (auroram.tokenize.shardset): one part per task,
+never merged.
 
-Each output shard is a named group of JSONL files (e.g. all of `kept/`, or one language of it) read as one
-stream in file order. Task r of N takes the records whose first byte lies in the r-th of N equal byte
-ranges of that stream, tokenizes them with `tokenize_to_shard` into `work/parts/<name>/<r>.bin`, and is
-marked complete by datatrove, so a rerun skips it. The merge concatenates the parts in task order into
-`<name>/tokens.bin`: the same bytes `tokenize_to_shard` writes for the whole stream in one process.
+`auroram curate --tokenize`: each output set is a named group of JSONL files (e.g. all of `kept/`, or one
+language of it) read as one stream in file order. Task r of N takes the records whose first byte lies in the
+r-th of N equal byte ranges of that stream and tokenizes them into `<name>/parts/part-<r>.bin`; a last task
+writes each set's `index.json`. The parts read in order are what `tokenize_to_shard` writes for the whole
+stream in one process. `ShardTask` is the same for a run's sources (auroram.tokenize.tasks).
 """
 
 from __future__ import annotations
@@ -16,15 +17,14 @@ import shutil
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
-import numpy as np
 from datatrove.executor.local import LocalPipelineExecutor
 from datatrove.pipeline.base import PipelineStep
 
 from auroram.curate.executors import QuietLocalExecutor, quiet_loguru
 from auroram.errors import AuroramError
 from auroram.faults import fault_point
-from auroram.io import atomic_file, hash_obj, mark_step_done, read_json, sha256_file, step_done, write_json
-from auroram.tokenize import shards as SH
+from auroram.io import hash_obj, mark_step_done, read_json, sha256_file, step_done, write_json
+from auroram.tokenize.tasks import run_task
 
 
 class TokenizeInputError(AuroramError, ValueError):
@@ -92,108 +92,70 @@ def _count_newlines(path: str, upto: int) -> int:
     return n
 
 
-def merge_shards(parts: Sequence[str | os.PathLike], path: str | os.PathLike) -> dict[str, int]:
-    """Concatenate shards in order into one, as `write_shard` would write their documents in sequence.
-
-    Streams the arrays (no per-document loop); the checksums are streaming hashes, so hashing the parts'
-    bytes in sequence gives the whole file's.
-    """
-    path = Path(path)
-    shards = [SH.Shard(p) for p in parts]
-    if not shards:
-        raise SH.ShardError(f"{path}: no parts to merge")
-    vocab = shards[0].vocab_size
-    for s in shards:
-        if s.vocab_size != vocab:
-            raise SH.ShardError(f"{s.path}: vocab_size {s.vocab_size} != {vocab} of {shards[0].path}")
-    itemsize = SH.token_dtype(vocab).itemsize
-    n_tokens = sum(s.n_tokens for s in shards)
-    n_docs = sum(s.n_docs for s in shards)
-    h_tok, h_mask, h_off = SH._hasher(), SH._hasher(), SH._hasher()
-    chunk = SH._CHUNK_BYTES
-    with atomic_file(path, "wb") as out:
-        out.write(b"\0" * SH.HEADER_BYTES)
-        for s in shards:
-            raw = s.tokens.view(np.uint8)
-            for i in range(0, raw.size, chunk):
-                b = raw[i: i + chunk].tobytes()
-                out.write(b)
-                h_tok.update(b)
-        for s in shards:
-            for i in range(0, s.loss_mask.size, chunk):
-                b = s.loss_mask[i: i + chunk].tobytes()
-                out.write(b)
-                h_mask.update(b)
-        _, _, _, pad = SH._layout(n_tokens, n_docs, itemsize)
-        out.write(b"\0" * pad)
-        first = np.zeros(1, np.int64).tobytes()
-        out.write(first)
-        h_off.update(first)
-        base = 0
-        rows = chunk // 8
-        for s in shards:
-            offs = s.doc_offsets
-            for i in range(1, offs.size, rows):
-                b = (np.asarray(offs[i: i + rows], np.int64) + base).tobytes()
-                out.write(b)
-                h_off.update(b)
-            base += s.n_tokens
-        out.seek(0)
-        out.write(SH._pack_header(itemsize, n_tokens, n_docs, vocab, SH._combine(h_tok, h_mask, h_off)))
-    return {"documents": n_docs, "tokens": n_tokens}
-
-
 class TokenizeShardStep(PipelineStep):
     type = "auroram tokenize"
-    name = "tokenize to shard parts"
+    name = "tokenize into shard set parts"
 
-    def __init__(self, groups: Mapping[str, Mapping[str, Any]], tokenizer_dir: str, work_dir: str,
+    def __init__(self, groups: Mapping[str, Mapping[str, Any]], tokenizer_dir: str, out_dir: str,
                  text_field: str = "text", batch_docs: int = 512):
         super().__init__()
         self.groups = {k: {"files": list(v["files"]), "lang": v.get("lang")} for k, v in groups.items()}
-        self.tokenizer_dir, self.work, self.text_field, self.batch_docs = tokenizer_dir, Path(work_dir), \
+        self.tokenizer_dir, self.out, self.text_field, self.batch_docs = tokenizer_dir, Path(out_dir), \
             text_field, batch_docs
 
     def run(self, data=None, rank: int = 0, world_size: int = 1):
         from auroram.tokenize.bpe import eos_id, load_tokenizer
-        from auroram.tokenize.shards import tokenize_to_shard
+        from auroram.tokenize.shardset import tokenize_part
 
         tok = load_tokenizer(self.tokenizer_dir)
         eos = eos_id(tok)
         for name, g in self.groups.items():
             lo, hi = task_byte_range(sum(_sizes(g["files"])), rank, world_size)
             texts = iter_range_texts(g["files"], lo, hi, text_field=self.text_field, lang=g["lang"])
-            part = self.work / "parts" / name / f"{rank:05d}.bin"
             with self.track_time():
-                st = tokenize_to_shard(tok, texts, part, eos_id=eos, batch_docs=self.batch_docs)
-            write_json(part.with_suffix(".json"), st)
-            self.stat_update("documents", value=st["documents"], unit="task")
-            self.stat_update("tokens", value=st["tokens"], unit="task")
+                rec = tokenize_part(tok, texts, self.out / name, rank, eos_id=eos, masked=False,
+                                    batch_docs=self.batch_docs)
+            self.stat_update("documents", value=rec["documents"], unit="task")
+            self.stat_update("tokens", value=rec["tokens"], unit="task")
             fault_point(f"tokenize-part:{name}:rank{rank}")
         return
         yield
 
 
-class MergeShardsStep(PipelineStep):
+class FinalizeSetsStep(PipelineStep):
     type = "auroram tokenize"
-    name = "merge shard parts"
+    name = "index the shard sets"
 
-    def __init__(self, names: Sequence[str], work_dir: str, out_dir: str, tasks: int, run_hash: str):
+    def __init__(self, names: Sequence[str], out_dir: str, tasks: int, run_hash: str):
         super().__init__()
-        self.names, self.work, self.out, self.tasks, self.run_hash = list(names), Path(work_dir), Path(out_dir), \
-            tasks, run_hash
+        self.names, self.out, self.tasks, self.run_hash = list(names), Path(out_dir), tasks, run_hash
 
     def run(self, data=None, rank: int = 0, world_size: int = 1):
+        from auroram.tokenize.shardset import finalize
+
         summary = {}
         for name in self.names:
-            parts = [self.work / "parts" / name / f"{r:05d}.bin" for r in range(self.tasks)]
-            st = merge_shards(parts, self.out / name / "tokens.bin")
-            st["bytes"] = sum(read_json(p.with_suffix(".json"))["bytes"] for p in parts)
-            summary[name] = st
+            index = finalize(self.out / name, self.tasks, meta={"group": name})
+            summary[name] = {"documents": index["documents"], "tokens": index["tokens"],
+                             "bytes": index.get("bytes_text", 0), "parts": self.tasks}
         write_json(self.out / "shards.json", summary)
         mark_step_done(self.out, "tokenize", self.run_hash, shards=summary)
         return
         yield
+
+
+def _parts_done(out: Path, names: Sequence[str], rank: int) -> bool:
+    """Part `rank` of every set is on disk at the size its record says (a deleted part is redone)."""
+    from auroram.tokenize.shardset import part_path
+
+    for name in names:
+        p = part_path(out / name, rank)
+        try:
+            if p.stat().st_size != read_json(p.with_suffix(".json"))["bytes"]:
+                return False
+        except (OSError, ValueError, KeyError, TypeError):
+            return False
+    return True
 
 
 def _executor(pipeline: list, tasks: int, workers: int, logs: Path, quiet: bool) -> LocalPipelineExecutor:
@@ -204,8 +166,8 @@ def _executor(pipeline: list, tasks: int, workers: int, logs: Path, quiet: bool)
 def tokenize_groups(groups: Mapping[str, Mapping[str, Any]], tokenizer_dir: str | os.PathLike,
                     out_dir: str | os.PathLike, *, tasks: int = 1, workers: int = 1, text_field: str = "text",
                     batch_docs: int = 512, quiet: bool = True) -> dict[str, dict[str, int]]:
-    """Tokenize each group {"files": [...JSONL...], "lang": None or a `lang` value to keep} into
-    out_dir/<name>/tokens.bin on datatrove's local executor with `tasks` parts; returns per-shard stats.
+    """Tokenize each group {"files": [...JSONL...], "lang": None or a `lang` value to keep} into the shard set
+    out_dir/<name>/ on datatrove's local executor with `tasks` parts; returns per-set stats.
 
     A rerun skips finished tasks (datatrove's completion markers under out_dir/work/logs); other inputs,
     another tokenizer or another task count start over."""
@@ -220,7 +182,8 @@ def tokenize_groups(groups: Mapping[str, Mapping[str, Any]], tokenizer_dir: str 
     out = Path(out_dir)
     ident = {"groups": {n: {"lang": g.get("lang"), "files": [[str(f), os.path.getsize(f), os.stat(f).st_mtime_ns]
                                                               for f in g["files"]]} for n, g in groups.items()},
-             "tokenizer": {p.name: sha256_file(p) for p in tok_files}, "tasks": tasks, "text_field": text_field}
+             "tokenizer": {p.name: sha256_file(p) for p in tok_files}, "tasks": tasks, "text_field": text_field,
+             "layout": "shardset"}  # outputs of the merged single-file layout are redone
     run_hash = hash_obj(ident)
     if step_done(out, run_hash) and (out / "shards.json").is_file():
         return read_json(out / "shards.json")
@@ -235,9 +198,16 @@ def tokenize_groups(groups: Mapping[str, Mapping[str, Any]], tokenizer_dir: str 
             os.unlink(out / "step.json")
         write_json(marker, {"hash": run_hash, "tasks": tasks})
     names = list(groups)
-    step = TokenizeShardStep(groups, str(tdir), str(work), text_field, batch_docs)
-    execs = [_executor([step], tasks, workers, work / "logs" / "1-tokenize", quiet),
-             _executor([MergeShardsStep(names, str(work), str(out), tasks, run_hash)], 1, 1, work / "logs" / "2-merge",
+    logs = work / "logs" / "1-tokenize"
+    for r in range(tasks):  # datatrove's markers follow the parts on disk: a deleted part is redone
+        if not _parts_done(out, names, r):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(logs / "completions" / f"{r:05d}")
+    with contextlib.suppress(FileNotFoundError):  # not done (checked above): the index is written again
+        os.unlink(work / "logs" / "2-index" / "completions" / "00000")
+    step = TokenizeShardStep(groups, str(tdir), str(out), text_field, batch_docs)
+    execs = [_executor([step], tasks, workers, logs, quiet),
+             _executor([FinalizeSetsStep(names, str(out), tasks, run_hash)], 1, 1, work / "logs" / "2-index",
                        quiet)]
     with quiet_loguru(quiet):
         for ex in execs:
@@ -266,5 +236,29 @@ def kept_groups(curate_out: str | os.PathLike, by_lang: bool = True) -> dict[str
 
 def tokenize_kept(curate_out: str | os.PathLike, tokenizer_dir: str | os.PathLike, out_dir: str | os.PathLike,
                   *, by_lang: bool = True, **kw: Any) -> dict[str, dict[str, int]]:
-    """Tokenize a curated directory's kept/ into out_dir/<lang>/tokens.bin (or out_dir/all/tokens.bin)."""
+    """Tokenize a curated directory's kept/ into the shard sets out_dir/<lang>/ (or out_dir/all/)."""
     return tokenize_groups(kept_groups(curate_out, by_lang), tokenizer_dir, out_dir, **kw)
+
+
+class ShardTask(PipelineStep):
+    """One task of a run's shard set (auroram.tokenize.tasks): the part file and its record are the output."""
+
+    type = "auroram prepare"
+    name = "tokenize one part of a source's shard set"
+
+    def __init__(self, set_dir: str):
+        super().__init__()
+        self.set_dir = set_dir
+
+    def run(self, data=None, rank: int = 0, world_size: int = 1):
+        from loguru import logger
+
+        with contextlib.suppress(ValueError):  # a fresh worker's console handler: task logs go to its log file
+            logger.remove(0)
+        with self.track_time():
+            rec = run_task(Path(self.set_dir), rank)
+        if rec is not None:
+            self.stat_update("documents", value=rec["documents"], unit="task")
+            self.stat_update("tokens", value=rec["tokens"], unit="task")
+        return
+        yield

@@ -52,6 +52,8 @@ class RunContext:
         """A source's settings for step keys: the path as the recipe wrote it, or relative to the run when
         the data is made inside it (curated or exported), so a moved run or cache is still complete."""
         ident = to_plain(self.spec.sources[name])
+        if ident.get("curate") is None:  # the default: keys of runs made before the field existed still hold
+            ident.pop("curate", None)
         with contextlib.suppress(ValueError):
             ident["path"] = str(Path(self.recipe.sources[name].path).resolve().relative_to(self.run_dir.resolve()))
         return ident

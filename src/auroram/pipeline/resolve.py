@@ -23,9 +23,32 @@ def uses_demo_instruct(spec: Recipe) -> bool:
     return any(virtual.scheme(s.path) == "demo-instruct" for s in spec.sources.values())
 
 
+def source_curated(spec: Recipe, name: str) -> bool:
+    """A source's `curate`, or its default: demo text is curated when the recipe has a `curate:` block."""
+    src = spec.sources[name]
+    if src.curate is not None:
+        return src.curate
+    return spec.curate is not None and virtual.scheme(src.path) == "demo"
+
+
+def demo_curated(spec: Recipe) -> bool:
+    """The demo corpus's train splits are curated (once, for every demo source that reads them)."""
+    return any(virtual.scheme(s.path) == "demo" and source_curated(spec, n) for n, s in spec.sources.items())
+
+
+def curated_sources(spec: Recipe) -> list[str]:
+    """A user's own sources curated into the run (each on its own: `curate/sources/<name>/`)."""
+    return [n for n, s in spec.sources.items() if virtual.scheme(s.path) is None and source_curated(spec, n)]
+
+
 def curates(spec: Recipe) -> bool:
-    """Curation applies to the demo corpus's own text sources."""
-    return spec.curate is not None and any(virtual.scheme(s.path) == "demo" for s in spec.sources.values())
+    """Anything of the recipe is curated (the curate extra is needed)."""
+    return demo_curated(spec) or bool(curated_sources(spec))
+
+
+def curated_dir(run_dir: Path, name: str) -> Path:
+    """Where a user's source is curated: kept/, rejected/ and stats.json, as `auroram curate` writes them."""
+    return Path(run_dir) / "curate" / "sources" / name
 
 
 def check_paths(r: Recipe, where: str = "recipe") -> None:
@@ -44,8 +67,13 @@ def resolve(spec: Recipe, run_dir: Path) -> Recipe:
     """The recipe with concrete paths (sources read train splits, held-out sets val splits)."""
     check_paths(spec)
     where = dict(demo_dir=demo_dir(spec), run_dir=Path(run_dir))
-    curated = curates(spec)
-    sources = {name: dataclasses.replace(src, path=virtual.resolve(src.path, split="train", curated=curated, **where))
-               for name, src in spec.sources.items()}
+    sources = {}
+    for name, src in spec.sources.items():
+        curated = source_curated(spec, name)
+        if curated and virtual.scheme(src.path) is None:  # what curation kept, in its own record format
+            sources[name] = dataclasses.replace(src, path=str(curated_dir(run_dir, name) / "kept"), text_field="text")
+        else:
+            sources[name] = dataclasses.replace(src, path=virtual.resolve(src.path, split="train", curated=curated,
+                                                                          **where))
     heldout = {d: virtual.resolve(p, split="val", **where) for d, p in spec.heldout.items()}
     return dataclasses.replace(spec, sources=sources, heldout=heldout)

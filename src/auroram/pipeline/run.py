@@ -12,11 +12,12 @@ from typing import Any
 import yaml
 
 from auroram.config import Recipe
-from auroram.errors import describe_error, require_extra
+from auroram.errors import describe_error
 from auroram.io import write_json, write_text
 from auroram.pipeline.console import Console
 from auroram.pipeline.context import RunContext, Step, execute
-from auroram.pipeline.resolve import curates, resolve
+from auroram.pipeline.prepare import check_prepared, require_datatrove
+from auroram.pipeline.resolve import resolve
 from auroram.pipeline.rundir import RunError, provenance, record_outputs, run_lock, sweep_partial
 from auroram.pipeline.steps import recipe_steps
 
@@ -64,8 +65,7 @@ def run_recipe(spec: Recipe, run_dir: Path, *, quiet: bool = False, until: str |
 
     run_dir = Path(run_dir)
     recipe = resolve(spec, run_dir)
-    if curates(spec):  # before anything is written: a missing extra is a one-line error, not a half-made run
-        require_extra("datatrove", "curate", f"recipe '{spec.name}': its `curate` block")
+    require_datatrove(spec)  # before anything is written: a missing extra is a one-line error, not a half-made run
     from auroram.train.loggers import require_loggers
 
     require_loggers(recipe.train.loggers, f"recipe '{spec.name}': train.loggers")
@@ -74,6 +74,8 @@ def run_recipe(spec: Recipe, run_dir: Path, *, quiet: bool = False, until: str |
     if recipe.train.threads:
         torch.set_num_threads(recipe.train.threads)
     info = init_distributed(resolve_device(recipe.train).type)
+    if info.distributed and recipe.data.executor == "slurm":  # every rank stops at once, before any step
+        check_prepared(recipe, run_dir, steps)
     device = resolve_device(recipe.train, info.local_rank)
     console = Console(quiet or not info.is_main, log_format=log_format, progress_seconds=progress_seconds)
     ctx = RunContext(spec=spec, recipe=recipe, run_dir=run_dir, info=info, device=device, console=console,

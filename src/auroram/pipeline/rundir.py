@@ -105,7 +105,7 @@ _UNTRACKED = {".lock", MANIFEST}
 _UNTRACKED_DIRS = {"tb", "ckpt"}
 _UNTRACKED_SUFFIXES = (".db", ".db-journal", ".db-wal", ".db-shm")
 # at the top of the run only: the console's log and the trackers' folders, appended to while a run goes on
-_UNTRACKED_TOP = {"log.txt", "wandb", "mlruns"}
+_UNTRACKED_TOP = {"log.txt", "wandb", "mlruns", "jobs"}  # jobs/: `auroram prepare`'s Slurm scripts and logs
 
 
 def _tracked(rel: Path) -> bool:
@@ -177,13 +177,19 @@ def verify_run(run_dir: str | os.PathLike) -> tuple[int, list[str]]:
                 read_json(f)
             except (ValueError, UnicodeDecodeError) as e:
                 problems.append(f"{rel.as_posix()}: {str(e).split(': ', 1)[-1]}")
-    from auroram.tokenize.shards import Shard
+    from auroram.tokenize.shardset import open_tokens
 
-    for f in sorted(run_dir.glob("shards/*/tokens.bin")):
+    # shard sets (index.json), and single shard files of runs made before them
+    for f in sorted([*run_dir.glob("shards/*/index.json"), *run_dir.glob("shards/*/tokens.bin")]):
         try:
-            Shard(f).verify()
+            open_tokens(f.parent if f.name == "index.json" else f).verify()
         except Exception as e:  # noqa: BLE001 - a corrupt header raises whatever numpy raises
-            problems.append(f"{f.relative_to(run_dir).as_posix()}: {str(e).split(': ', 1)[-1]}")
+            msg = str(e)
+            # the error names the damaged file (a set's part); shown relative to the run like the lines above
+            if msg.startswith(str(run_dir) + os.sep):
+                problems.append(msg[len(str(run_dir)) + 1:])
+            else:
+                problems.append(f"{f.relative_to(run_dir).as_posix()}: {msg.split(': ', 1)[-1]}")
     return len(files), problems
 
 
@@ -240,7 +246,7 @@ def run_output():
     user's may sit where a step writes (a step redoes its folder whole)."""
     from auroram.outputs import Layout
 
-    tops = ("report", "tokenizer", "curate", "safety", "shards", "stages", "tb", "wandb", "mlruns")
+    tops = ("report", "tokenizer", "curate", "safety", "shards", "stages", "tb", "wandb", "mlruns", "jobs")
     return Layout("run", patterns=(".lock", MANIFEST, "recipe.yaml", "provenance.json", "report.json", "log.txt",
                                    *(f"{t}/" for t in tops), *(f"{t}/**" for t in tops)),
                   legacy=_run_directory, shared=True)
