@@ -143,3 +143,19 @@ def test_base_loaded_sharded_on_two_processes_exports_in_the_chosen_dtype(runs, 
         assert json.loads((hf / "config.json").read_text())["dtype"] == "bfloat16"
         with safe_open(str(hf / "model.safetensors"), framework="pt") as fh:
             assert {str(fh.get_tensor(k).dtype) for k in fh.keys()} == {"torch.bfloat16"}
+
+
+def test_truncated_base_fails_in_one_line_before_training_on_two_processes(runs, tiny_corpus, tmp_path):
+    one, _ = runs
+    base = tmp_path / "base"
+    shutil.copytree(one / "stages" / "base" / "hf", base)
+    f = base / "model.safetensors"
+    f.write_bytes(f.read_bytes()[:-64])
+    run = tmp_path / "t"
+    p = _run(run, tiny_corpus, 2, sets=(f"model.base={base}", "tokenizer.kind=base"))
+    assert p.returncode != 0
+    # each rank checks the headers itself and says the same one line (the two may share a line of stderr)
+    said = (f"auroram: error: {f}: truncated safetensors file: its tensors need {f.stat().st_size + 64} bytes, "
+            f"it has {f.stat().st_size}")
+    assert said in p.stderr and p.stderr.count("auroram: error:") == p.stderr.count(said), p.stderr[-2000:]
+    assert not list(run.glob("stages/*/hf")) and not list(run.glob("stages/*/ckpt"))

@@ -23,6 +23,7 @@ MANIFEST = "auroram-manifest.json"
 DEFAULT_MAX_FILE_BYTES = 5 * 10**9
 EXPORT_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 INDEX = "model.safetensors.index.json"
+SINGLE_FILE = "model.safetensors"
 
 
 def export_dtype(setting: str, base: str | os.PathLike | None) -> str:
@@ -35,6 +36,8 @@ def export_dtype(setting: str, base: str | os.PathLike | None) -> str:
     try:
         raw = read_json(Path(base).expanduser() / "config.json")
     except (OSError, ValueError):
+        return "float32"
+    if not isinstance(raw, dict):
         return "float32"
     named = str(raw.get("dtype") or raw.get("torch_dtype") or "float32").replace("torch.", "")
     return named if named in EXPORT_DTYPES else "float32"
@@ -156,8 +159,6 @@ def write_safetensors(out: Path, tensors: Iterator[tuple[str, torch.Tensor | Non
                                  "weight_map": {k: names[i] for k, i in sorted(weight_map.items())}})
     return names
 
-
-SINGLE_FILE = "model.safetensors"
 
 
 def load_exported(out_dir: str | os.PathLike, dtype: str = "float32") -> tuple[transformers.PreTrainedModel, Any]:
