@@ -364,6 +364,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_vocab(sub)
 
+    from auroram.pipeline.mix_cli import add_parser as add_mix
+
+    add_mix(sub)
+
     p = sub.add_parser("plan", help="tokens, steps, memory per GPU and GPU-hours of a recipe on a cluster")
     _recipe_args(p, default=None)
     p.add_argument("--gpus", type=int, required=True, help="number of GPUs (MI250X: cards, two devices each)")

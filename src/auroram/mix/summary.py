@@ -1,0 +1,96 @@
+"""The mixture search's and the merge's results as report sections (auroram.report.sections) and as Markdown,
+from their JSON files alone, so a search or merge directory re-renders whatever made it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from auroram.report.sections import cell, line_plot, section, table, text
+
+
+def _pct(x: float | None) -> str:
+    return "–" if x is None else f"{100 * x:+.2f}%"
+
+
+def search_sections(s: dict[str, Any]) -> list[dict[str, Any]]:
+    groups, domains = s["groups"], s["domains"]
+    ref = s["reference_bpb"]
+    rows = []
+    for p in s["proxies"]:
+        rows.append([p["index"], *[round(p["weights"][g], 3) for g in groups],
+                     *[round(p["bpb"][d], 3) for d in domains], round(p["seconds"])])
+    proxies = table(["proxy", *[f"w {g}" for g in groups], *domains, "seconds"], rows,
+                    note="proxy 0 is the recipe's own mixture; the others are Dirichlet draws around it")
+    fit_rows = [[d, f["model"], *[f["loo_mae"].get(k) for k in s["fit_models"]]] for d, f in s["fits"].items()]
+    fits = table(["domain", "chosen", *[f"LOO MAE {k}" for k in s["fit_models"]]], fit_rows,
+                 note="leave-one-out mean absolute error of each fit, bits per byte")
+    out = [section("Mixture search", text(
+        f"Stage {s['stage']} of recipe {s['recipe']}: {len(s['proxies'])} proxies of {s['proxy_tokens']:,} tokens "
+        f"(model {s['proxy_model'] or 'as the recipe'}), budget {s['budget']}, objective: mean bits per byte of "
+        f"{', '.join(s['objective'])}. Proxy compute {s['flops']['ratio']:.2f}x the full stage's."), proxies, fits)]
+    chosen, hand = s.get("chosen"), s["recipe_mixture"]
+    head = ["", *[f"w {g}" for g in groups], *domains, s["objective_name"]]
+
+    def row(name: str, m: dict[str, Any], tone: bool) -> list[Any]:
+        cells = [cell(round(m["predicted"][d], 3), tone=("worse" if tone and d in m.get("over", []) else None))
+                 for d in domains]
+        return [name, *[round(m["weights"][g], 3) for g in groups], *cells, round(m["objective"], 4)]
+
+    rows = [["before the stage", *([""] * len(groups)), *[round(ref[d], 3) for d in domains], ""],
+            row("recipe (predicted)", hand, True)]
+    if chosen:
+        rows.append(row("searched (predicted)", chosen, True))
+    else:
+        rows.append(row("closest to the budget", s["closest"], True))
+    out.append(section("Chosen mixture", table(head, rows, note="bits per byte predicted by the fits at proxy scale"),
+                       text("--set lines: " + " ".join(s["set"])) if chosen else
+                       text("No mixture meets the budget; the closest is shown.")))
+    if s.get("check"):
+        c = s["check"]
+        rows = [[d, _pct(c["predicted_change"][d]), _pct(c["realised_change"][d]), round(c["realised_bpb"][d], 4)]
+                for d in domains]
+        out.append(section("Predicted against realised", table(
+            ["domain", "predicted change vs before", "realised change vs before", "realised bpb"], rows,
+            note=f"full stage run in {c['run']}: changes are relative to the stage before, proxy and full scale alike")))
+    return out
+
+
+def merge_sections(m: dict[str, Any]) -> list[dict[str, Any]]:
+    domains = m["domains"]
+    rows = []
+    for r in m["alphas"]:
+        tone = "better" if r["alpha"] == m.get("best_alpha") else None
+        rows.append([cell(r["alpha"], strong=tone is not None, tone=tone),
+                     *[round(r["bpb"][d], 4) for d in domains], _pct(r["gain"]),
+                     *[_pct(r["change"][d]) for d in m["budget_domains"]], "yes" if r["within"] else "no"])
+    head = ["alpha", *domains, "new-language gain", *[f"{d} change" for d in m["budget_domains"]], "within budget"]
+    xs = [round(100 * r["gain"], 3) for r in m["alphas"]]
+    series = {f"{d} change (%)": [round(100 * r["change"][d], 3) for r in m["alphas"]] for d in m["budget_domains"]}
+    series.update({f"{d} budget (%)": [round(100 * m["budget"][d], 3)] * len(xs) for d in m["budget_domains"]})
+    styles = {f"{d} budget (%)": "dashed" for d in m["budget_domains"]}
+    plot = line_plot("Forgetting against new-language gain (one point per alpha, left to right as alpha grows)",
+                     xs, series, ylabel="bits-per-byte change vs the other model (%)", styles=styles)
+    best = m.get("best_alpha")
+    return [section("Merge", text(
+        f"theta = (1 - alpha) * {m['with']} + alpha * {m['stage']} in {m['run']}; new languages "
+        f"{', '.join(m['objective'])}, budget {m['budget_text']}. "
+        + (f"Best alpha within the budget: {best}." if best is not None else "No alpha meets the budget.")),
+        table(head, rows, note="gain: relative fall of the new languages' mean bits per byte against alpha 0"), plot)]
+
+
+def markdown(sections: list[dict[str, Any]]) -> str:
+    """The sections as Markdown (tables and text; plots are only in the HTML page)."""
+    lines: list[str] = []
+    for s in sections:
+        lines += [f"## {s['title']}", ""]
+        for b in s["blocks"]:
+            if b["kind"] == "text":
+                lines += [b["text"], ""]
+            elif b["kind"] == "table":
+                def fmt(c: Any) -> str:
+                    return str(c.get("text")) if isinstance(c, dict) else ("–" if c is None else str(c))
+                lines.append("| " + " | ".join(b["head"]) + " |")
+                lines.append("|" + "---|" * len(b["head"]))
+                lines += ["| " + " | ".join(fmt(c) for c in r) + " |" for r in b["rows"]]
+                lines += ([f"\n{b['note']}"] if b.get("note") else []) + [""]
+    return "\n".join(lines)

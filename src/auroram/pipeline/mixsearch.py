@@ -1,0 +1,231 @@
+"""`auroram mix search`: how much replay, found by search instead of set by hand.
+
+    prep       the recipe up to the stage before the searched one, once, at the proxy's model size
+               (`--from-run`: an earlier run's finished steps hard-linked in and reused where their keys match)
+    proxies    N short runs of the stage from those same weights, one per mixture (proxy 0: the recipe's own),
+               scored by bits per byte per domain (auroram.pipeline.proxies)
+    fit        one regression per domain, weights -> bits per byte, chosen by leave-one-out error
+    search     the mixture with the lowest mean bits per byte on the new languages whose predicted change on
+               each budgeted domain, against the stage before, is within the budget (auroram.mix.search)
+
+The search directory keeps plan.json, every proxy's result, search.json, fragment.yaml (the stage's mixture
+and replay as a recipe fragment) and report/ (index.html, summary.md). `--check RUN` adds a full run's
+realised numbers next to the predicted ones.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from auroram.config import Recipe, load_recipe
+from auroram.io import atomic_dir, read_json, write_json, write_text
+from auroram.mix.search import SearchError, budget_text, draw, excess, fit_domains, make_groups, parse_budget, search
+from auroram.outputs import Layout, claim_dir
+from auroram.pipeline.console import Console
+from auroram.pipeline.proxies import link_run, load_context, proxy_done, run_local, slurm_script, step_before
+
+SEARCH_OUTPUT = Layout("mix search", patterns=("plan.json", "search.json", "fragment.yaml", "check.json",
+                                               "prep/", "prep/**", "proxies/", "proxies/**", "slurm/", "slurm/**",
+                                               "report/", "report/**"), shared=True)
+
+
+def new_languages(recipe: Recipe, stage: str) -> list[str]:
+    """The stage's `mixture` domains that are not replayed: what the stage is there to teach."""
+    names = [s.name for s in recipe.stages]
+    if stage not in names:
+        raise SearchError(f"--stage {stage!r}: not a stage of recipe '{recipe.name}' (stages: {', '.join(names)})")
+    st = recipe.stage(stage)
+    replayed = {recipe.sources[s].domain for s in st.replay}
+    new = sorted({recipe.sources[s].domain for s in st.mixture} - replayed)
+    if not new:
+        raise SearchError(f"stage '{stage}': every mixture domain is also replayed, so nothing is new to optimise")
+    return new
+
+
+def _model_overrides(proxy_model: list[str]) -> list[str]:
+    out = []
+    for kv in proxy_model:
+        if "=" not in kv:
+            raise SearchError(f"--proxy-model {kv!r}: expected KEY=VALUE, e.g. n_embd=64")
+        out.append(f"model.{kv.strip()}")
+    return out
+
+
+def _full_stage_flops(spec: Recipe, stage: str, ctx: Any) -> float:
+    from auroram.model.build import build_model, flops_per_token
+    from auroram.tokenize.bpe import eos_id
+
+    if spec.model.base:
+        from auroram.model.build import base_on_meta
+
+        model, _ = base_on_meta(spec.model.base)
+    else:
+        model = build_model(spec.model, vocab_size=len(ctx.tokenizer), eos_id=eos_id(ctx.tokenizer), seed=spec.seed,
+                            meta=True)
+    return flops_per_token(model, spec.train.seq_len) * spec.stage(stage).tokens
+
+
+def mix_search(recipe_arg: str, overrides: list[str], *, stage: str, budget: str, proxies: int,
+               search_dir: Path, proxy_tokens: int | None = None, proxy_model: list[str] | None = None,
+               workers: int = 1, from_run: Path | None = None, by: str = "domain", concentration: float = 10.0,
+               fits: list[str] | None = None, executor: str = "local", slurm: dict[str, Any] | None = None,
+               dry_run: bool = False, quiet: bool = False, log_format: str = "auto") -> dict[str, Any]:
+    """Run (or resume) the search; returns search.json's content, or {"slurm": script} when the proxies were
+    handed to Slurm."""
+    from auroram.pipeline.run import run_recipe
+
+    spec = load_recipe(recipe_arg, overrides)
+    limits = parse_budget(budget, spec.domains)  # before any work: a bad budget is the first thing said
+    if proxies < 4:
+        raise SearchError(f"--proxies {proxies}: the fit needs at least 4")
+    before = step_before(spec, stage)
+    objective = new_languages(spec, stage)
+    prep_spec = load_recipe(recipe_arg, overrides + _model_overrides(proxy_model or []))
+    search_dir = claim_dir(search_dir, SEARCH_OUTPUT)
+    prep = search_dir / "prep"
+    console = Console(quiet, log_format=log_format)
+    if from_run is not None and not (prep / "recipe.yaml").exists():
+        n = link_run(Path(from_run), prep, stage, prep_spec)
+        console.step("mix search", f"{n} files of {from_run} linked into {prep}; its finished steps are reused "
+                                   f"where they match")
+    run_recipe(prep_spec, prep, quiet=quiet, until=before, log_format=log_format)
+    ctx = load_context(load_recipe(str(prep / "recipe.yaml")), prep, before, console)
+    reference = {d: v["bpb"] for d, v in ctx.stages[-1]["eval"].items()}
+    pr = ctx.recipe
+    weights = pr.stage_weights(pr.stage(stage))
+    groups = make_groups(weights, {s: pr.sources[s].domain for s in weights}, by)
+    tokens = int(proxy_tokens or max(pr.train.global_batch_tokens, spec.stage(stage).tokens // 10))
+    seed = spec.seed
+    plan = {"recipe": spec.name, "stage": stage, "before": before, "prep_key": ctx.model_key,
+            "proxy_tokens": tokens, "by": by, "concentration": concentration, "groups": groups.names,
+            "proxies": [{"index": i, "weights": groups.weights(w), "sources": groups.to_sources(w)}
+                        for i, w in ((i, draw(groups.center, concentration, seed, i)) for i in range(proxies))]}
+    write_json(search_dir / "plan.json", plan)
+    todo = [i for i in range(proxies) if not proxy_done(search_dir, plan, i)]
+    if proxies - len(todo):
+        console.step("mix search", f"{proxies - len(todo)} of {proxies} proxies done already (skipped)")
+    if todo and executor == "slurm":
+        s = slurm or {}
+        script = slurm_script(search_dir, todo, partition=s.get("partition", "gpu"), time_limit=s.get("time", "4:00:00"),
+                              gpus=int(s.get("gpus", 1)), cpus=int(s.get("cpus", 8)))
+        if not dry_run:
+            import subprocess
+
+            subprocess.run(["sbatch", str(script)], check=True)
+        console.step("mix search", f"{len(todo)} proxies {'written to' if dry_run else 'submitted as'} {script}; "
+                                   f"run the same command again once they are done to fit and search")
+        return {"slurm": str(script), "todo": todo}
+    if todo:
+        console.step("mix search", f"{len(todo)} proxies of {tokens:,} tokens, {max(1, workers)} at a time")
+        run_local(search_dir, todo, workers, console)
+    results = [read_json(search_dir / "proxies" / f"{i:03d}" / "result.json") for i in range(proxies)]
+    result = fit_and_search(spec, stage, plan, results, groups, reference, limits, objective, fits, seed)
+    # the weights before the stage cost compute only when the search trained them (not reused, not imported)
+    bf, theirs = prep / "stages" / before / "result.json", Path(from_run or prep) / "stages" / before / "result.json"
+    reused = from_run is not None and theirs.is_file() and os.path.samefile(bf, theirs)
+    prep_flops = 0.0 if reused or pr.model.base else results[0]["flops_per_token"] * ctx.stages[-1]["tokens"]
+    full = _full_stage_flops(spec, stage, ctx)
+    proxy_flops = sum(r["flops"] for r in results)
+    result["flops"] = {"proxies": proxy_flops, "prep": prep_flops, "full_stage": full,
+                       "ratio": (proxy_flops + prep_flops) / full, "ratio_proxies_only": proxy_flops / full}
+    result["proxy_model"] = " ".join(proxy_model or [])
+    write_outputs(search_dir, result)
+    return result
+
+
+def fit_and_search(spec: Recipe, stage: str, plan: dict, results: list[dict], groups: Any, reference: dict,
+                   limits: dict[str, float], objective: list[str], fits: list[str] | None, seed: int) -> dict[str, Any]:
+    domains = list(spec.domains)
+    X = np.array([[r["weights"][g] for g in groups.names] for r in results])
+    Y = {d: np.array([r["bpb"][d] for r in results]) for d in domains}
+    fitted = fit_domains(X, Y, seed=seed, only=fits)
+    best, closest = search(fitted, groups.center, objective=objective, reference=reference, budget=limits,
+                           concentration=plan["concentration"], seed=seed, bounds=(X.min(axis=0), X.max(axis=0)))
+
+    def described(c: Any) -> dict[str, Any]:
+        over = [d for d, lim in limits.items() if c.predicted[d] / reference[d] - 1 > lim + 1e-12]
+        return {"weights": groups.weights(c.weights), "sources": groups.to_sources(c.weights),
+                "predicted": {d: round(v, 5) for d, v in c.predicted.items()}, "objective": round(c.objective, 5),
+                "excess": round(c.excess, 6), "over": over,
+                "predicted_change": {d: round(c.predicted[d] / reference[d] - 1, 6) for d in domains}}
+
+    from auroram.mix.search import Choice
+
+    hand_pred = {d: float(f.predict(groups.center[None, :])[0]) for d, f in fitted.items()}
+    hand = described(Choice(groups.center, hand_pred, float(np.mean([hand_pred[d] for d in objective])),
+                            excess(hand_pred, reference, limits)))
+    hand["measured"] = results[0]["bpb"]
+    out: dict[str, Any] = {
+        "recipe": spec.name, "stage": stage, "budget": budget_text(limits), "budget_limits": limits,
+        "objective": objective, "objective_name": f"mean {'/'.join(objective)}", "domains": domains,
+        "groups": groups.names, "by": plan["by"], "proxy_tokens": plan["proxy_tokens"],
+        "reference_bpb": reference, "fit_models": sorted({k for f in fitted.values() for k in f.loo_mae}),
+        "fits": {d: f.summary() for d, f in fitted.items()}, "proxies": results, "recipe_mixture": hand,
+        "chosen": described(best) if best else None, "closest": described(closest),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    if best:
+        src = out["chosen"]["sources"]
+        out["set"] = [f"--set stages.{stage}.mixture={yaml.safe_dump(src, default_flow_style=True).strip()}",
+                      f"--set stages.{stage}.replay={{}}"]
+    return out
+
+
+def write_outputs(search_dir: Path, result: dict[str, Any]) -> None:
+    from auroram.mix.summary import markdown, search_sections
+    from auroram.report.render import page, render_section
+
+    write_json(search_dir / "search.json", result)
+    if result.get("chosen"):
+        frag = {"stages": [{"name": result["stage"], "mixture": result["chosen"]["sources"], "replay": {}}]}
+        write_text(search_dir / "fragment.yaml",
+                   f"# auroram mix search: stage {result['stage']} of recipe {result['recipe']}, budget "
+                   f"{result['budget']} (the replay is folded into the mixture)\n" + yaml.safe_dump(frag, sort_keys=False))
+    sections = search_sections(result)
+    with atomic_dir(search_dir / "report") as tmp:
+        body = [f"<h1>Mixture search: {result['recipe']} / {result['stage']}</h1>"]
+        body += [render_section(s, tmp, f"s{i}") for i, s in enumerate(sections)]
+        write_text(tmp / "index.html", page(f"mix search {result['recipe']}", body))
+        write_text(tmp / "summary.md", markdown(sections))
+
+
+def check_run(search_dir: Path, run_dir: Path) -> dict[str, Any]:
+    """Predicted against realised: the full run's stage, relative to its stage before, next to the search's
+    prediction for the mixture it ran (the chosen one, or the recipe's when the run kept it)."""
+    s = read_json(Path(search_dir) / "search.json")
+    stages = Path(run_dir) / "stages"
+    names = [p.parent.name for p in stages.glob("*/result.json")]
+    if s["stage"] not in names:
+        raise SearchError(f"{run_dir}: stage '{s['stage']}' has not finished there (no stages/{s['stage']}/result.json)")
+    res = read_json(stages / s["stage"] / "result.json")
+    order = [st.name for st in load_recipe(str(Path(run_dir) / "recipe.yaml")).stages]
+    i = order.index(s["stage"]) if s["stage"] in order else 0
+    prev_dir = stages / order[i - 1] if i > 0 and (stages / order[i - 1] / "result.json").is_file() else stages / "base"
+    if not (prev_dir / "result.json").is_file():
+        raise SearchError(f"{run_dir}: no finished stage before '{s['stage']}' to measure the change against")
+    prev = read_json(prev_dir / "result.json")
+    ran = {k: round(v, 4) for k, v in res["weights"].items()}
+    chosen = s.get("chosen")
+    which = "chosen" if chosen and _same(ran, chosen["sources"]) else "recipe_mixture"
+    m = s[which]
+    realised = {d: v["bpb"] for d, v in res["eval"].items()}
+    before = {d: v["bpb"] for d, v in prev["eval"].items()}
+    check = {"run": str(run_dir), "mixture": which, "predicted_change": m["predicted_change"],
+             "realised_change": {d: realised[d] / before[d] - 1 for d in s["domains"]}, "realised_bpb": realised,
+             "before_bpb": before,
+             "within_budget": all(realised[d] / before[d] - 1 <= lim + 1e-12 for d, lim in s["budget_limits"].items()),
+             "objective": float(np.mean([realised[d] for d in s["objective"]]))}
+    s["check"] = check
+    write_json(Path(search_dir) / "check.json", check)
+    write_outputs(Path(search_dir), s)
+    return check
+
+
+def _same(a: dict[str, float], b: dict[str, float]) -> bool:
+    tb = sum(b.values())
+    return set(a) == set(b) and all(abs(a[k] - b[k] / tb) < 2e-3 for k in a)

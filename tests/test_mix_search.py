@@ -1,0 +1,165 @@
+"""`auroram mix search`: the budget parser and its errors, the fits on synthetic data, the search under a budget,
+and the whole search on the micro recipe: proxies from one shared preparatory run, resumable, a Slurm array
+written for the unfinished ones, and predicted against realised numbers for a full run."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from auroram.cli import main
+from auroram.config import load_recipe
+from auroram.io import read_json
+from auroram.mix.search import SearchError, draw, fit_domains, make_groups, parse_budget, search
+
+DOMAINS = ["en", "fi", "hi", "ja", "vi", "code"]
+
+
+def test_budget_parses_signed_percentages():
+    assert parse_budget("en<=+1%,code<=0.5%", DOMAINS) == {"en": 0.01, "code": 0.005}
+    assert parse_budget(" en <= -2 % ", DOMAINS) == {"en": -0.02}
+
+
+@pytest.mark.parametrize("text, message", [
+    ("xx<=+1%", "domain 'xx', which the recipe does not measure (domains: en, fi"),
+    ("en<=+1", "term 'en<=+1': expected DOMAIN<=+PCT%"),
+    ("en>=1%", "term 'en>=1%': expected"),
+    ("en<=+1%,,code<=1%", "term '': expected"),
+    ("en<=1%,en<=2%", "names domain 'en' twice"),
+    ("", "--budget is empty"),
+])
+def test_bad_budgets_are_one_line_errors(text, message):
+    with pytest.raises(SearchError) as e:
+        parse_budget(text, DOMAINS)
+    assert message in str(e.value) and "\n" not in str(e.value)
+
+
+def test_groups_keep_each_domains_sources_in_proportion():
+    g = make_groups({"fi": 0.3, "inst_fi": 0.1, "en": 0.6}, {"fi": "fi", "inst_fi": "fi", "en": "en"})
+    assert g.names == ["en", "fi"] and np.allclose(g.center, [0.6, 0.4])
+    assert g.to_sources(np.array([0.2, 0.8])) == {"en": 0.2, "fi": 0.6, "inst_fi": 0.2}
+    w1 = draw(g.center, 10.0, 3, 1)
+    assert np.isclose(w1.sum(), 1) and np.array_equal(draw(g.center, 10.0, 3, 0), g.center)
+    assert np.array_equal(w1, draw(g.center, 10.0, 3, 1))  # the same index draws the same mixture
+
+
+def _synthetic(n: int = 12, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    X = rng.dirichlet([3, 3, 3], size=n)
+    return X, {"lin": 2.0 + 3.0 * X[:, 0] - 1.5 * X[:, 1], "log": 1.0 - 0.4 * np.log(X[:, 2] + 1e-3)}
+
+
+def test_the_fit_finds_a_known_linear_relation_and_a_logarithmic_one():
+    X, Y = _synthetic()
+    fits = fit_domains(X, Y, seed=0)
+    assert fits["lin"].model == "linear" and fits["lin"].loo_mae["linear"] < 1e-3
+    assert fits["log"].model == "log-linear" and fits["log"].loo_mae["log-linear"] < 1e-3
+    probe = np.array([[0.5, 0.2, 0.3]])
+    assert abs(fits["lin"].predict(probe)[0] - (2.0 + 1.5 - 0.3)) < 1e-3
+
+
+def test_search_keeps_the_budget_and_says_when_none_meets_it():
+    # new-language bpb falls as its weight grows, the replayed domain's rises as its weight falls
+    rng = np.random.default_rng(1)
+    X = rng.dirichlet([5, 5], size=16)
+    fits = fit_domains(X, {"new": 3.0 - 2.0 * X[:, 0], "old": 2.0 + 1.0 * X[:, 0]}, only=["linear"])
+    center = np.array([0.5, 0.5])
+    bounds = (X.min(axis=0), X.max(axis=0))
+    ref = {"old": 2.0, "new": 3.0}
+    best, _ = search(fits, center, objective=["new"], reference=ref, budget={"old": 0.2}, concentration=10, seed=0,
+                     bounds=bounds)
+    assert best is not None and best.predicted["old"] <= 2.4 + 1e-9
+    assert best.weights[0] == pytest.approx(min(0.4 / 1.0, bounds[1][0]), abs=0.01)  # on the budget's edge
+    best, closest = search(fits, center, objective=["new"], reference=ref, budget={"old": -0.5}, concentration=10,
+                           seed=0, bounds=bounds)
+    assert best is None and closest.excess > 0 and closest.weights[0] == pytest.approx(bounds[0][0], abs=0.01)
+
+
+# ----------------------------------------------------------------------------------------------------
+# the whole search on the micro recipe
+
+
+def micro_overrides(corpus: Path) -> list[str]:
+    return [f"demo_dir={corpus}", "safety.eval_stages=[]", "eval.tasks=[]"]
+
+
+@pytest.fixture(scope="module")
+def micro_run(tiny_corpus, tmp_path_factory):
+    from auroram.pipeline import run_recipe
+
+    run_dir = tmp_path_factory.mktemp("mixrun") / "micro"
+    run_recipe(load_recipe("micro", micro_overrides(tiny_corpus)), run_dir, quiet=True, until="cap")
+    return run_dir
+
+
+def _search(tiny_corpus, micro_run, out, *extra: str) -> int:
+    args = ["mix", "search", "micro", "--stage", "cap", "--budget", "en<=+50%,code<=+50%", "--proxies", "5",
+            "--proxy-tokens", "1024", "--from-run", str(micro_run), "--run-dir", str(out), "--quiet", *extra]
+    for o in micro_overrides(tiny_corpus):
+        args += ["--set", o]
+    return main(args)
+
+
+def test_search_end_to_end_resumes_and_checks_a_full_run(tiny_corpus, micro_run, tmp_path, capsys):
+    out = tmp_path / "search"
+    assert _search(tiny_corpus, micro_run, out, "--out", str(tmp_path / "frag.yaml")) == 0
+    s = read_json(out / "search.json")
+    assert len(s["proxies"]) == 5 and s["objective"] == ["fi", "hi", "ja", "vi"]
+    assert s["recipe_mixture"]["weights"] == s["proxies"][0]["weights"]  # proxy 0 is the recipe's mixture
+    assert len({tuple(p["weights"].values()) for p in s["proxies"]}) == 5
+    # every proxy started from the same weights: the run's own base stage, linked in, not retrained
+    linked = [p for p in (micro_run / "stages" / "base" / "final").rglob("*") if p.is_file()]
+    assert linked and all(os.path.samefile(p, out / "prep" / p.relative_to(micro_run)) for p in linked)
+    assert s["flops"]["prep"] == 0 and s["flops"]["proxies"] > 0
+    chosen = s["chosen"]
+    assert all(chosen["predicted_change"][d] <= 0.5 + 1e-9 for d in ("en", "code"))
+    assert set(s["fits"]) == set(DOMAINS) and all(f["model"] in f["loo_mae"] for f in s["fits"].values())
+    frag = yaml.safe_load((tmp_path / "frag.yaml").read_text())
+    assert frag["stages"][0]["name"] == "cap" and frag["stages"][0]["mixture"] == chosen["sources"]
+    printed = capsys.readouterr().out
+    assert f"--set stages.cap.mixture=" in printed and (out / "report" / "index.html").is_file()
+    # the --set line applies: the recipe loads with it
+    load_recipe("micro", [s["set"][0].removeprefix("--set "), s["set"][1].removeprefix("--set ")])
+
+    stamps = {p: p.stat().st_mtime_ns for p in (out / "proxies").glob("*/result.json")}
+    assert _search(tiny_corpus, micro_run, out) == 0  # rerun: every proxy skipped, the same answer
+    assert {p: p.stat().st_mtime_ns for p in (out / "proxies").glob("*/result.json")} == stamps
+    assert read_json(out / "search.json")["chosen"] == chosen
+
+    assert main(["mix", "search", "micro", "--stage", "cap", "--budget", "en<=1%", "--run-dir", str(out),
+                 "--check", str(micro_run)]) == 0
+    c = read_json(out / "check.json")
+    cap, base = (read_json(micro_run / "stages" / n / "result.json")["eval"] for n in ("cap", "base"))
+    assert c["mixture"] == "recipe_mixture"  # the run kept the recipe's mixture
+    assert c["realised_change"]["en"] == pytest.approx(cap["en"]["bpb"] / base["en"]["bpb"] - 1)
+    assert "Predicted against realised" in (out / "report" / "summary.md").read_text()
+
+
+def test_slurm_array_of_the_unfinished_proxies_dry_run(tiny_corpus, micro_run, tmp_path):
+    out = tmp_path / "search"
+    assert _search(tiny_corpus, micro_run, out, "--executor", "slurm", "--dry-run", "--slurm-gpus", "0") == 0
+    script = (out / "slurm" / "proxies.sbatch").read_text()
+    assert "#SBATCH --array=0,1,2,3,4" in script and "gpus-per-task" not in script
+    assert "-m auroram.pipeline.proxies" in script and str(out.resolve()) in script
+    assert not (out / "proxies").exists() and not (out / "search.json").exists()  # nothing was run here
+    # one task of the array, as a node runs it; the array written next lists only what is left
+    from auroram.pipeline.proxies import run_proxy
+
+    run_proxy(out, 2)
+    assert _search(tiny_corpus, micro_run, out, "--executor", "slurm", "--dry-run") == 0
+    assert "#SBATCH --array=0,1,3,4" in (out / "slurm" / "proxies.sbatch").read_text()
+
+
+def test_a_bad_budget_or_stage_fails_before_any_work(tiny_corpus, tmp_path, capsys):
+    out = tmp_path / "s"
+    base = ["mix", "search", "micro", "--set", f"demo_dir={tiny_corpus}", "--run-dir", str(out)]
+    assert main([*base, "--stage", "cap", "--budget", "de<=+1%"]) == 2
+    assert main([*base, "--stage", "base", "--budget", "en<=+1%"]) == 2
+    assert main([*base, "--stage", "nope", "--budget", "en<=+1%"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 3 and "domain 'de'" in err[0] and "first stage" in err[1] and "not a stage" in err[2]
+    assert not out.exists()
