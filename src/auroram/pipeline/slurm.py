@@ -17,11 +17,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from auroram.config import Recipe
-from auroram.io import write_json
+from auroram.io import write_json, write_text
 from auroram.pipeline.console import Console
 from auroram.pipeline.context import RunContext, execute
-from auroram.pipeline.rundir import run_lock
+from auroram.pipeline.rundir import provenance, record_outputs, run_lock
 from auroram.pipeline.steps.curate import curation_jobs
 from auroram.pipeline.steps.data import DataStep
 from auroram.pipeline.steps.shards import ShardStep
@@ -59,6 +61,10 @@ def submit(spec: Recipe, recipe: Recipe, run_dir: Path, recipe_arg: str, overrid
         return job_id
 
     with run_lock(run_dir):
+        # the directory is a run directory from now on: the jobs (and a rerun) take it as their own
+        write_text(run_dir / "recipe.yaml", yaml.safe_dump(spec.to_dict(), sort_keys=False, allow_unicode=True))
+        write_json(run_dir / "provenance.json", provenance(spec))
+        record_outputs(run_dir, "recipe.yaml", "provenance.json")
         ctx = RunContext(spec=spec, recipe=recipe, run_dir=run_dir, info=DistInfo(), device=None, console=console)
         execute(DataStep(), ctx)  # the demo corpus, if the recipe reads it: curation jobs list its files now
         after_curation = []

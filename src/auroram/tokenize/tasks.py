@@ -104,7 +104,8 @@ def run_task(set_dir: Path, rank: int) -> dict[str, Any] | None:
     from auroram.data.instruct import Quarantine
     from auroram.data.ranges import Unit, describe_slices, read_task, task_slices
     from auroram.tokenize.bpe import eos_id
-    from auroram.tokenize.render import Renderer, render_docs
+    from auroram.data.sources import SourceError
+    from auroram.tokenize.render import Renderer, RenderError, render_docs
     from auroram.tokenize.shardset import tokenize_part
 
     spec = read_json(spec_path(set_dir))
@@ -123,7 +124,7 @@ def run_task(set_dir: Path, rank: int) -> dict[str, Any] | None:
         docs = decon.filter(render_docs(read_task(units, rank, tasks, src, q), renderer, src.loss_on, q), name)
         part = tokenize_part(tok, docs, set_dir, rank, eos_id=eos_id(tok), masked=spec["masked"],
                              progress=(lambda n: hook(rank, n)) if hook else None)
-    except AuroramError as e:
+    except (SourceError, RenderError) as e:  # bad input: say which task read which lines (a full disk says itself)
         where = describe_slices(task_slices(units, rank, tasks))
         msg = f"shards:{name}: task {rank} of {tasks} ({where}): {e}"
         # beside the task's record: the launching process names it whatever executor ran the task
