@@ -268,3 +268,15 @@ def test_slurm_dry_run_writes_the_chain_and_the_chain_prepares_the_data(prepared
         if s.name != "mine":
             assert _same(s, prepared[3] / "shards" / s.name), s.name
     assert json.loads((run / "curate" / "sources" / "mine" / "stats.json").read_text())["totals"]["balanced"]
+
+
+@pytest.mark.slow  # ~2 minutes on 2 cores: every Ray task is a new worker process loading the tokenizer and index
+def test_ray_executor_writes_the_same_sets(prepared, tiny_corpus, tmp_path):
+    ray = pytest.importorskip("ray")
+    run = tmp_path / "run"
+    try:
+        prepare_recipe(micro(tiny_corpus, "data.executor=ray", "data.tasks=2", "data.workers=2"), run, quiet=True)
+    finally:
+        ray.shutdown()
+    for s in (prepared[1] / "shards").iterdir():
+        assert len(ShardSet(run / "shards" / s.name).parts) == 2 and _same(run / "shards" / s.name, s), s.name
