@@ -418,23 +418,10 @@ def test_cli_resize_gives_a_base_the_rows_of_its_extended_tokenizer(docs, bases,
     assert "is not the one" in capsys.readouterr().err
 
 
-def test_recipe_extends_the_base_tokenizer_and_trains_only_new_rows(docs, bases, tiny_corpus, tmp_path, capsys,
-                                                                    monkeypatch):
+def test_recipe_extends_the_base_tokenizer_and_trains_only_new_rows(docs, bases, tiny_corpus, tmp_path, capsys):
     """`auroram run --base DIR` with tokenizer.kind extend: the extended tokenizer is made in the run, its
-    record is in the step record, and a stage with trainable new_embeddings changes nothing of the base but
-    the new rows. The stage's model gets its rows from apply_extension where pipeline/steps/stage.py's
-    new_model builds it; until that file calls it, the test puts the call there."""
-    import auroram.pipeline.steps.stage as stage
-
-    original = stage.new_model
-
-    def new_model(ctx, *args, **kw):
-        model = original(ctx, *args, **kw)
-        if ctx.recipe.tokenizer.kind == "extend":
-            apply_extension(model, ctx.run_dir / "tokenizer" / "hf")  # idempotent: same rows if done twice
-        return model
-
-    monkeypatch.setattr(stage, "new_model", new_model)
+    record is in the step record, the base is scored with its new rows (eval-base), and a stage with trainable
+    new_embeddings changes nothing of the base but the new rows."""
     base = _base_model(bases, tmp_path / "base")
     run = tmp_path / "run"
     args = ["run", "micro", "--base", str(base), "--quiet", "--run-dir", str(run), "--set", f"demo_dir={tiny_corpus}",

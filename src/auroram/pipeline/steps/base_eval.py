@@ -7,7 +7,7 @@ from pathlib import Path
 from auroram.io import hash_obj, read_json, write_json
 from auroram.pipeline.context import RunContext, Step
 from auroram.pipeline.evaluate import eval_key, run_suite
-from auroram.pipeline.steps.stage import evaluator, first_model_key, start_model
+from auroram.pipeline.steps.stage import evaluator, first_model_key, new_model, start_model
 from auroram.train.parallel import is_wrapped, unwrap
 
 
@@ -30,7 +30,11 @@ class BaseEvalStep(Step):
         model.eval()
         scores = evaluator(ctx)(model)
         if info.is_main:
-            on_one = Path(r.model.base) if is_wrapped(r.train.parallel, info) else unwrap(model)
+            on_one = unwrap(model)
+            if is_wrapped(r.train.parallel, info):
+                # the suite runs on one device: the base's own files, or with an extended vocabulary the base
+                # with its new rows (rank 0 only)
+                on_one = new_model(ctx) if r.tokenizer.kind == "extend" else Path(r.model.base)
             write_json(self.out_dir(ctx) / "result.json",
                        {"name": "base", "tokens": 0, "steps": 0, "seconds": 0.0, "imported": str(r.model.base),
                         "eval": scores, "suite": run_suite(ctx, on_one), "loss": [], "curve": [], "mixture": {},

@@ -37,6 +37,10 @@ def new_model(ctx: RunContext, meta: bool = False) -> Any:
     recipe = ctx.recipe
     if recipe.model.base:
         model, _ = (base_on_meta if meta else load_base)(recipe.model.base)
+        if recipe.tokenizer.kind == "extend":  # new rows for the tokens the tokenizer step added (on meta: the shape)
+            from auroram.model.embeddings import apply_extension
+
+            apply_extension(model, ctx.run_dir / "tokenizer" / "hf")
         return model
     # FSDP2 splits the training state over the ranks; the fit check before building counts on that
     shards = ctx.info.world_size if resolve_mode(recipe.train.parallel, ctx.info) == "fsdp2" else 1
@@ -58,7 +62,10 @@ def start_model(ctx: RunContext, *, bf16: bool, activation_checkpointing: bool, 
         return parallelize(model, mode=t.parallel, info=info, device=ctx.device, bf16=bf16,
                            activation_checkpointing=activation_checkpointing, compile=compile)
 
-    if resolve_mode(t.parallel, info) == "fsdp2" and (ctx.recipe.model.base or ctx.model_final is not None):
+    # an extended vocabulary's new rows are computed from the whole base's rows, so the first stage after an
+    # extension loads the base on each process and shards it after; later stages read the sharded checkpoint
+    from_base = bool(ctx.recipe.model.base) and ctx.recipe.tokenizer.kind != "extend"
+    if resolve_mode(t.parallel, info) == "fsdp2" and (from_base or ctx.model_final is not None):
         from auroram.model.load import load_sharded_safetensors, materialize
 
         model = wrap(new_model(ctx, meta=True))
@@ -81,8 +88,18 @@ def evaluator(ctx: RunContext) -> Any:
 def first_model_key(ctx: RunContext) -> str:
     """Key of the weights the first stage starts from: a fresh model (its config and seed) or the base."""
     r = ctx.recipe
-    return hash_obj({"base": r.model.base and str(Path(r.model.base).resolve()), "model": to_plain(r.model),
-                     "tok": ctx.tokenizer_key, "seed": r.seed})
+    return hash_obj({"base": r.model.base and str(Path(r.model.base).resolve()),
+                     "model": without_defaults(to_plain(r.model), NEW_DEFAULTS_MODEL), "tok": ctx.tokenizer_key,
+                     "seed": r.seed})
+
+
+# settings added after runs existed, left out of the keys while at their default so those runs still resume
+NEW_DEFAULTS_MODEL = {"export_dtype": "auto"}
+NEW_DEFAULTS_STAGE = {"trainable": "all"}
+
+
+def without_defaults(plain: dict, defaults: dict) -> dict:
+    return {k: v for k, v in plain.items() if not (k in defaults and v == defaults[k])}
 
 
 class StageStep(Step):
@@ -104,7 +121,8 @@ class StageStep(Step):
         r, st = ctx.recipe, self.stage
         weights = r.stage_weights(st)
         train = {k: v for k, v in to_plain(r.train).items() if k not in EXECUTION_ONLY}
-        return hash_obj({"prev": ctx.model_key or first_model_key(ctx), "stage": to_plain(st), "weights": weights,
+        return hash_obj({"prev": ctx.model_key or first_model_key(ctx),
+                         "stage": without_defaults(to_plain(st), NEW_DEFAULTS_STAGE), "weights": weights,
                          "train": train, "safety": to_plain(r.safety),
                          "shards": {s: ctx.shard_keys[s] for s in weights}, "eval": eval_key(ctx),
                          "index": self.index})
