@@ -83,6 +83,14 @@ def test_any_task_count_gives_the_same_tokens_masks_and_records(prepared):
     assert json.loads((three / "shards" / "safety_redteam" / "step.json").read_text())["decontamination"]["dropped"]
 
 
+def test_a_local_pool_of_workers_writes_the_same_sets(prepared, tiny_corpus, tmp_path):
+    run = tmp_path / "run"
+    prepare_recipe(micro(tiny_corpus, "data.tasks=4", "data.workers=2"), run, quiet=True)
+    for s in (prepared[1] / "shards").iterdir():
+        assert len(ShardSet(run / "shards" / s.name).parts) == 4 and _same(run / "shards" / s.name, s), s.name
+        assert not (run / "shards" / s.name / "work").exists()
+
+
 def test_run_after_prepare_skips_the_data_steps_and_trains_the_golden_base(prepared, tiny_corpus):
     from auroram.pipeline import run_recipe
 
