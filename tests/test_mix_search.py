@@ -119,11 +119,17 @@ def test_search_end_to_end_resumes_and_checks_a_full_run(tiny_corpus, micro_run,
     assert all(chosen["predicted_change"][d] <= 0.5 + 1e-9 for d in ("en", "code"))
     assert set(s["fits"]) == set(DOMAINS) and all(f["model"] in f["loo_mae"] for f in s["fits"].values())
     frag = yaml.safe_load((tmp_path / "frag.yaml").read_text())
-    assert frag["stages"][0]["name"] == "cap" and frag["stages"][0]["mixture"] == chosen["sources"]
+    st = frag["stages"][0]
+    assert st["name"] == "cap" and {**st["mixture"], **st["replay"]} == chosen["sources"]
+    assert set(st["replay"]) == {"en", "code"}  # the recipe's replay sources stay replay
     printed = capsys.readouterr().out
-    assert f"--set stages.cap.mixture=" in printed and (out / "report" / "index.html").is_file()
+    assert "--set 'stages.cap.mixture=" in printed and (out / "report" / "index.html").is_file()
     # the --set line applies: the recipe loads with it
-    load_recipe("micro", [s["set"][0].removeprefix("--set "), s["set"][1].removeprefix("--set ")])
+    import shlex
+
+    r = load_recipe("micro", [shlex.split(x)[0] for x in s["set"]])
+    w = r.stage_weights(r.stage("cap"))
+    assert all(abs(w[k] - v) < 1e-5 for k, v in chosen["sources"].items())
 
     stamps = {p: p.stat().st_mtime_ns for p in (out / "proxies").glob("*/result.json")}
     assert _search(tiny_corpus, micro_run, out) == 0  # rerun: every proxy skipped, the same answer

@@ -43,7 +43,7 @@ def search_sections(s: dict[str, Any]) -> list[dict[str, Any]]:
     else:
         rows.append(row("closest to the budget", s["closest"], True))
     out.append(section("Chosen mixture", table(head, rows, note="bits per byte predicted by the fits at proxy scale"),
-                       text("--set lines: " + " ".join(s["set"])) if chosen else
+                       text("Apply it: " + " ".join(f"--set {x}" for x in s["set"])) if chosen else
                        text("No mixture meets the budget; the closest is shown.")))
     if s.get("check"):
         c = s["check"]

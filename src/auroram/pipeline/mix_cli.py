@@ -93,7 +93,7 @@ def cmd_mix_search(args: argparse.Namespace) -> int:
                           f"(see {search_dir / 'report' / 'index.html'})")
     if args.out:
         shutil.copyfile(search_dir / "fragment.yaml", args.out)
-    print(" ".join(res["set"]))
+    print(" ".join(f"--set {x}" for x in res["set"]))
     return 0
 
 

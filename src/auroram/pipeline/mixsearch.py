@@ -16,6 +16,7 @@ realised numbers next to the predicted ones.
 from __future__ import annotations
 
 import os
+import shlex
 import time
 from pathlib import Path
 from typing import Any
@@ -169,10 +170,13 @@ def fit_and_search(spec: Recipe, stage: str, plan: dict, results: list[dict], gr
         "fits": {d: f.summary() for d, f in fitted.items()}, "proxies": results, "recipe_mixture": hand,
         "chosen": described(best) if best else None, "closest": described(closest),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
-    if best:
-        src = out["chosen"]["sources"]
-        out["set"] = [f"--set stages.{stage}.mixture={yaml.safe_dump(src, default_flow_style=True).strip()}",
-                      f"--set stages.{stage}.replay={{}}"]
+    if best:  # written back the way the recipe splits them: its replay sources stay replay
+        src, replayed = out["chosen"]["sources"], set(spec.stage(stage).replay)
+        parts = {"mixture": {s: w for s, w in src.items() if s not in replayed},
+                 "replay": {s: w for s, w in src.items() if s in replayed}}
+        out["fragment"] = {"stages": [{"name": stage, **parts}]}
+        out["set"] = [shlex.quote(f"stages.{stage}.{k}=" + yaml.safe_dump(v, default_flow_style=True, width=10**9).strip())
+                      for k, v in parts.items()]
     return out
 
 
@@ -182,10 +186,9 @@ def write_outputs(search_dir: Path, result: dict[str, Any]) -> None:
 
     write_json(search_dir / "search.json", result)
     if result.get("chosen"):
-        frag = {"stages": [{"name": result["stage"], "mixture": result["chosen"]["sources"], "replay": {}}]}
         write_text(search_dir / "fragment.yaml",
                    f"# auroram mix search: stage {result['stage']} of recipe {result['recipe']}, budget "
-                   f"{result['budget']} (the replay is folded into the mixture)\n" + yaml.safe_dump(frag, sort_keys=False))
+                   f"{result['budget']}\n" + yaml.safe_dump(result["fragment"], sort_keys=False))
     sections = search_sections(result)
     with atomic_dir(search_dir / "report") as tmp:
         body = [f"<h1>Mixture search: {result['recipe']} / {result['stage']}</h1>"]
