@@ -68,7 +68,8 @@ def merge_sections(m: dict[str, Any]) -> list[dict[str, Any]]:
     series = {f"{d} change (%)": [round(100 * r["change"][d], 3) for r in m["alphas"]] for d in m["budget_domains"]}
     series.update({f"{d} budget (%)": [round(100 * m["budget"][d], 3)] * len(xs) for d in m["budget_domains"]})
     styles = {f"{d} budget (%)": "dashed" for d in m["budget_domains"]}
-    plot = line_plot("Forgetting against new-language gain (one point per alpha, left to right as alpha grows)",
+    plot = line_plot("Forgetting (y) against new-language gain (x, % fall of their mean bpb); one point per alpha, "
+                     "left to right as alpha grows",
                      xs, series, ylabel="bits-per-byte change vs the other model (%)", styles=styles)
     best = m.get("best_alpha")
     return [section("Merge", text(
