@@ -171,3 +171,73 @@ def test_plan_command_extra_layouts_and_json():
     assert p["total"]["steps"] == 103_713
     with pytest.raises(PlanError, match="--layout 'pp4'"):
         plan_command("aurora-m", gpus=64, layouts=["pp4"])
+
+
+def test_phase_memory_of_aurora_m_on_one_h100_node_by_hand():
+    # StarCoderPlus: width 6144, 40 layers, multi-query (K/V width 128), MLP 4 x 6144, 49,152 tokens, 8,192
+    # learned positions, tied head, biases everywhere, LayerNorm (weight + bias)
+    h, layers, kv, vocab, positions = 6144, 40, 128, 49152, 8192
+    block = (h * (h + 2 * kv) + h + 2 * kv) + (h * h + h) + (h * 4 * h + 4 * h) + (4 * h * h + h) + 2 * 2 * h
+    n = vocab * h + positions * h + layers * block + 2 * h
+    largest = vocab * h  # the embedding (and tied head) is the largest tensor
+    p = plan(load_recipe("aurora-m"), gpus=8, gpu="h100")
+    assert p["model"]["params"]["total"] == n
+    ph = {x["layout"]: x for x in p["phases"]}["fsdp2"]
+    assert ph["shard"] == 8 and ph["ranks_per_node"] == 8 and ph["largest_tensor_params"] == largest
+    proc, gb = 420 * 10**6, 10**9
+    load, full, train, export = (ph["phases"][k] for k in ("load", "load_full_copy", "train", "export"))
+    # each rank: the process, and one eighth of the embedding read in bf16 and converted to fp32
+    assert load["host_per_rank"] == proc + (largest // 8) * (2 + 4)
+    assert load["host_per_node"] == 8 * load["host_per_rank"]
+    # each GPU: its fp32 shard and the fp32 slice being copied in
+    assert load["device_per_gpu"] == -(-n // 8) * 4 + (largest // 8) * 4
+    # before: a whole fp32 copy per rank on the host (~62 GB, ~500 GB a node), then on the device
+    assert full["host_per_rank"] == proc + 4 * n and 62 * gb < 4 * n < 63 * gb
+    assert 495 * gb < full["host_per_node"] < 505 * gb
+    assert full["device_per_gpu"] == 4 * n + -(-n // 8) * 4 and full["device_per_gpu"] < 80 * gb
+    assert full["host_per_node"] > 90 * load["host_per_node"]
+    # training: the state lives on the GPUs; the device peak is the layout's (no activation checkpointing)
+    fsdp2 = {x["name"]: x for x in p["layouts"]}["fsdp2"]
+    assert train["device_per_gpu"] == fsdp2["total_bytes"]["no_ckpt"] and train["host_per_node"] == 8 * proc
+    # export, rank 0: one 5 GB file and one gathered tensor copied to the host in bf16; the GPU holds its
+    # shard and the gathered fp32 tensor
+    assert export["host_per_rank"] == proc + 5 * gb + 2 * largest
+    assert export["host_per_node"] == export["host_per_rank"] + 7 * proc
+    assert export["device_per_gpu"] == -(-n // 8) * 4 + 4 * largest
+    assert ph["peak_host_per_node"] == export["host_per_node"]
+    assert ph["peak_device_per_gpu"] == train["device_per_gpu"] and ph["fits"] == "no"
+    # with checkpointing the training peak is the checkpointed total, and a 1 GB file bound lowers the export
+    q = plan(load_recipe("aurora-m", ["train.activation_checkpointing=true"]), gpus=8, gpu="h100", export_file_gb=1)
+    qh = {x["layout"]: x for x in q["phases"]}["fsdp2"]
+    assert qh["phases"]["train"]["device_per_gpu"] == fsdp2["total_bytes"]["ckpt"] and qh["fits"] == "yes"
+    assert qh["phases"]["export"]["host_per_rank"] == proc + 1 * gb + 2 * largest
+    text = render_plan(q)
+    assert "memory by phase" in text and "full fp32 copy per rank" in text and "1.0 GB" in text
+    with pytest.raises(PlanError, match="--export-file-gb"):
+        plan(load_recipe("aurora-m"), gpus=8, export_file_gb=0)
+
+
+def test_phase_memory_hsdp_shards_within_a_node():
+    p = plan(load_recipe("aurora-m"), gpus=32, gpu="h100")
+    ph = {x["layout"]: x for x in p["phases"]}
+    assert set(ph) == {"fsdp2", "hsdp 4x8"}
+    n = p["model"]["params"]["total"]
+    # FSDP2 over 32 ranks reads a quarter of what HSDP (8 a node) reads per rank; the full copy does not shard
+    assert ph["hsdp 4x8"]["phases"]["load"]["device_per_gpu"] > 3.9 * ph["fsdp2"]["phases"]["load"]["device_per_gpu"]
+    for x in ph.values():
+        assert x["phases"]["load_full_copy"]["host_per_rank"] == 420 * 10**6 + 4 * n
+
+
+def test_host_memory_agrees_with_the_loaders_own_estimate():
+    from auroram.model.load import memory_estimate
+    from auroram.plan import PROCESS_HOST_BYTES, host_memory
+
+    for n, largest, ranks, file_bytes in ((15_517_000_000, 301_989_888, 8, 5 * 10**9),
+                                          (1_100_048_384, 65_536_000, 2, 2 * 10**8), (1000, 10**4, 3, 10**9)):
+        mine = host_memory(n, largest, ranks, export_file_bytes=file_bytes, on_gpu=False)
+        theirs = memory_estimate(n, ranks, export_file_bytes=file_bytes, largest_tensor_params=largest)
+        shard = -(-n // ranks) * 4
+        assert mine["load_per_rank"] - PROCESS_HOST_BYTES == theirs["load_peak_per_rank"]
+        assert mine["export_rank0"] - PROCESS_HOST_BYTES - shard == theirs["export_extra_rank0"]
+        assert mine["export_other_ranks"] - PROCESS_HOST_BYTES - shard == theirs["export_extra_other_ranks"]
+        assert mine["load_full_per_rank"] - PROCESS_HOST_BYTES == theirs["full_copy_fp32"]

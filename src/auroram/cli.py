@@ -112,7 +112,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
     print(plan_command(args.recipe, gpus=args.gpus, gpu=args.gpu, mfu=args.mfu, as_json=args.json,
                        base_arch=args.base_arch, overrides=args.overrides, attention=args.attention,
-                       layouts=args.layout))
+                       layouts=args.layout, export_file_gb=args.export_file_gb))
     return 0
 
 
@@ -378,6 +378,8 @@ def build_parser() -> argparse.ArgumentParser:
                                        "(e.g. starcoderplus)")
     p.add_argument("--layout", action="append", help="extra TPxPP layout, e.g. tp4pp4 (repeatable)")
     p.add_argument("--attention", default="flash", choices=["flash", "eager"])
+    p.add_argument("--export-file-gb", type=float, default=5.0,
+                   help="bound on each exported weight file, GB: what rank 0 buffers while exporting (default 5)")
     p.set_defaults(func=cmd_plan)
 
     p = sub.add_parser("report", help="rebuild a run's HTML report, or compare runs side by side")

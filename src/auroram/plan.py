@@ -268,6 +268,94 @@ def layouts(s: Shape, *, devices: int, spec: GpuSpec, seq_len: int, global_seqs:
 
 
 # ----------------------------------------------------------------------------------------------------
+# Host and device memory while loading, training and exporting a base under FSDP2.
+#
+# The load builds the model on meta, shards it, gives each rank its shard and reads only its own rows of
+# the base's safetensors files (auroram.model.load); the export gathers one tensor at a time and rank 0
+# writes files of a bounded size (auroram.model.export). The formulas are those of
+# auroram.model.load.memory_estimate (tests/test_plan.py checks they agree) plus the process itself.
+
+# One rank's resident memory before it loads anything: Python with torch and transformers imported and a
+# gloo process group (benchmarks/bench_model_scale.py, 2 CPU ranks, 2026-12-03: 0.41-0.43 GB). On a GPU
+# the CUDA context adds host memory this does not count.
+PROCESS_HOST_BYTES = 420 * 10**6
+
+
+def largest_tensor_params(s: Shape) -> int:
+    """Elements of the model's largest single tensor: what the load reads and the export gathers at once."""
+    h = s.width
+    return max(s.vocab * h, s.positions * h, h * s.mlp_width, h * (h + 2 * s.kv_width))
+
+
+def host_memory(params: int, largest: int, ranks: int, *, export_file_bytes: int, on_gpu: bool,
+                train_bytes: int = 4, disk_bytes: int = 2, export_bytes: int = 2) -> dict[str, int]:
+    """Peak host bytes of one rank in each phase, with P = params over W = ranks (the FSDP2 shard group) and L
+    the largest tensor, from what each phase holds besides the process itself (PROCESS_HOST_BYTES):
+    - load, sharded: the local shard ceil(P/W) * b_train (on a GPU it is in device memory) and one owned
+      slice as read and converted, ceil(L/W) * (b_disk + b_train);
+    - load, full copy per rank (the path before): the whole model in float32, P * b_train, as
+      from_pretrained builds it;
+    - export, rank 0: the shard (on CPU), one output file F = min(file bound, P * b_export) and one gathered
+      tensor with its converted copy, L * (b_train + b_export); other ranks: the shard and the gathered tensor.
+    - training: on a GPU the state lives on the device; on CPU it is the device (see the layouts)."""
+    shard = 0 if on_gpu else -(-params // ranks) * train_bytes
+    read = -(-largest // ranks) * (disk_bytes + train_bytes)
+    file = min(export_file_bytes, params * export_bytes)
+    # on a GPU the gathered tensor is on the device; rank 0 copies it to the host in the export dtype
+    gathered0 = largest * (export_bytes if on_gpu else train_bytes + export_bytes)
+    return {
+        "process": PROCESS_HOST_BYTES,
+        "load_per_rank": PROCESS_HOST_BYTES + shard + read,
+        "load_full_per_rank": PROCESS_HOST_BYTES + params * train_bytes,
+        "train_per_rank": PROCESS_HOST_BYTES,
+        "export_rank0": PROCESS_HOST_BYTES + shard + file + gathered0,
+        "export_other_ranks": PROCESS_HOST_BYTES + shard + (0 if on_gpu else largest * train_bytes),
+    }
+
+
+def device_memory(params: int, largest: int, ranks: int, *, train_bytes: int = 4) -> dict[str, int]:
+    """Peak device bytes of one GPU while loading and exporting, the model's shards in float32 over `ranks`:
+    load (its shard and the owned slice being copied in), load_full_copy (the path before: the whole model
+    moved to the device, then sharded) and export (its shard and one gathered tensor)."""
+    shard = -(-params // ranks) * train_bytes
+    return {"load": shard + -(-largest // ranks) * train_bytes, "load_full_copy": params * train_bytes + shard,
+            "export": shard + largest * train_bytes}
+
+
+def phase_memory(s: Shape, lay: dict[str, Any], *, spec: GpuSpec, precision: str, export_file_bytes: int,
+                 activation_checkpointing: bool) -> dict[str, Any]:
+    """Peak host bytes per node and device bytes per GPU of an FSDP2/HSDP layout while loading (sharded, and
+    the full copy per rank it replaces), training and exporting. The load and export keep float32 master
+    weights (the training dtype of the shards) whatever the compute precision; the export is in bf16."""
+    n, largest, shard_group = count_params(s)["total"], largest_tensor_params(s), lay["shard"]
+    node = spec.devices_per_node
+    h = host_memory(n, largest, shard_group, export_file_bytes=export_file_bytes, on_gpu=True)
+    d = device_memory(n, largest, shard_group)
+    train_device = lay["total_bytes"]["ckpt" if activation_checkpointing else "no_ckpt"]
+    rows = {
+        "load": {"host_per_rank": h["load_per_rank"], "host_per_node": node * h["load_per_rank"],
+                 "device_per_gpu": d["load"]},
+        # the path before: each rank builds the whole float32 model on the host, moves it to its device, shards
+        "load_full_copy": {"host_per_rank": h["load_full_per_rank"], "host_per_node": node * h["load_full_per_rank"],
+                           "device_per_gpu": d["load_full_copy"]},
+        "train": {"host_per_rank": h["train_per_rank"], "host_per_node": node * h["train_per_rank"],
+                  "device_per_gpu": train_device},
+        # rank 0 holds a file and one tensor besides its process; the other ranks of its node only the process
+        "export": {"host_per_rank": h["export_rank0"], "host_per_node": h["export_rank0"] + (node - 1) * h["export_other_ranks"],
+                   "device_per_gpu": d["export"]},
+    }
+    sharded = ("load", "train", "export")
+    return {
+        "layout": lay["name"], "shard": shard_group, "ranks_per_node": node, "export_file_bytes": export_file_bytes,
+        "largest_tensor_params": largest, "activation_checkpointing": activation_checkpointing,
+        "precision": precision, "phases": rows,
+        "peak_host_per_node": max(rows[k]["host_per_node"] for k in sharded),
+        "peak_device_per_gpu": max(rows[k]["device_per_gpu"] for k in sharded),
+        "fits": _fit(max(rows[k]["device_per_gpu"] for k in sharded), spec.memory_bytes),
+    }
+
+
+# ----------------------------------------------------------------------------------------------------
 # The plan.
 
 DEFAULT_TP_PP = [(8, 1), (4, 4)]  # TP inside a node; Aurora-M's TP4 x PP4
@@ -275,9 +363,10 @@ DEFAULT_TP_PP = [(8, 1), (4, 4)]  # TP inside a node; Aurora-M's TP4 x PP4
 
 def plan(recipe: Recipe, *, gpus: int, gpu: str = "h100", mfu: float = 0.4,
          base_config: dict[str, Any] | None = None, base_arch: str | None = None, attention: str = "flash",
-         tp_pp: list[tuple[int, int]] | None = None) -> dict[str, Any]:
+         tp_pp: list[tuple[int, int]] | None = None, export_file_gb: float = 5.0) -> dict[str, Any]:
     """`gpus` counts cards (an MI250X card is two devices); `tp_pp` lists the (TP, PP) layouts to size
-    besides DDP and FSDP2 (default: TP8, and Aurora-M's TP4 x PP4)."""
+    besides DDP and FSDP2 (default: TP8, and Aurora-M's TP4 x PP4); `export_file_gb` bounds the export's
+    files (the host memory rank 0 holds while exporting)."""
     if gpu not in GPUS:
         raise PlanError(f"--gpu {gpu!r}: unknown (known: {', '.join(GPUS)})")
     if gpus <= 0:
@@ -286,6 +375,8 @@ def plan(recipe: Recipe, *, gpus: int, gpu: str = "h100", mfu: float = 0.4,
         raise PlanError(f"--mfu {mfu}: must be within (0, 1]")
     if attention not in ("flash", "eager"):
         raise PlanError(f"attention {attention!r}: expected 'flash' or 'eager'")
+    if not export_file_gb > 0:
+        raise PlanError(f"--export-file-gb {export_file_gb}: must be positive")
     spec = GPUS[gpu]
     devices = gpus * spec.devices_per_card
     t = recipe.train
@@ -309,6 +400,12 @@ def plan(recipe: Recipe, *, gpus: int, gpu: str = "h100", mfu: float = 0.4,
     total_flops = sum(s["flops"] for s in stages)
     hours = total_flops / (peak * mfu) / 3600
     global_seqs = t.global_batch_tokens // t.seq_len
+    lays = layouts(shape, devices=devices, spec=spec, seq_len=t.seq_len, global_seqs=global_seqs,
+                   micro_seqs=t.micro_batch_seqs, precision=precision, attention=attention,
+                   tp_pp=DEFAULT_TP_PP if tp_pp is None else tp_pp)
+    phases = [phase_memory(shape, lay, spec=spec, precision=precision, export_file_bytes=round(export_file_gb * GB),
+                           activation_checkpointing=t.activation_checkpointing)
+              for lay in lays if lay["name"].startswith(("fsdp2", "hsdp"))]
     return {
         "recipe": recipe.name,
         "gpu": gpu, "gpu_label": spec.label, "gpus": gpus, "devices": devices,
@@ -321,9 +418,8 @@ def plan(recipe: Recipe, *, gpus: int, gpu: str = "h100", mfu: float = 0.4,
         "total": {"tokens": sum(s["tokens"] for s in stages), "steps": sum(s["steps"] for s in stages),
                   "trained_tokens": sum(s["trained_tokens"] for s in stages), "flops": total_flops,
                   "hours": hours, "days": hours / 24, "gpu_hours": hours * gpus, "device_hours": hours * devices},
-        "layouts": layouts(shape, devices=devices, spec=spec, seq_len=t.seq_len, global_seqs=global_seqs,
-                           micro_seqs=t.micro_batch_seqs, precision=precision, attention=attention,
-                           tp_pp=DEFAULT_TP_PP if tp_pp is None else tp_pp),
+        "layouts": lays,
+        "phases": phases,
     }
 
 
@@ -382,7 +478,30 @@ def render_plan(p: dict[str, Any]) -> str:
                      _bytes(a["no_ckpt"]), _bytes(t["no_ckpt"]), f["no_ckpt"], _bytes(a["ckpt"]), _bytes(t["ckpt"]),
                      f["ckpt"], lay["note"]))
     lines += _table(rows, right_from=1, left_cols={6, 9, 10})
+    lines += render_phases(p)
     return "\n".join(lines)
+
+
+def render_phases(p: dict[str, Any]) -> list[str]:
+    if not p.get("phases"):
+        return []
+    first = p["phases"][0]
+    lines = ["", f"memory by phase, FSDP2 with the sharded load (host: {first['ranks_per_node']} ranks a node; "
+                 f"export in bf16, files of {_bytes(first['export_file_bytes'])}; "
+                 f"training {'with' if first['activation_checkpointing'] else 'without'} activation checkpointing):"]
+    names = {"load": "load (each rank reads its rows)", "load_full_copy": "load, full fp32 copy per rank (before)",
+             "train": "train", "export": "export (rank 0)"}
+    rows = [("layout", "phase", "host/rank", "host/node", "device/GPU")]
+    for ph in p["phases"]:
+        for key, r in ph["phases"].items():
+            rows.append((ph["layout"], names[key], _bytes(r["host_per_rank"]), _bytes(r["host_per_node"]),
+                         _bytes(r["device_per_gpu"])))
+        rows.append((ph["layout"], "peak (load, train, export)", "", _bytes(ph["peak_host_per_node"]),
+                     f"{_bytes(ph['peak_device_per_gpu'])} ({ph['fits']})"))
+    lines += _table(rows, right_from=2)
+    lines.append(f"(host/rank counts the process itself, {_bytes(PROCESS_HOST_BYTES)} measured on CPU; not the CUDA "
+                 "context's host memory)")
+    return lines
 
 
 def _table(rows: list[tuple[str, ...]], right_from: int, left_cols: set[int] = frozenset()) -> list[str]:
@@ -406,11 +525,11 @@ def parse_layout(text: str) -> tuple[int, int]:
 
 def plan_command(recipe_name: str, *, gpus: int, gpu: str = "h100", mfu: float = 0.4, as_json: bool = False,
                  base_arch: str | None = None, overrides: list[str] | None = None, attention: str = "flash",
-                 layouts: list[str] | None = None) -> str:
+                 layouts: list[str] | None = None, export_file_gb: float = 5.0) -> str:
     """What `auroram plan` prints: the table, or the plan as JSON."""
     from auroram.config import load_recipe
 
     tp_pp = DEFAULT_TP_PP + [parse_layout(x) for x in layouts] if layouts else None
     p = plan(load_recipe(recipe_name, overrides), gpus=gpus, gpu=gpu, mfu=mfu, base_arch=base_arch,
-             attention=attention, tp_pp=tp_pp)
+             attention=attention, tp_pp=tp_pp, export_file_gb=export_file_gb)
     return json.dumps(p, indent=2) if as_json else render_plan(p)
