@@ -27,8 +27,8 @@ CHAINS = {
         "write:*/shards/en/parts/part-00000.bin",          # written and synced, not yet renamed
         "wrote:*/shards/fi/parts/part-00000.bin",          # renamed, no part record yet
         "shards:fi:part0",                                 # part and its record, no task record yet
-        "write:*/shards/vi/index.json",                    # every part there, the index not yet renamed
         "shards:hi:written",
+        "write:*/shards/vi/index.json",                    # every part there, the index not yet renamed
         "write:*/manifest.json@2",
         "write:*/report.json",
         "dir:*/report",
