@@ -15,6 +15,7 @@ run (auroram.plan.host_memory with the shape read from the base's config.json) a
 
     OMP_NUM_THREADS=1 nice -n 5 python benchmarks/bench_model_scale.py --sizes 0.25b,0.5b,1b \
         --bigcode 0.5b --work-dir WORK --json-out model_scale.json
+    python benchmarks/bench_model_scale.py report model_scale.json    # the table, slopes, planner ratios
 
 The bases are deleted after each size (1B in bf16 is 2.2 GB on disk; its full load holds 4.4 GB a rank).
 """
@@ -180,7 +181,7 @@ def estimate(base: Path, ranks: int, export_file_bytes: int) -> dict:
 
     shape = shape_from_hf_config(json.loads((base / "config.json").read_text()), str(base / "config.json"))
     n = count_params(shape)["total"]
-    return {"params": n, "largest_tensor_params": largest_tensor_params(shape),
+    return {"params": n, "largest_tensor_params": largest_tensor_params(shape), "export_file_bytes": export_file_bytes,
             **host_memory(n, largest_tensor_params(shape), ranks, export_file_bytes=export_file_bytes, on_gpu=False)}
 
 
@@ -192,6 +193,7 @@ def measure(arch: str, size: str, nproc: int, work: Path, export_file_bytes: int
     subprocess.run([sys.executable, str(HERE), "make", arch, size, str(base)], check=True)
     make_seconds = time.perf_counter() - t0
     row = {"arch": arch, "size": size, "ranks": nproc, "make_seconds": round(make_seconds, 1),
+           "export_file_bytes": export_file_bytes,
            "disk_bytes": sum(f.stat().st_size for f in base.glob("*.safetensors")),
            "estimate": estimate(base, nproc, export_file_bytes)}
     for mode in ("full", "sharded"):
@@ -204,7 +206,7 @@ def measure(arch: str, size: str, nproc: int, work: Path, export_file_bytes: int
 
 
 def summarise(row: dict) -> str:
-    e, gb = row["estimate"], 1e9
+    e, gb = fresh_estimate(row), 1e9
     full = max(r["after_load"]["VmHWM"] for r in row["full"])
     sh = max(r["after_load"]["VmHWM"] for r in row["sharded"])
     exp0 = row["sharded"][0]["after_export"]["VmHWM"]
@@ -217,7 +219,72 @@ def summarise(row: dict) -> str:
             f"(est {e['export_other_ranks'] / gb:.2f})")
 
 
+def fresh_estimate(row: dict) -> dict:
+    """The planner's numbers for a measured row, from the current auroram.plan (a JSON file keeps its
+    measurements; re-reading it after the planner changes compares them with the new formulas)."""
+    from auroram.plan import host_memory
+
+    e = row["estimate"]
+    return {**e, **host_memory(e["params"], e["largest_tensor_params"], row["ranks"],
+                               export_file_bytes=row.get("export_file_bytes", e.get("export_file_bytes", 0)),
+                               on_gpu=False)}
+
+
+def fit(xs: list[float], ys: list[float]) -> tuple[float, float]:
+    """Least-squares slope and intercept."""
+    n = len(xs)
+    mx, my = sum(xs) / n, sum(ys) / n
+    slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sum((x - mx) ** 2 for x in xs)
+    return slope, my - slope * mx
+
+
+def report(rows: list[dict]) -> str:
+    """A markdown table of the measured peaks against the planner's, the fitted slopes, and what they say
+    about StarCoderPlus (15.5B) on 8 ranks."""
+    gb = 1e9
+    out = ["| base | params | ranks | load s full / sharded | load peak/rank full (est) | load peak/rank sharded (est) "
+           "| sharded / full | export s | export peak rank 0 (est) | export peak other rank (est) |",
+           "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    pts = {"full": [], "sharded": []}
+    for row in rows:
+        e = fresh_estimate(row)
+        full = max(r["after_load"]["VmHWM"] for r in row["full"])
+        sh = max(r["after_load"]["VmHWM"] for r in row["sharded"])
+        exp0 = row["sharded"][0]["after_export"]["VmHWM"]
+        exp1 = max(r["after_export"]["VmHWM"] for r in row["sharded"][1:])
+        pts["full"].append((e["params"], full))
+        pts["sharded"].append((e["params"], sh))
+        secs = lambda mode, key: max(r[key] for r in row[mode])  # noqa: E731
+        out.append(
+            f"| {row['arch']} {row['size']} | {e['params'] / 1e9:.3f}B | {row['ranks']} | "
+            f"{secs('full', 'load_seconds'):.0f} / {secs('sharded', 'load_seconds'):.0f} | "
+            f"{full / gb:.2f} GB ({e['load_full_per_rank'] / gb:.2f}, x{full / e['load_full_per_rank']:.2f}) | "
+            f"{sh / gb:.2f} GB ({e['load_per_rank'] / gb:.2f}, x{sh / e['load_per_rank']:.2f}) | {sh / full:.2f} | "
+            f"{secs('sharded', 'export_seconds'):.0f} | "
+            f"{exp0 / gb:.2f} GB ({e['export_rank0'] / gb:.2f}, x{exp0 / e['export_rank0']:.2f}) | "
+            f"{exp1 / gb:.2f} GB ({e['export_other_ranks'] / gb:.2f}, x{exp1 / e['export_other_ranks']:.2f}) |")
+    out.append("")
+    ranks = rows[0]["ranks"]
+    slopes = {}
+    for mode, p in pts.items():
+        if len(p) >= 2:
+            slopes[mode], icpt = fit([x for x, _ in p], [y for _, y in p])
+            out.append(f"{mode}: load peak per rank = {icpt / gb:.2f} GB + {slopes[mode]:.2f} bytes x params "
+                       f"({ranks} ranks)")
+    if "sharded" in slopes and "full" in slopes:
+        n, w = 15_517_000_000, 8
+        per_rank = slopes["sharded"] * ranks / w  # what the load holds of the model scales as 1 / ranks
+        out.append(f"StarCoderPlus ({n / 1e9:.1f}B) on {w} ranks from these slopes: sharded "
+                   f"{per_rank:.2f} bytes x params = {per_rank * n / gb:.1f} GB a rank on a CPU node (of which "
+                   f"4/{w} bytes x params = {4 * n / w / gb:.1f} GB are the shard, on the device on a GPU node); "
+                   f"full copy {slopes['full']:.2f} bytes x params = {slopes['full'] * n / gb:.0f} GB a rank")
+    return "\n".join(out)
+
+
 def main() -> int:
+    if len(sys.argv) > 2 and sys.argv[1] == "report":
+        print(report(json.loads(Path(sys.argv[2]).read_text())))
+        return 0
     if len(sys.argv) > 1 and sys.argv[1] == "make":
         make_base(Path(sys.argv[4]), sys.argv[2], sys.argv[3])
         return 0

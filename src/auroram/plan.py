@@ -272,13 +272,18 @@ def layouts(s: Shape, *, devices: int, spec: GpuSpec, seq_len: int, global_seqs:
 #
 # The load builds the model on meta, shards it, gives each rank its shard and reads only its own rows of
 # the base's safetensors files (auroram.model.load); the export gathers one tensor at a time and rank 0
-# writes files of a bounded size (auroram.model.export). The formulas are those of
-# auroram.model.load.memory_estimate (tests/test_plan.py checks they agree) plus the process itself.
+# writes files of a bounded size (auroram.model.export). The terms are those of
+# auroram.model.load.memory_estimate (tests/test_plan.py checks they agree) plus three that
+# benchmarks/bench_model_scale.py measured (2 CPU ranks, Llama 0.25-1.1B and GPTBigCode 0.46B, 2026-12-03):
+# the process itself, the base's file pages a rank maps while it loads, and the gather's allocator slack.
 
-# One rank's resident memory before it loads anything: Python with torch and transformers imported and a
-# gloo process group (benchmarks/bench_model_scale.py, 2 CPU ranks, 2026-12-03: 0.41-0.43 GB). On a GPU
-# the CUDA context adds host memory this does not count.
-PROCESS_HOST_BYTES = 420 * 10**6
+# One rank's resident memory besides the model: Python with torch, transformers and the model's classes
+# imported and a gloo process group (RSS after the load less the local shard: 0.41-0.48 GB). On a GPU the
+# CUDA context adds host memory this does not count.
+PROCESS_HOST_BYTES = 440 * 10**6
+# Host bytes a rank holds while one tensor of L elements is gathered for the export, in units of L x 4:
+# the all-gather's output and what the allocator keeps of the tensors gathered before it (measured 2.7-2.9)
+GATHER_HOST_FACTOR = 2.8
 
 
 def largest_tensor_params(s: Shape) -> int:
@@ -289,27 +294,31 @@ def largest_tensor_params(s: Shape) -> int:
 
 def host_memory(params: int, largest: int, ranks: int, *, export_file_bytes: int, on_gpu: bool,
                 train_bytes: int = 4, disk_bytes: int = 2, export_bytes: int = 2) -> dict[str, int]:
-    """Peak host bytes of one rank in each phase, with P = params over W = ranks (the FSDP2 shard group) and L
-    the largest tensor, from what each phase holds besides the process itself (PROCESS_HOST_BYTES):
-    - load, sharded: the local shard ceil(P/W) * b_train (on a GPU it is in device memory) and one owned
-      slice as read and converted, ceil(L/W) * (b_disk + b_train);
-    - load, full copy per rank (the path before): the whole model in float32, P * b_train, as
-      from_pretrained builds it;
-    - export, rank 0: the shard (on CPU), one output file F = min(file bound, P * b_export) and one gathered
-      tensor with its converted copy, L * (b_train + b_export); other ranks: the shard and the gathered tensor.
+    """Peak resident bytes (RSS) of one rank in each phase, with P = params, W = ranks (the FSDP2 shard
+    group), L the largest tensor and the process itself (PROCESS_HOST_BYTES) in every phase:
+    - load, sharded: the local shard ceil(P/W) * b_train (on a GPU it is in device memory), the file pages
+      of the rows it read, ceil(P/W) * b_disk (mapped until the load ends; page cache the kernel may
+      reclaim), and one owned slice as read and converted, ceil(L/W) * (b_disk + b_train);
+    - load, full copy per rank (the path before): the whole model in float32, P * b_train, and the file
+      pages of the whole base, P * b_disk (shared by the ranks of a node: one copy in its page cache);
+    - export, rank 0: the shard (on CPU), one output file F = min(file bound, P * b_export), one gathered
+      tensor (GATHER_HOST_FACTOR * L * b_train) and its converted copy L * b_export; other ranks: the
+      shard and the gather. On a GPU the gather is on the device and rank 0 copies L * b_export to the host.
     - training: on a GPU the state lives on the device; on CPU it is the device (see the layouts)."""
     shard = 0 if on_gpu else -(-params // ranks) * train_bytes
+    pages = -(-params // ranks) * disk_bytes
     read = -(-largest // ranks) * (disk_bytes + train_bytes)
     file = min(export_file_bytes, params * export_bytes)
-    # on a GPU the gathered tensor is on the device; rank 0 copies it to the host in the export dtype
-    gathered0 = largest * (export_bytes if on_gpu else train_bytes + export_bytes)
+    gather = 0 if on_gpu else round(GATHER_HOST_FACTOR * largest * train_bytes)
     return {
         "process": PROCESS_HOST_BYTES,
-        "load_per_rank": PROCESS_HOST_BYTES + shard + read,
-        "load_full_per_rank": PROCESS_HOST_BYTES + params * train_bytes,
+        "base_file_bytes": params * disk_bytes,
+        "load_file_pages_per_rank": pages,
+        "load_per_rank": PROCESS_HOST_BYTES + shard + pages + read,
+        "load_full_per_rank": PROCESS_HOST_BYTES + params * (train_bytes + disk_bytes),
         "train_per_rank": PROCESS_HOST_BYTES,
-        "export_rank0": PROCESS_HOST_BYTES + shard + file + gathered0,
-        "export_other_ranks": PROCESS_HOST_BYTES + shard + (0 if on_gpu else largest * train_bytes),
+        "export_rank0": PROCESS_HOST_BYTES + shard + file + gather + largest * export_bytes,
+        "export_other_ranks": PROCESS_HOST_BYTES + shard + gather,
     }
 
 
@@ -328,7 +337,7 @@ def phase_memory(s: Shape, lay: dict[str, Any], *, spec: GpuSpec, precision: str
     the full copy per rank it replaces), training and exporting. The load and export keep float32 master
     weights (the training dtype of the shards) whatever the compute precision; the export is in bf16."""
     n, largest, shard_group = count_params(s)["total"], largest_tensor_params(s), lay["shard"]
-    node = spec.devices_per_node
+    node = min(spec.devices_per_node, lay["dp"])  # ranks on one node
     h = host_memory(n, largest, shard_group, export_file_bytes=export_file_bytes, on_gpu=True)
     d = device_memory(n, largest, shard_group)
     train_device = lay["total_bytes"]["ckpt" if activation_checkpointing else "no_ckpt"]
@@ -336,7 +345,9 @@ def phase_memory(s: Shape, lay: dict[str, Any], *, spec: GpuSpec, precision: str
         "load": {"host_per_rank": h["load_per_rank"], "host_per_node": node * h["load_per_rank"],
                  "device_per_gpu": d["load"]},
         # the path before: each rank builds the whole float32 model on the host, moves it to its device, shards
-        "load_full_copy": {"host_per_rank": h["load_full_per_rank"], "host_per_node": node * h["load_full_per_rank"],
+        # the ranks of a node map the same files: their pages are in its page cache once
+        "load_full_copy": {"host_per_rank": h["load_full_per_rank"],
+                           "host_per_node": node * h["load_full_per_rank"] - (node - 1) * h["base_file_bytes"],
                            "device_per_gpu": d["load_full_copy"]},
         "train": {"host_per_rank": h["train_per_rank"], "host_per_node": node * h["train_per_rank"],
                   "device_per_gpu": train_device},
@@ -499,8 +510,8 @@ def render_phases(p: dict[str, Any]) -> list[str]:
         rows.append((ph["layout"], "peak (load, train, export)", "", _bytes(ph["peak_host_per_node"]),
                      f"{_bytes(ph['peak_device_per_gpu'])} ({ph['fits']})"))
     lines += _table(rows, right_from=2)
-    lines.append(f"(host/rank counts the process itself, {_bytes(PROCESS_HOST_BYTES)} measured on CPU; not the CUDA "
-                 "context's host memory)")
+    lines.append(f"(host: resident memory, counting the process itself ({_bytes(PROCESS_HOST_BYTES)}, measured on CPU; "
+                 "not the CUDA context) and the base's file pages the load maps (page cache, reclaimable))")
     return lines
 
 
