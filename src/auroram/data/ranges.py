@@ -202,6 +202,9 @@ def describe_slices(slices: list[tuple[Unit, int, int]]) -> str:
         if u.whole:
             parts.append(u.file)
             continue
-        first, last = count_lines(u.file, lo) + 1, count_lines(u.file, max(hi - 1, lo)) + 1
-        parts.append(f"{u.file} lines {first}-{last} (bytes {lo}-{hi})")
+        with open(u.file, "rb") as fh:  # a line under lo belongs to the task before: the first is the next one
+            fh.seek(max(lo - 1, 0))
+            mid_line = lo > 0 and fh.read(1) != b"\n"
+        first, last = count_lines(u.file, lo) + 1 + mid_line, count_lines(u.file, max(hi - 1, lo)) + 1
+        parts.append(f"{u.file} lines {first}-{max(first, last)} (bytes {lo}-{hi})")
     return ", ".join(parts) or "no input"
