@@ -62,6 +62,28 @@ def status_bytes() -> dict[str, int]:
     return out
 
 
+class AnonPeak:
+    """Samples RssAnon every few milliseconds on a thread: the peak of the process's own memory, without the
+    file pages of mapped safetensors files (which VmHWM counts and the kernel may reclaim)."""
+
+    def __init__(self, every_seconds: float = 0.005) -> None:
+        import threading
+
+        self.peak, self._stop = 0, threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(every_seconds,), daemon=True)
+        self._thread.start()
+
+    def _run(self, every_seconds: float) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, status_bytes()["RssAnon"])
+            time.sleep(every_seconds)
+
+    def stop(self) -> int:
+        self._stop.set()
+        self._thread.join()
+        return max(self.peak, status_bytes()["RssAnon"])
+
+
 def reset_peak() -> None:
     # Linux >= 4.0: writing 5 resets the peak resident set size (VmHWM) to the current RSS
     with open("/proc/self/clear_refs", "w") as f:
@@ -120,6 +142,7 @@ def worker(mode: str, base: Path, out: Path, export_file_bytes: int) -> None:
     dist.barrier()
     before = status_bytes()
     reset_peak()
+    anon = AnonPeak()
     t0 = time.perf_counter()
     if mode == "full":
         model, tok = load_base(base, dtype=torch.float32)
@@ -133,7 +156,7 @@ def worker(mode: str, base: Path, out: Path, export_file_bytes: int) -> None:
         load_sharded_safetensors(base, model)
     gc.collect()
     load_seconds = time.perf_counter() - t0
-    after_load = status_bytes()
+    after_load = {**status_bytes(), "RssAnon_peak": anon.stop()}
     params = {id(p): p for p in model.parameters()}.values()
     rec = {"mode": mode, "rank": info.rank, "world_size": info.world_size, "load_seconds": round(load_seconds, 2),
            "before": before, "after_load": after_load,
@@ -142,12 +165,13 @@ def worker(mode: str, base: Path, out: Path, export_file_bytes: int) -> None:
     if mode == "sharded":
         gc.collect()
         reset_peak()
+        anon = AnonPeak()
         rec["before_export"] = status_bytes()
         t0 = time.perf_counter()
         export_hf(model, tok, out / "hf", card={"name": base.name}, dtype="bfloat16",
                   max_file_bytes=export_file_bytes, is_main=info.is_main)
         rec["export_seconds"] = round(time.perf_counter() - t0, 2)
-        rec["after_export"] = status_bytes()
+        rec["after_export"] = {**status_bytes(), "RssAnon_peak": anon.stop()}
         if info.is_main:
             rec["export_files"] = len(list((out / "hf").glob("*.safetensors")))
     out.mkdir(parents=True, exist_ok=True)
@@ -243,8 +267,9 @@ def report(rows: list[dict]) -> str:
     about StarCoderPlus (15.5B) on 8 ranks."""
     gb = 1e9
     out = ["| base | params | ranks | load s full / sharded | load peak/rank full (est) | load peak/rank sharded (est) "
-           "| sharded / full | export s | export peak rank 0 (est) | export peak other rank (est) |",
-           "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+           "| sharded / full | anon peak/rank full / sharded | export s | export peak rank 0 (est) "
+           "| export peak other rank (est) |",
+           "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     pts = {"full": [], "sharded": []}
     for row in rows:
         e = fresh_estimate(row)
@@ -255,11 +280,14 @@ def report(rows: list[dict]) -> str:
         pts["full"].append((e["params"], full))
         pts["sharded"].append((e["params"], sh))
         secs = lambda mode, key: max(r[key] for r in row[mode])  # noqa: E731
+        anon = [max(r["after_load"].get("RssAnon_peak", 0) for r in row[m]) for m in ("full", "sharded")]
+        anon_cell = f"{anon[0] / gb:.2f} / {anon[1] / gb:.2f} GB ({anon[1] / anon[0]:.2f})" if all(anon) else "-"
         out.append(
             f"| {row['arch']} {row['size']} | {e['params'] / 1e9:.3f}B | {row['ranks']} | "
             f"{secs('full', 'load_seconds'):.0f} / {secs('sharded', 'load_seconds'):.0f} | "
             f"{full / gb:.2f} GB ({e['load_full_per_rank'] / gb:.2f}, x{full / e['load_full_per_rank']:.2f}) | "
             f"{sh / gb:.2f} GB ({e['load_per_rank'] / gb:.2f}, x{sh / e['load_per_rank']:.2f}) | {sh / full:.2f} | "
+            f"{anon_cell} | "
             f"{secs('sharded', 'export_seconds'):.0f} | "
             f"{exp0 / gb:.2f} GB ({e['export_rank0'] / gb:.2f}, x{exp0 / e['export_rank0']:.2f}) | "
             f"{exp1 / gb:.2f} GB ({e['export_other_ranks'] / gb:.2f}, x{exp1 / e['export_other_ranks']:.2f}) |")
@@ -273,11 +301,16 @@ def report(rows: list[dict]) -> str:
                        f"({ranks} ranks)")
     if "sharded" in slopes and "full" in slopes:
         n, w = 15_517_000_000, 8
-        per_rank = slopes["sharded"] * ranks / w  # what the load holds of the model scales as 1 / ranks
-        out.append(f"StarCoderPlus ({n / 1e9:.1f}B) on {w} ranks from these slopes: sharded "
-                   f"{per_rank:.2f} bytes x params = {per_rank * n / gb:.1f} GB a rank on a CPU node (of which "
-                   f"4/{w} bytes x params = {4 * n / w / gb:.1f} GB are the shard, on the device on a GPU node); "
-                   f"full copy {slopes['full']:.2f} bytes x params = {slopes['full'] * n / gb:.0f} GB a rank")
+        # what the sharded load holds of the model scales as 1 / ranks; on a GPU node the 4-byte shard is on the device
+        cpu = slopes["sharded"] * ranks / w
+        gpu = (slopes["sharded"] * ranks - 4) / w
+        out.append(f"StarCoderPlus ({n / 1e9:.1f}B) on {w} ranks (one node), from these slopes: sharded load "
+                   f"{cpu:.2f} bytes x params = {cpu * n / gb:.1f} GB a rank on CPU; on GPUs {gpu:.2f} bytes x params "
+                   f"= {gpu * n / gb:.1f} GB of host a rank ({w * gpu * n / gb:.0f} GB a node, mostly the base's file "
+                   f"pages) and {4 / w:.1f} bytes x params = {4 * n / w / gb:.1f} GB a GPU. Full copy per rank: "
+                   f"{slopes['full']:.2f} bytes x params = {slopes['full'] * n / gb:.0f} GB a rank, of which "
+                   f"{4 * n / gb:.0f} GB fp32 (a node: {w} x {4 * n / gb:.0f} + {2 * n / gb:.0f} GB of shared file "
+                   f"pages = {(w * 4 + 2) * n / gb:.0f} GB), then {4 * n / gb:.0f} GB on each GPU before it is sharded")
     return "\n".join(out)
 
 

@@ -275,15 +275,16 @@ def layouts(s: Shape, *, devices: int, spec: GpuSpec, seq_len: int, global_seqs:
 # writes files of a bounded size (auroram.model.export). The terms are those of
 # auroram.model.load.memory_estimate (tests/test_plan.py checks they agree) plus three that
 # benchmarks/bench_model_scale.py measured (2 CPU ranks, Llama 0.25-1.1B and GPTBigCode 0.46B, 2026-12-03):
-# the process itself, the base's file pages a rank maps while it loads, and the gather's allocator slack.
+# the process itself, the base's file pages a rank maps while it loads, and the export gather's staging copy.
 
 # One rank's resident memory besides the model: Python with torch, transformers and the model's classes
 # imported and a gloo process group (RSS after the load less the local shard: 0.41-0.48 GB). On a GPU the
 # CUDA context adds host memory this does not count.
 PROCESS_HOST_BYTES = 440 * 10**6
-# Host bytes a rank holds while one tensor of L elements is gathered for the export, in units of L x 4:
-# the all-gather's output and what the allocator keeps of the tensors gathered before it (measured 2.7-2.9)
-GATHER_HOST_FACTOR = 2.8
+# Host bytes a CPU rank holds while one tensor of L elements is all-gathered for the export, in units of
+# L x 4: the gathered tensor and a staging copy of it (measured: 2.0 on GPTBigCode, whose embedding is
+# gathered first; 2.4-2.9 on Llama, whose head is gathered last, after the allocator kept some of the rest)
+GATHER_HOST_FACTOR = 2
 
 
 def largest_tensor_params(s: Shape) -> int:
@@ -301,15 +302,17 @@ def host_memory(params: int, largest: int, ranks: int, *, export_file_bytes: int
       reclaim), and one owned slice as read and converted, ceil(L/W) * (b_disk + b_train);
     - load, full copy per rank (the path before): the whole model in float32, P * b_train, and the file
       pages of the whole base, P * b_disk (shared by the ranks of a node: one copy in its page cache);
-    - export, rank 0: the shard (on CPU), one output file F = min(file bound, P * b_export), one gathered
-      tensor (GATHER_HOST_FACTOR * L * b_train) and its converted copy L * b_export; other ranks: the
-      shard and the gather. On a GPU the gather is on the device and rank 0 copies L * b_export to the host.
+    - export, rank 0: the shard (on CPU), one output file F = min(file bound, P * b_export) and one gathered
+      tensor: GATHER_HOST_FACTOR * L * b_train while it is gathered, then L * (b_train + b_export) with its
+      converted copy; other ranks: the shard and the gather. On a GPU the gather is on the device and rank 0
+      copies L * b_export to the host.
     - training: on a GPU the state lives on the device; on CPU it is the device (see the layouts)."""
     shard = 0 if on_gpu else -(-params // ranks) * train_bytes
     pages = -(-params // ranks) * disk_bytes
     read = -(-largest // ranks) * (disk_bytes + train_bytes)
     file = min(export_file_bytes, params * export_bytes)
     gather = 0 if on_gpu else round(GATHER_HOST_FACTOR * largest * train_bytes)
+    gathered0 = largest * export_bytes if on_gpu else max(gather, largest * (train_bytes + export_bytes))
     return {
         "process": PROCESS_HOST_BYTES,
         "base_file_bytes": params * disk_bytes,
@@ -317,7 +320,7 @@ def host_memory(params: int, largest: int, ranks: int, *, export_file_bytes: int
         "load_per_rank": PROCESS_HOST_BYTES + shard + pages + read,
         "load_full_per_rank": PROCESS_HOST_BYTES + params * (train_bytes + disk_bytes),
         "train_per_rank": PROCESS_HOST_BYTES,
-        "export_rank0": PROCESS_HOST_BYTES + shard + file + gather + largest * export_bytes,
+        "export_rank0": PROCESS_HOST_BYTES + shard + file + gathered0,
         "export_other_ranks": PROCESS_HOST_BYTES + shard + gather,
     }
 
