@@ -254,15 +254,14 @@ def main() -> int:
         phase_end("export", t0)
         if info.is_main:
             phases["export"]["files"] = len(list((work / "hf").glob("*.safetensors")))
+    shutil.rmtree(work / f"data-{info.rank}", ignore_errors=True)
     if dist.is_initialized():
         dist.barrier()
-    shutil.rmtree(work / f"data-{info.rank}", ignore_errors=True)
-    if info.is_main:
-        keep = base if args.base_dir else None
-        for p in work.iterdir() if work.is_dir() else []:
-            if p != keep:
-                shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink()
-        if not any(work.iterdir()):
+    if info.is_main:  # everything in the work directory but a --base-dir kept there
+        for p in list(work.iterdir()) if work.is_dir() else []:
+            if not (args.base_dir and p == base):
+                shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
+        if work.is_dir() and not any(work.iterdir()):
             work.rmdir()
 
     step_s = list(np.diff(clock.times[args.warm_steps - 1 : total_steps]))
