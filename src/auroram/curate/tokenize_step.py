@@ -21,6 +21,7 @@ from datatrove.executor.local import LocalPipelineExecutor
 from datatrove.pipeline.base import PipelineStep
 
 from auroram.curate.executors import QuietLocalExecutor, quiet_loguru
+from auroram.data.ranges import count_lines
 from auroram.errors import AuroramError
 from auroram.faults import fault_point
 from auroram.io import hash_obj, mark_step_done, read_json, sha256_file, step_done, write_json
@@ -67,29 +68,16 @@ def iter_range_texts(files: Sequence[str], lo: int, hi: int, *, text_field: str 
                 try:
                     rec = json.loads(raw)
                 except (json.JSONDecodeError, UnicodeDecodeError) as e:
-                    line = _count_newlines(f, first_pos) + nth  # counted only when it has to be named
+                    line = count_lines(f, first_pos) + nth  # counted only when it has to be named
                     raise TokenizeInputError(f"{f}: line {line}: not a JSON record ({e})") from None
                 text = rec.get(text_field) if isinstance(rec, dict) else None
                 if not isinstance(text, str):
-                    line = _count_newlines(f, first_pos) + nth
+                    line = count_lines(f, first_pos) + nth
                     raise TokenizeInputError(f"{f}: line {line}: no string '{text_field}' field")
                 if lang is not None and rec.get("lang") != lang:
                     continue
                 yield text
         start = end
-
-
-def _count_newlines(path: str, upto: int) -> int:
-    n = 0
-    with open(path, "rb") as fh:
-        left = upto
-        while left > 0:
-            chunk = fh.read(min(left, 1 << 22))
-            if not chunk:
-                break
-            n += chunk.count(b"\n")
-            left -= len(chunk)
-    return n
 
 
 class TokenizeShardStep(PipelineStep):
