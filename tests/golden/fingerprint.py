@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 # timings, dates and machine facts change from run to run; everything else must not
-VOLATILE = {"seconds", "train_seconds", "tokens_per_s", "eval_seconds", "created", "provenance", "finished_at",
+VOLATILE = {"seconds", "train_seconds", "tokens_per_s", "bytes_per_s", "eval_seconds", "created", "provenance", "finished_at",
             "resumed_from", "processes", "wall_seconds", "elapsed_seconds", "sections", "imported",
             "protections",  # the sandbox's machine facts (interpreter path, uids, mounts), not results
             "eval_on"}  # where the stage-end evaluation ran (names the process count, like "processes")

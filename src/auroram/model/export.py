@@ -245,6 +245,7 @@ def render_model_card(card: dict[str, Any]) -> str:
         out += [f"| {_cell(k)} | {_cell(_num(v))} |" for k, v in training.items()]
         out += [""]
 
+    out += vocabulary_paragraph(card.get("vocabulary"))
     out += ["## Data mixture", ""]
     mixture = card.get("mixture") or {}
     if mixture:
@@ -349,6 +350,27 @@ def update_card(out_dir: str | os.PathLike, card: dict[str, Any]) -> None:
     f = out_dir / "README.md"
     manifest["files"]["README.md"] = {"bytes": f.stat().st_size, "sha256": sha256_file(f)}
     write_json(out_dir / MANIFEST, manifest)
+
+
+def vocabulary_paragraph(ext: Any) -> list[str]:
+    """The card's "Vocabulary" lines for a base whose vocabulary was extended (the tokenizer step's record);
+    nothing otherwise."""
+    if not isinstance(ext, dict) or not ext.get("added"):
+        return []
+    base = ext.get("base") or {}
+    first, added = ext.get("first_new_id"), ext["added"]
+    text = (f"The base's vocabulary ({_num(base.get('vocab_size'))} tokens, {base.get('kind') or 'BPE'}) was "
+            f"extended with {_num(added)} tokens")
+    learnt = [u for u in ext.get("learnt_from") or [] if isinstance(u, dict)]
+    if learnt:
+        text += " learnt from " + ", ".join(f"{u.get('name')} ({_num(u.get('bytes'))} bytes)" for u in learnt)
+    if isinstance(first, int):
+        text += f", ids {first:,} to {first + added - 1:,}"
+    init = ext.get("init")
+    method = init.get("method") if isinstance(init, dict) else init
+    text += (f"; their embedding rows started as `{method}`" if method else "") + "."
+    text += " Every id of the base keeps its token; the new ones come after them."
+    return ["## Vocabulary", "", text, ""]
 
 
 def _num(v: Any, digits: int | None = None) -> str:

@@ -96,7 +96,25 @@ def provenance(recipe: Any) -> dict[str, Any]:
         "seed": recipe.seed,
         "command": " ".join([Path(sys.argv[0]).name] + sys.argv[1:]),
         "config_hash": hash_obj(recipe.to_dict()),
+        **vocabulary_provenance(recipe),
     }
+
+
+def vocabulary_provenance(recipe: Any) -> dict[str, Any]:
+    """For a run that extends its base's vocabulary: what the new tokens are learnt from and how, the hash of
+    the base's tokenizer files, and where the extension's full record will be (RUN/tokenizer/hf)."""
+    t = recipe.tokenizer
+    if t.kind != "extend":
+        return {}
+    from auroram.tokenize.extend import tokenizer_files_hash
+
+    try:
+        base_hash = tokenizer_files_hash(recipe.model.base) if recipe.model.base else None
+    except (OSError, AuroramError):
+        base_hash = None  # the tokenizer step says what is wrong with the base, in one line
+    return {"vocabulary": {"add": t.add, "train_sources": list(t.train_sources), "keep": list(t.keep),
+                           "init": t.init, "min_frequency": t.min_frequency, "max_train_bytes": t.max_train_bytes,
+                           "base_tokenizer_hash": base_hash, "record": "tokenizer/hf/extension.json"}}
 
 
 MANIFEST = "manifest.json"

@@ -79,12 +79,20 @@ def _overview(report: dict) -> dict:
     if "use_replay" in report:
         rows.append(["replay", "on" if report["use_replay"] else "off"])
     stage_rows = [
-        [s.get("name"), _tokens(s.get("tokens")), _num(s.get("steps")), _num(s.get("seconds"), 1),
-         _tokens(s.get("tokens_per_s"))]
+        [s.get("name"), _tokens(s.get("tokens")), _tokens(s.get("bytes")), _flops(s.get("flops")),
+         _num(s.get("steps")), _num(s.get("seconds"), 1), _tokens(s.get("tokens_per_s")),
+         _tokens(s.get("bytes_per_s"))]
         for s in report.get("stages", [])
     ]
+    note = ("bytes: UTF-8 bytes of text in the tokens trained on, at each source's bytes per token; FLOPs: "
+            "6 per weight per token (the LM head included) plus attention, forward and backward")
     return rs.section("Overview", rs.table([], rows), rs.heading("Stages"),
-                      rs.table(["stage", "tokens", "steps", "seconds", "tokens/s"], stage_rows))
+                      rs.table(["stage", "tokens", "bytes of text", "training FLOPs", "steps", "seconds", "tokens/s",
+                                "bytes/s"], stage_rows, note=note))
+
+
+def _flops(v: Any) -> str:
+    return DASH if v is None else f"{v:.3g}"
 
 
 def _loss(report: dict, images: dict[str, str]) -> dict:
@@ -149,9 +157,11 @@ def _mixture(report: dict, images: dict[str, str]) -> tuple[dict | None, list[st
                         f"{stage.get('name')}: source {source} is repeated {epochs:.1f} times (over {EPOCHS_WARN:g})"
                     )
             rows.append([source, m.get("domain"), _num(m.get("weight"), 3), _num(m.get("sequences")),
-                         _tokens(m.get("tokens")), f"{100 * shares.get(source, 0.0):.1f}%", epochs_cell])
+                         _tokens(m.get("tokens")), _tokens(m.get("bytes")), f"{100 * shares.get(source, 0.0):.1f}%",
+                         epochs_cell])
         blocks += [rs.heading(str(stage.get("name"))),
-                   rs.table(["source", "domain", "weight", "sequences", "tokens", "token share", "epochs"], rows)]
+                   rs.table(["source", "domain", "weight", "sequences", "tokens", "bytes of text", "token share",
+                             "epochs"], rows)]
     if not blocks:
         return None, warnings
     return rs.section("Data mixture", _image(images, "mixture", "token share of each source per stage"),
@@ -172,9 +182,46 @@ def _tokenizer(report: dict) -> dict | None:
     if not tok:
         return None
     fert = tok.get("fertility") or {}
-    rows = [[d, _num(f.get("tokens_per_byte"), 3), _num(f.get("tokens_per_word"), 2)] for d, f in fert.items()]
-    return rs.section("Tokenizer", rs.text(f"Vocabulary: {_num(tok.get('vocab_size'))} tokens."),
-                      rs.table(["domain", "tokens per byte", "tokens per word"], rows) if rows else None)
+    base = (tok.get("base") or {}).get("fertility")
+    if not base:
+        rows = [[d, _num(f.get("tokens_per_byte"), 3), _num(f.get("tokens_per_word"), 2)] for d, f in fert.items()]
+        return rs.section("Tokenizer", rs.text(f"Vocabulary: {_num(tok.get('vocab_size'))} tokens."),
+                          rs.table(["domain", "tokens per byte", "tokens per word"], rows) if rows else None)
+    rows = []
+    for d, f in fert.items():
+        b = base.get(d) or {}
+        before, after = b.get("tokens_per_byte"), f.get("tokens_per_byte")
+        ratio = before / after if before and after else None
+        gain = rs.cell(f"{ratio:.2f}x", tone="better" if ratio > 1.001 else None) if ratio else None
+        rows.append([d, _num(before, 3), _num(after, 3), gain, _num(b.get("tokens_per_word"), 2),
+                     _num(f.get("tokens_per_word"), 2)])
+    return rs.section(
+        "Tokenizer", *_extension_blocks(tok),
+        rs.heading("Fertility on the held-out text, base tokenizer and extended"),
+        rs.table(["domain", "tokens/byte base", "tokens/byte extended", "base / extended", "tokens/word base",
+                  "tokens/word extended"], rows,
+                 note="tokens per word only where spaces separate words; bits per byte compare across tokenizers"))
+
+
+def _extension_blocks(tok: dict) -> list[dict]:
+    ext = tok.get("extension") or {}
+    base = ext.get("base") or {}
+    init = ext.get("init")
+    learnt = ", ".join(f"{u.get('name')} ({_tokens(u.get('bytes'))}B)" for u in ext.get("learnt_from") or [])
+    keep = ", ".join(str(u.get("name")) for u in ext.get("keep") or [])
+    rows = [["base", f"{_num(base.get('vocab_size'))} tokens ({base.get('kind')}), tokenizer {base.get('tokenizer_hash')}"],
+            ["added", f"{_num(ext.get('added'))} of {_num(ext.get('requested'))} requested, ids from "
+                      f"{_num(ext.get('first_new_id'))} ({_num(ext.get('added_characters'))} characters, "
+                      f"{_num(ext.get('added_merges'))} merges)"],
+            ["learnt from", learnt or DASH],
+            ["kept unchanged", keep or DASH],
+            ["dropped", f"{_num(ext.get('dropped_unreachable'))} unreachable, {_num(ext.get('dropped_for_keep'))} "
+                        f"for keep texts"],
+            ["new rows", (init.get("method") if isinstance(init, dict) else init) or DASH],
+            ["vocabulary", f"{_num(tok.get('vocab_size'))} tokens"]]
+    if ext.get("examples"):
+        rows.append(["examples", " ".join(str(x) for x in ext["examples"])])
+    return [rs.heading("Vocabulary extension"), rs.table([], rows)]
 
 
 def run_sections(report: dict, images: dict[str, str]) -> list[dict]:

@@ -339,3 +339,22 @@ def train_stage(
                     loss=history["loss"], curve=history["curve"], final_eval=final_eval,
                     resumed_from=resumed_from,
                     nonfinite={k: v for k, v in nonfinite.items()})
+
+
+def text_bytes(tokens: int, shard: dict | None) -> dict:
+    """{"bytes": UTF-8 bytes of text in `tokens` of a source}, at the bytes per token its shard recorded."""
+    if not shard or not shard.get("tokens") or shard.get("bytes") is None:
+        return {}
+    return {"bytes": round(tokens * shard["bytes"] / shard["tokens"])}
+
+
+def work_done(model: Any, seq_len: int, tokens: int, usage: dict, train_seconds: float) -> dict:
+    """A stage's training FLOPs (from the model as trained: an extended head counts) and the bytes of text seen."""
+    from auroram.model.build import flops_per_token
+
+    fpt = flops_per_token(model, seq_len)
+    out: dict[str, Any] = {"flops_per_token": fpt, "flops": fpt * tokens}
+    if usage and all("bytes" in u for u in usage.values()):
+        out["bytes"] = sum(u["bytes"] for u in usage.values())
+        out["bytes_per_s"] = round(out["bytes"] / train_seconds, 1)
+    return out

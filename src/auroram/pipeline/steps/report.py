@@ -33,7 +33,6 @@ class ReportStep(Step):
 
 
 def build_report(ctx: RunContext) -> dict[str, Any]:
-    from auroram.eval.bpb import fertility
     from auroram.eval.forgetting import continual_metrics, forgetting
 
     recipe, stages, manifest = ctx.recipe, ctx.stages, ctx.data_manifest
@@ -70,10 +69,29 @@ def build_report(ctx: RunContext) -> dict[str, Any]:
         "data": {"sources": (manifest or {}).get("sources", []), "shards": ctx.shard_stats,
                  "instruct": (manifest or {}).get("instruct")},
         "sections": sections,
-        "tokenizer": {"kind": recipe.tokenizer.kind, "vocab_size": len(ctx.tokenizer),
-                      "fertility": {d: fertility(ctx.tokenizer, docs) for d, docs in heldout(ctx).items()}},
+        "tokenizer": tokenizer_report(ctx),
         "provenance": read_json(ctx.run_dir / "provenance.json"),
     }
+
+
+def tokenizer_report(ctx: RunContext) -> dict[str, Any]:
+    """The run's tokenizer and its fertility on the held-out text; for an extended vocabulary also the
+    extension's record and the base tokenizer's fertility on the same text (what the extension bought)."""
+    from auroram.eval.bpb import fertility
+    from auroram.pipeline.steps.tokenizer import extension_summary
+
+    docs = heldout(ctx)
+    out: dict[str, Any] = {"kind": ctx.recipe.tokenizer.kind, "vocab_size": len(ctx.tokenizer),
+                           "fertility": {d: fertility(ctx.tokenizer, texts) for d, texts in docs.items()}}
+    ext = extension_summary(ctx)
+    if ext is not None:
+        from auroram.tokenize.extend import base_of
+
+        base = base_of(ctx.run_dir / "tokenizer" / "hf")  # rebuilt from the extended file: the base may have moved
+        out["extension"] = ext
+        out["base"] = {"vocab_size": base.get_vocab_size(with_added_tokens=True),
+                       "fertility": {d: fertility(base, texts) for d, texts in docs.items()}}
+    return out
 
 
 def instruction_share(recipe: Recipe, stage: dict[str, Any]) -> dict[str, Any]:

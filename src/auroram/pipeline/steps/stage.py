@@ -130,7 +130,8 @@ class StageStep(Step):
     def run(self, ctx: RunContext) -> None:
         from auroram.mix.mixture import Mixture
         from auroram.model.export import export_dtype, export_hf, update_card
-        from auroram.train.loop import train_stage
+        from auroram.pipeline.steps.tokenizer import extension_summary
+        from auroram.train.loop import text_bytes, train_stage, work_done
         from auroram.train.parallel import is_wrapped, resolve_mode
 
         r, t, st, info, out = ctx.recipe, ctx.recipe.train, self.stage, ctx.info, self.out_dir(ctx)
@@ -146,6 +147,7 @@ class StageStep(Step):
         warnings = []
         for s, u in usage.items():
             u["domain"] = r.sources[s].domain
+            u.update(text_bytes(u["tokens"], ctx.shard_stats.get(s)))
             if u["epochs"] > t.max_epochs_warning:
                 warnings.append(f"source '{s}' repeats {u['epochs']:.1f} times in stage {st.name}: "
                                 f"add data or lower its weight")
@@ -171,6 +173,7 @@ class StageStep(Step):
             "curve": res.curve, "loss": res.loss, "mixture": usage, "weights": weights, "warnings": warnings,
             "lr": st.optim.lr, "schedule": to_plain(st.schedule), "nonfinite": res.nonfinite,
         }
+        result.update(work_done(unwrap(model), t.seq_len, res.tokens, usage, train_seconds))
         if res.nonfinite and (res.nonfinite["skipped"] or res.nonfinite["rollbacks"]):
             nf = res.nonfinite
             ctx.console.warn(f"stage {st.name}: non-finite loss: {nf['skipped']} batches skipped, "
@@ -182,7 +185,7 @@ class StageStep(Step):
                              "suite": f"export ({dtype}), one device" if wrapped else "training model (float32), one device"}
         # streamed tensor by tensor under FSDP2: every rank takes part in each gather, rank 0 writes
         export_hf(unwrap(model), ctx.tokenizer, out / "hf", dtype=dtype, is_main=info.is_main,
-                  card=model_card(ctx.recipe, st, result, ctx.stages, ctx.data_manifest))
+                  card=model_card(ctx.recipe, st, result, ctx.stages, ctx.data_manifest, extension_summary(ctx)))
         if info.is_main:
             fault_point(f"stage:{st.name}:exported")
             # FSDP2/DDP: the task suite and safety read the export on one device, not the wrapped module
@@ -193,7 +196,8 @@ class StageStep(Step):
                 on_one = load_exported(out / "hf", dtype)[0].to(ctx.device)
             result["suite"] = run_suite(ctx, on_one)
             result["safety"] = run_safety(ctx, st.name, on_one)
-            update_card(out / "hf", model_card(ctx.recipe, st, result, ctx.stages, ctx.data_manifest))
+            update_card(out / "hf", model_card(ctx.recipe, st, result, ctx.stages, ctx.data_manifest,
+                                               extension_summary(ctx)))
             if result["safety"] and loggers is not None:
                 o = result["safety"]["overall"]
                 loggers.log({f"safety/{k}": o.get(k) for k in SAFETY_SCALARS}, token_offset + res.tokens)
@@ -213,7 +217,8 @@ class StageStep(Step):
         ctx.model_final = out / "final"
 
 
-def model_card(recipe: Any, st: StageConfig, result: dict, before: list[dict], manifest: dict | None) -> dict:
+def model_card(recipe: Any, st: StageConfig, result: dict, before: list[dict], manifest: dict | None,
+               vocabulary: dict | None = None) -> dict:
     from auroram.model.export import hub_id
 
     base = before[-1]["name"] if before else None
@@ -236,6 +241,7 @@ def model_card(recipe: Any, st: StageConfig, result: dict, before: list[dict], m
         "base_model": hub_id(recipe.model.base, "models") if recipe.model.base else None,
         "datasets": card_datasets(recipe, manifest),
         "task_results": task_results(result),
+        "vocabulary": vocabulary,  # the extension's record when the base's vocabulary was extended
     }
 
 

@@ -70,6 +70,15 @@ class TokenizerStep(Step):
         ctx.tokenizer_key = self.current_key or ""
 
 
+def extension_summary(ctx: RunContext) -> dict[str, Any] | None:
+    """The summary of the run's extension.json; None unless the run extends its base's vocabulary."""
+    from auroram.tokenize.extend import read_extension
+
+    if ctx.recipe.tokenizer.kind != "extend":
+        return None
+    return summarize_extension(read_extension(ctx.run_dir / "tokenizer" / "hf"))
+
+
 def training_texts(ctx: RunContext) -> Iterator[str]:
     t = ctx.recipe.tokenizer
     per_source = t.max_train_bytes // len(t.train_sources)
@@ -119,8 +128,15 @@ def run_extend(ctx: RunContext) -> dict[str, Any]:
     fault_point("tokenizer:trained")
     ctx.console.step("tokenizer", f"the base's {rec['base']['vocab_size']:,} tokens + {rec['added']:,} learnt from "
                                   f"{', '.join(t.train_sources)} in {time.perf_counter() - t0:.1f}s")
+    return {"vocab_size": rec["vocab_size"], "extension": summarize_extension(rec)}
+
+
+def summarize_extension(rec: dict[str, Any]) -> dict[str, Any]:
+    """extension.json without paths or fingerprints: what the step record, the report and the card carry."""
     summary = {k: rec[k] for k in ("requested", "added", "added_characters", "added_merges", "first_new_id",
                                    "dropped_unreachable", "dropped_for_keep", "learnt_bytes", "init")}
     summary["base"] = {k: rec["base"][k] for k in ("kind", "tokenizer_hash", "vocab_size")}
     summary["learnt_from"] = [{k: u[k] for k in ("name", "documents", "bytes")} for u in rec["learnt_from"]]
-    return {"vocab_size": rec["vocab_size"], "extension": summary}
+    summary["keep"] = [{k: u.get(k) for k in ("name", "documents", "bytes")} for u in rec.get("keep") or []]
+    summary["examples"] = list(rec.get("examples") or [])[:12]
+    return summary
