@@ -136,6 +136,14 @@ def test_search_end_to_end_resumes_and_checks_a_full_run(tiny_corpus, micro_run,
     assert {p: p.stat().st_mtime_ns for p in (out / "proxies").glob("*/result.json")} == stamps
     assert read_json(out / "search.json")["chosen"] == chosen
 
+    capsys.readouterr()
+    args = ["mix", "search", "micro", "--stage", "cap", "--budget", "en<=-90%", "--proxies", "5", "--proxy-tokens",
+            "1024", "--run-dir", str(out), "--quiet"] + [x for o in micro_overrides(tiny_corpus) for x in ("--set", o)]
+    assert main(args) == 2  # a budget no mixture meets: said in one line, with the closest
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no mixture meets the budget en<=-90%" in err[0] and "the closest: en " in err[0]
+    assert {p: p.stat().st_mtime_ns for p in (out / "proxies").glob("*/result.json")} == stamps
+
     assert main(["mix", "search", "micro", "--stage", "cap", "--budget", "en<=1%", "--run-dir", str(out),
                  "--check", str(micro_run)]) == 0
     c = read_json(out / "check.json")

@@ -38,6 +38,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--dry-run", action="store_true", help="slurm: write the job script, submit nothing")
     q.add_argument("--run-dir", help="the search directory (default: runs/<recipe>-mix-<stage>); a rerun resumes it")
     q.add_argument("--out", help="also copy the recipe fragment (fragment.yaml) to this file")
+    q.add_argument("--force", action="store_true", help="replace --out even if auroram did not write it")
     q.add_argument("--check", metavar="RUN", help="a run of the stage with the chosen mixture: put its realised "
                                                   "numbers next to the predicted ones (no proxies are run)")
     q.add_argument("--quiet", action="store_true")
@@ -73,6 +74,10 @@ def cmd_mix_search(args: argparse.Namespace) -> int:
             print(f"{d:<8}{100 * c['predicted_change'][d]:>+10.2f}%{100 * c['realised_change'][d]:>+10.2f}%")
         print(f"within budget: {'yes' if c['within_budget'] else 'no'}; new-language mean bpb {c['objective']:.4f}")
         return 0
+    if args.out:  # a file the user keeps is never overwritten, and that is known before any work
+        from auroram.outputs import check_out_file
+
+        check_out_file(args.out, "mix search", force=args.force)
     res = mix_search(args.recipe, list(args.overrides), stage=args.stage, budget=args.budget, proxies=args.proxies,
                      search_dir=search_dir, proxy_tokens=int(args.proxy_tokens) if args.proxy_tokens else None,
                      proxy_model=args.proxy_model, workers=args.workers,
@@ -92,7 +97,10 @@ def cmd_mix_search(args: argparse.Namespace) -> int:
         raise SearchError(f"no mixture meets the budget {res['budget']} as predicted; the closest: {over} "
                           f"(see {search_dir / 'report' / 'index.html'})")
     if args.out:
+        from auroram.outputs import record_out_file
+
         shutil.copyfile(search_dir / "fragment.yaml", args.out)
+        record_out_file(args.out, "mix search")
     print(" ".join(f"--set {x}" for x in res["set"]))
     return 0
 
