@@ -278,7 +278,7 @@ def layouts(s: Shape, *, devices: int, spec: GpuSpec, seq_len: int, global_seqs:
 # the process itself, the base's file pages a rank maps while it loads, and the export gather's staging copy.
 
 # One rank's resident memory besides the model: Python with torch, transformers and the model's classes
-# imported and a gloo process group (RSS after the load less the local shard: 0.41-0.48 GB). On a GPU the
+# imported and a gloo process group (RSS after the load less the local shard: 0.41-0.52 GB). On a GPU the
 # CUDA context adds host memory this does not count.
 PROCESS_HOST_BYTES = 440 * 10**6
 # Host bytes a CPU rank holds while one tensor of L elements is all-gathered for the export, in units of
