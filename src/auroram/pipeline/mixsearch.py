@@ -118,7 +118,11 @@ def mix_search(recipe_arg: str, overrides: list[str], *, stage: str, budget: str
         if not dry_run:
             import subprocess
 
-            subprocess.run(["sbatch", str(script)], check=True)
+            try:
+                subprocess.run(["sbatch", str(script)], check=True)
+            except FileNotFoundError:
+                raise SearchError(f"sbatch is not on PATH: the job array is written to {script}; submit it where "
+                                  f"Slurm is, or use --dry-run") from None
         console.step("mix search", f"{len(todo)} proxies {'written to' if dry_run else 'submitted as'} {script}; "
                                    f"run the same command again once they are done to fit and search")
         return {"slurm": str(script), "todo": todo}
