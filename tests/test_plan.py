@@ -249,3 +249,20 @@ def test_host_memory_agrees_with_the_loaders_own_estimate():
         assert mine["export_other_ranks"] - PROCESS_HOST_BYTES - shard - (staged - 4 * largest) == \
             theirs["export_extra_other_ranks"]
         assert mine["load_full_per_rank"] - PROCESS_HOST_BYTES - 2 * n == theirs["full_copy_fp32"]
+
+
+def test_phase_memory_only_for_a_base_and_in_its_files_dtype(tmp_path):
+    assert plan(load_recipe("micro"), gpus=8)["phases"] == []  # trained from scratch: no base to load
+    assert plan(load_recipe("micro"), gpus=8, base_arch="starcoderplus")["phases"][0]["disk_bytes"] == 2
+    cfg = {"model_type": "llama", "hidden_size": 64, "intermediate_size": 176, "num_hidden_layers": 2,
+           "num_attention_heads": 4, "num_key_value_heads": 2, "vocab_size": 1000, "dtype": "float32"}
+    (tmp_path / "config.json").write_text(json.dumps(cfg))
+    r = load_recipe("micro", [f"model.base={tmp_path}", "train.seq_len=64"])
+    p = plan(r, gpus=4)
+    ph = {x["layout"]: x for x in p["phases"]}["fsdp2"]
+    n = p["model"]["params"]["total"]
+    # embeddings and untied head, 2 layers of attention (q, k, v of 32, o) + SwiGLU + 2 RMSNorms, final norm
+    assert n == 2 * 1000 * 64 + 2 * (64 * 64 * 2 + 2 * 64 * 32 + 3 * 64 * 176 + 2 * 64) + 64
+    assert ph["disk_bytes"] == 4 and ph["ranks_per_node"] == 4
+    # a float32 base: 4 bytes a parameter of file pages and of the slice as read
+    assert ph["phases"]["load"]["host_per_rank"] == 440 * 10**6 + -(-n // 4) * 4 + (1000 * 64 // 4) * (4 + 4)

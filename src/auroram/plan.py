@@ -1,8 +1,9 @@
 """Cluster planner: what a recipe costs before a GPU is rented.
 
 From a recipe alone (no model is built, no weights are read): tokens and steps per stage, the model's
-parameter count and training FLOPs per token, memory per device for each parallel layout, and hours
-and GPU-hours at a given model-FLOPs utilisation (MFU).
+parameter count and training FLOPs per token, memory per device for each parallel layout, hours and
+GPU-hours at a given model-FLOPs utilisation (MFU), and, for a base under FSDP2/HSDP, peak host memory per
+node and device memory per GPU while it is loaded, trained and exported (`phase_memory`).
 
 Memory model, per device (bytes; P parameters; s sequence length, b micro-batch sequences, h width,
 a heads, L layers, V vocabulary, e bytes per activation: 2 in bf16, 4 in fp32):
@@ -335,13 +336,14 @@ def device_memory(params: int, largest: int, ranks: int, *, train_bytes: int = 4
 
 
 def phase_memory(s: Shape, lay: dict[str, Any], *, spec: GpuSpec, precision: str, export_file_bytes: int,
-                 activation_checkpointing: bool) -> dict[str, Any]:
-    """Peak host bytes per node and device bytes per GPU of an FSDP2/HSDP layout while loading (sharded, and
-    the full copy per rank it replaces), training and exporting. The load and export keep float32 master
-    weights (the training dtype of the shards) whatever the compute precision; the export is in bf16."""
+                 activation_checkpointing: bool, disk_bytes: int = 2) -> dict[str, Any]:
+    """Peak host bytes per node and device bytes per GPU of an FSDP2/HSDP layout while loading a base stored
+    with `disk_bytes` a parameter (sharded, and the full copy per rank it replaces), training and
+    exporting. The load and export keep float32 master weights (the training dtype of the shards) whatever
+    the compute precision; the export is in bf16."""
     n, largest, shard_group = count_params(s)["total"], largest_tensor_params(s), lay["shard"]
     node = min(spec.devices_per_node, lay["dp"])  # ranks on one node
-    h = host_memory(n, largest, shard_group, export_file_bytes=export_file_bytes, on_gpu=True)
+    h = host_memory(n, largest, shard_group, export_file_bytes=export_file_bytes, on_gpu=True, disk_bytes=disk_bytes)
     d = device_memory(n, largest, shard_group)
     train_device = lay["total_bytes"]["ckpt" if activation_checkpointing else "no_ckpt"]
     rows = {
@@ -361,7 +363,7 @@ def phase_memory(s: Shape, lay: dict[str, Any], *, spec: GpuSpec, precision: str
     sharded = ("load", "train", "export")
     return {
         "layout": lay["name"], "shard": shard_group, "ranks_per_node": node, "export_file_bytes": export_file_bytes,
-        "largest_tensor_params": largest, "activation_checkpointing": activation_checkpointing,
+        "largest_tensor_params": largest, "activation_checkpointing": activation_checkpointing, "disk_bytes": disk_bytes,
         "precision": precision, "phases": rows,
         "peak_host_per_node": max(rows[k]["host_per_node"] for k in sharded),
         "peak_device_per_gpu": max(rows[k]["device_per_gpu"] for k in sharded),
@@ -372,7 +374,23 @@ def phase_memory(s: Shape, lay: dict[str, Any], *, spec: GpuSpec, precision: str
 # ----------------------------------------------------------------------------------------------------
 # The plan.
 
-DEFAULT_TP_PP = [(8, 1), (4, 4)]  # TP inside a node; Aurora-M's TP4 x PP4
+DEFAULT_TP_PP = [(8, 1), (4, 4)]
+
+
+def _base_disk_bytes(recipe: Recipe, base_config: dict[str, Any] | None) -> int | None:
+    """Bytes a parameter of the base's weight files (its config's dtype: 4 for float32, else 2, as a known
+    base's half-precision release); None for a recipe without a base."""
+    cfg = base_config
+    if cfg is None and recipe.model.base:
+        path = Path(recipe.model.base).expanduser() / "config.json"
+        try:
+            cfg = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+        except (OSError, ValueError):
+            cfg = {}  # shape_from_recipe has already said what is wrong with it
+    if cfg is None:
+        return None
+    named = str((cfg.get("dtype") or cfg.get("torch_dtype") or "bfloat16") if isinstance(cfg, dict) else "bfloat16")
+    return 4 if named.replace("torch.", "") in ("float32", "float") else 2  # TP inside a node; Aurora-M's TP4 x PP4
 
 
 def plan(recipe: Recipe, *, gpus: int, gpu: str = "h100", mfu: float = 0.4,
@@ -417,9 +435,12 @@ def plan(recipe: Recipe, *, gpus: int, gpu: str = "h100", mfu: float = 0.4,
     lays = layouts(shape, devices=devices, spec=spec, seq_len=t.seq_len, global_seqs=global_seqs,
                    micro_seqs=t.micro_batch_seqs, precision=precision, attention=attention,
                    tp_pp=DEFAULT_TP_PP if tp_pp is None else tp_pp)
-    phases = [phase_memory(shape, lay, spec=spec, precision=precision, export_file_bytes=round(export_file_gb * GB),
-                           activation_checkpointing=t.activation_checkpointing)
-              for lay in lays if lay["name"].startswith(("fsdp2", "hsdp"))]
+    # only a base is loaded from safetensors files; a recipe trained from scratch builds its first model whole
+    disk = _base_disk_bytes(recipe, base_config if base_config is not None or not base_arch else known_base(base_arch))
+    phases = [] if disk is None else [
+        phase_memory(shape, lay, spec=spec, precision=precision, export_file_bytes=round(export_file_gb * GB),
+                     activation_checkpointing=t.activation_checkpointing, disk_bytes=disk)
+        for lay in lays if lay["name"].startswith(("fsdp2", "hsdp"))]
     return {
         "recipe": recipe.name,
         "gpu": gpu, "gpu_label": spec.label, "gpus": gpus, "devices": devices,
