@@ -328,10 +328,11 @@ def host_memory(params: int, largest: int, ranks: int, *, export_file_bytes: int
 
 def device_memory(params: int, largest: int, ranks: int, *, train_bytes: int = 4) -> dict[str, int]:
     """Peak device bytes of one GPU while loading and exporting, the model's shards in float32 over `ranks`:
-    load (its shard and the owned slice being copied in), load_full_copy (the path before: the whole model
-    moved to the device, then sharded) and export (its shard and one gathered tensor)."""
+    load (its shard: each slice is read and converted on the host, then copied into it), load_full_copy (the
+    path before: the whole model moved to the device, then sharded) and export (its shard and one gathered
+    tensor)."""
     shard = -(-params // ranks) * train_bytes
-    return {"load": shard + -(-largest // ranks) * train_bytes, "load_full_copy": params * train_bytes + shard,
+    return {"load": shard, "load_full_copy": params * train_bytes + shard,
             "export": shard + largest * train_bytes}
 
 
