@@ -375,7 +375,7 @@ def phase_memory(s: Shape, lay: dict[str, Any], *, spec: GpuSpec, precision: str
 # ----------------------------------------------------------------------------------------------------
 # The plan.
 
-DEFAULT_TP_PP = [(8, 1), (4, 4)]
+DEFAULT_TP_PP = [(8, 1), (4, 4)]  # TP inside a node; Aurora-M's TP4 x PP4
 
 
 def _base_disk_bytes(recipe: Recipe, base_config: dict[str, Any] | None) -> int | None:
@@ -391,7 +391,7 @@ def _base_disk_bytes(recipe: Recipe, base_config: dict[str, Any] | None) -> int 
     if cfg is None:
         return None
     named = str((cfg.get("dtype") or cfg.get("torch_dtype") or "bfloat16") if isinstance(cfg, dict) else "bfloat16")
-    return 4 if named.replace("torch.", "") in ("float32", "float") else 2  # TP inside a node; Aurora-M's TP4 x PP4
+    return 4 if named.replace("torch.", "") in ("float32", "float") else 2
 
 
 def plan(recipe: Recipe, *, gpus: int, gpu: str = "h100", mfu: float = 0.4,
