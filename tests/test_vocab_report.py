@@ -151,4 +151,5 @@ def test_extended_run_reports_fertility_record_bytes_and_flops(tiny_corpus, tmp_
     assert "Vocabulary extension" in html and "tokens/byte base" in html and "bytes of text" in html
     prov = read_json(run / "provenance.json")["vocabulary"]
     assert prov["add"] == 60 and prov["train_sources"] == ["hi", "ja"] and prov["keep"] == ["en", "code"]
-    assert prov["record"] == "tokenizer/hf/extension.json" and prov["base_tokenizer_hash"] == ext["base"]["tokenizer_hash"]
+    assert prov["record"] == "tokenizer/hf/extension.json"
+    assert prov["base_tokenizer_hash"] == ext["base"]["tokenizer_hash"]

@@ -209,7 +209,8 @@ def _extension_blocks(tok: dict) -> list[dict]:
     init = ext.get("init")
     learnt = ", ".join(f"{u.get('name')} ({_tokens(u.get('bytes'))}B)" for u in ext.get("learnt_from") or [])
     keep = ", ".join(str(u.get("name")) for u in ext.get("keep") or [])
-    rows = [["base", f"{_num(base.get('vocab_size'))} tokens ({base.get('kind')}), tokenizer {base.get('tokenizer_hash')}"],
+    rows = [["base", f"{_num(base.get('vocab_size'))} tokens ({base.get('kind')}), "
+                     f"tokenizer {base.get('tokenizer_hash')}"],
             ["added", f"{_num(ext.get('added'))} of {_num(ext.get('requested'))} requested, ids from "
                       f"{_num(ext.get('first_new_id'))} ({_num(ext.get('added_characters'))} characters, "
                       f"{_num(ext.get('added_merges'))} merges)"],
