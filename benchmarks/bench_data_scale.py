@@ -2,18 +2,21 @@
 of growing size, with 1 and 2 tasks; tokenization per core against raw `tokenizers`; peak memory per task.
 
     python benchmarks/bench_data_scale.py --demo DEMO_DIR --work SCRATCH [--mb 100 400 1600] [--tasks 1 2]
-        [--two-only-from-mb 1600] [--tokenize-mb 8] [--json-out FILE]
+        [--two-only-from-mb 1600] [--tokenize-mb 8] [--tokenize-only] [--json-out FILE]
 
 DEMO_DIR is the demo corpus (`auroram data demo`); SCRATCH holds the corpora and run directories (deleted
 per size unless --keep). Each corpus is grown by benchmarks/synth_corpus.py: one source per language, each
 `curate: true`, so curation runs with the tiny recipe's curate settings; the demo's held-out text is the
 evaluation set decontamination checks against; one BPE (4,096 tokens, learnt once from the demo's English and
-code) is copied into every run, so no run trains a tokenizer. Each `auroram prepare` runs as a child process:
-CPU seconds are getrusage(RUSAGE_CHILDREN) of this process around it (the prepare process and every worker it
-waited for), peak memory per process is /proc/PID/status VmHWM sampled every 0.2 s over the process tree, and
-the time of each step (curate:<source>, shards:<source>) is read from the run's log. The 1- and 2-task runs of
-a size alternate. Tokenization per core: `tokenize_part` (encode, EOS, hash, part on disk) against
-`Tokenizer.encode_batch` on the same curated texts, one thread, taking turns.
+code) is copied into every run, so no run trains a tokenizer. Each `auroram prepare` runs as a child process.
+CPU seconds: each process of its tree sampled from /proc/PID/stat every 0.1 s (datatrove's workers are not
+all waited for, so getrusage of the children misses some; the larger of the two is kept), split into curation
+and shard sets at the `curate` step's start and end lines in the run's log. Peak memory: /proc/PID/status
+VmHWM of each process, the prepare process and its workers apart. The 1- and 2-task runs of a size follow
+each other. Tokenization per core (--tokenize-mb of the first corpus, an equal share of each language):
+`tokenize_part` (encode, EOS, hash, part on disk) against the tokenizer's own batch calls
+(`Tokenizer.encode_batch` and transformers' `tokenizer(texts)`, ids as lists), one thread, CPU seconds, the
+sides taking turns within a repeat.
 """
 
 from __future__ import annotations
@@ -172,8 +175,9 @@ def shard_stats(run_dir: Path) -> dict:
     return {"tokens": tokens, "documents": docs, "text_bytes": text, "shard_bytes": on_disk, "kept_bytes": kept}
 
 
-def tokenize_vs_raw(run_dir: Path, tok_dir: Path, max_mb: float, repeats: int) -> dict:
-    """tokenize_part against encode_batch on the curated text the run kept, one thread, taking turns."""
+def tokenize_vs_raw(corpus: Path, tok_dir: Path, max_mb: float, repeats: int, scratch: Path) -> dict:
+    """tokenize_part against the tokenizer's own batch calls on the same texts (an equal share of each
+    language of the corpus), one thread, CPU seconds, the sides taking turns within each repeat."""
     import gzip
 
     from auroram.tokenize.bpe import eos_id, load_tokenizer
@@ -183,7 +187,7 @@ def tokenize_vs_raw(run_dir: Path, tok_dir: Path, max_mb: float, repeats: int) -
     per = max_mb * 1e6 / len(LANGS)
     for lang in LANGS:
         got = 0
-        for f in sorted((run_dir / "curate" / "sources" / lang / "kept").rglob("*.jsonl*")):
+        for f in sorted((corpus / lang).rglob("*.jsonl*")):
             opener = gzip.open if f.suffix == ".gz" else open
             with opener(f, "rt", encoding="utf-8") as fh:
                 for line in fh:
@@ -197,21 +201,29 @@ def tokenize_vs_raw(run_dir: Path, tok_dir: Path, max_mb: float, repeats: int) -
         used += got
     tok = load_tokenizer(tok_dir / "hf")
     backend, eos = tok.backend_tokenizer, eos_id(tok)
-    raw_s, ours_s = [], []
-    out = run_dir.parent / "tokenize-bench"
+    sides = {
+        # the Rust tokenizer's batch call, ids collected as lists
+        "encode_batch": lambda: [[e.ids for e in backend.encode_batch(texts[i : i + 512], add_special_tokens=False)]
+                                 for i in range(0, len(texts), 512)],
+        # transformers' call, as a user would write it: input ids (and attention masks) as lists
+        "tokenizer(texts)": lambda: [tok(texts[i : i + 512], add_special_tokens=False)["input_ids"]
+                                     for i in range(0, len(texts), 512)],
+        # auroram: encode, EOS, hash, the part on disk with its record
+        "tokenize_part": lambda: tokenize_part(tok, texts, scratch, 0, eos_id=eos, masked=False),
+    }
+    cpu: dict[str, list[float]] = {k: [] for k in sides}
     for _ in range(repeats):
-        t0 = time.process_time()
-        for i in range(0, len(texts), 512):
-            backend.encode_batch(texts[i : i + 512], add_special_tokens=False)
-        raw_s.append(time.process_time() - t0)
-        t0 = time.process_time()
-        tokenize_part(tok, texts, out, 0, eos_id=eos, masked=False)
-        ours_s.append(time.process_time() - t0)
-    shutil.rmtree(out, ignore_errors=True)
-    ratios = [r / o for r, o in zip(raw_s, ours_s)]
-    return {"bytes": used, "documents": len(texts), "raw_mb_per_cpu_s": [used / 1e6 / s for s in raw_s],
-            "part_mb_per_cpu_s": [used / 1e6 / s for s in ours_s], "ratios": ratios,
-            "ratio_median": statistics.median(ratios)}
+        for k, fn in sides.items():
+            t0 = time.process_time()
+            fn()
+            cpu[k].append(time.process_time() - t0)
+    shutil.rmtree(scratch, ignore_errors=True)
+    out: dict = {"bytes": used, "documents": len(texts),
+                 "mb_per_cpu_s": {k: [used / 1e6 / x for x in v] for k, v in cpu.items()}}
+    for k in ("encode_batch", "tokenizer(texts)"):
+        r = [a / b for a, b in zip(cpu[k], cpu["tokenize_part"])]
+        out[f"ratio_vs_{k}"] = {"median": statistics.median(r), "min": min(r), "max": max(r)}
+    return out
 
 
 def main() -> int:
@@ -224,6 +236,7 @@ def main() -> int:
                     help="from this size on, only the largest task count runs")
     ap.add_argument("--tokenize-mb", type=float, default=8.0)
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--tokenize-only", action="store_true", help="only the tokenization comparison")
     ap.add_argument("--keep", action="store_true")
     ap.add_argument("--json-out", type=Path)
     a = ap.parse_args()
@@ -239,6 +252,15 @@ def main() -> int:
         (a.work / "bpe.yaml").write_text(yaml.safe_dump(r))
         subprocess.run([str(Path(sys.executable).parent / "auroram"), "prepare", str(a.work / "bpe.yaml"),
                         "--run-dir", str(a.work / "bpe")], check=True, capture_output=True)
+    if a.tokenize_only:
+        corpus = a.work / "corpus-tokenize"
+        build(a.demo, corpus, a.tokenize_mb * 1.2)
+        results["tokenize"] = tokenize_vs_raw(corpus, tok_dir, a.tokenize_mb, a.repeats, a.work / "tok-bench")
+        print(json.dumps(results["tokenize"], indent=1))
+        shutil.rmtree(corpus, ignore_errors=True)
+        if a.json_out:
+            a.json_out.write_text(json.dumps(results, indent=1))
+        return 0
     for mb in a.mb:
         corpus = a.work / f"corpus-{mb:g}"
         t0 = time.perf_counter()
@@ -260,10 +282,9 @@ def main() -> int:
                   f"{run['load'][0]:.1f}; steps {run['step_wall_s']}", flush=True)
         last = a.work / f"run-{mb:g}-{counts[-1]}"
         size["output"] = shard_stats(last)
-        if mb == a.mb[0]:
-            results["tokenize"] = tokenize_vs_raw(last, tok_dir, a.tokenize_mb, a.repeats)
-            print(f"  tokenize_part vs encode_batch: ratio {results['tokenize']['ratio_median']:.3f} "
-                  f"({results['tokenize']})", flush=True)
+        if mb == a.mb[0] and a.tokenize_mb > 0:
+            results["tokenize"] = tokenize_vs_raw(corpus, tok_dir, a.tokenize_mb, a.repeats, a.work / "tok-bench")
+            print(f"  tokenize_part vs raw: {json.dumps(results['tokenize'])}", flush=True)
         results["sizes"].append(size)
         if not a.keep:
             shutil.rmtree(corpus, ignore_errors=True)

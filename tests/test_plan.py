@@ -272,3 +272,82 @@ def test_phase_memory_only_for_a_base_and_in_its_files_dtype(tmp_path):
     assert ph["disk_bytes"] == 4 and ph["ranks_per_node"] == 4
     # a float32 base: 4 bytes a parameter of file pages and of the slice as read
     assert ph["phases"]["load"]["host_per_rank"] == 440 * 10**6 + -(-n // 4) * 4 + (1000 * 64 // 4) * (4 + 4)
+
+
+# ----------------------------------------------------------------------------------------------------
+# The data side (auroram prepare on CPU nodes).
+
+def _hours(text_bytes, cpu_s_per_mb):
+    return text_bytes / 1e6 * cpu_s_per_mb / 3600
+
+
+def test_data_plan_of_aurora_m_by_hand():
+    from auroram.plan import BYTES_PER_TOKEN, CURATE_CPU_S_PER_MB, DECONTAM_CPU_S_PER_MB, TOKENIZE_CPU_S_PER_MB
+
+    assert BYTES_PER_TOKEN == 3.9  # ~1.7 TB of text for 435B tokens
+    r = load_recipe("aurora-m", ["data.tasks=256"])
+    d = plan(r, gpus=128, gpu="mi250x", cpu_nodes=4, cores_per_node=32)["data"]
+    src = {s["name"]: s for s in d["sources"]}
+    assert len(src) == 20 and d["vocab_size"] == 49152 and d["token_bytes"] == 2
+    # CAP's weights and CAT's each add up to 1: a source draws weight x stage tokens
+    assert src["fi_web"]["tokens_drawn"] == round(0.13 * 377e9)
+    assert src["code_stack"]["tokens_drawn"] == round(0.20 * 377e9 + 0.10 * 58e9) == 81_200_000_000
+    assert src["fi_web"]["text_bytes"] == round(0.13 * 377e9 * 3.9)
+    assert src["fi_web"]["text_bytes_from"] == "tokens x bytes/token"  # data/aurora-m/ is not downloaded here
+    # plain text: 2 bytes a token (vocab 49,152 fits uint16); loss_on response: 1 byte of mask more
+    assert src["fi_web"]["shard_bytes"] == round(0.13 * 377e9 * 2)
+    assert src["instruct_hq"]["masked"] and src["instruct_hq"]["shard_bytes"] == round(0.15 * 58e9 * 3)
+    assert not src["fi_web"]["masked"]
+    t = d["total"]
+    assert t["tokens_drawn"] == pytest.approx(435e9, abs=20)
+    assert t["text_bytes"] == pytest.approx(435e9 * 3.9, rel=1e-9)  # 1.7 TB
+    masked_tokens = 0.15 * 58e9 + 0.01 * 58e9
+    assert t["shard_bytes"] == pytest.approx(2 * 435e9 + masked_tokens, rel=1e-9)
+    # the recipe's sources are curated already (no curate: block): decontamination and tokenization only
+    shards_h = _hours(435e9 * 3.9, DECONTAM_CPU_S_PER_MB + TOKENIZE_CPU_S_PER_MB)
+    assert shards_h > 100  # 1.7 TB at more than 0.2 CPU-s a MB
+    assert t["core_hours"]["curate"] == 0
+    assert t["core_hours_total"] == pytest.approx(shards_h, rel=1e-9)
+    assert t["curate_core_hours_if_curated"] == pytest.approx(
+        _hours((435e9 - masked_tokens) * 3.9, CURATE_CPU_S_PER_MB), rel=1e-9)
+    # 256 tasks a source on 128 cores: every core busy, wall = core-hours / 128
+    assert d["cores"] == 128 and t["wall_hours"] == pytest.approx(shards_h / 128, rel=1e-9)
+    # one task a source (the default): the largest source, code_stack, runs on one core
+    one = plan(load_recipe("aurora-m"), gpus=128, gpu="mi250x", cpu_nodes=4, cores_per_node=32)["data"]
+    assert one["total"]["wall_hours"] == pytest.approx(
+        _hours(81.2e9 * 3.9, DECONTAM_CPU_S_PER_MB + TOKENIZE_CPU_S_PER_MB), rel=1e-9)
+
+
+def test_data_plan_reads_sizes_from_files_and_counts_curation(tmp_path):
+    from auroram.plan import CURATE_CPU_S_PER_MB, DECONTAM_CPU_S_PER_MB, TOKENIZE_CPU_S_PER_MB
+
+    f = tmp_path / "fi.jsonl"
+    f.write_text('{"text": "hyvää huomenta"}\n' * 1000, encoding="utf-8")
+    r = load_recipe("micro", [f"sources.fi.path={f}", "sources.fi.curate=true"])
+    d = plan(r, gpus=1, bytes_per_token=4.0)["data"]
+    fi = {s["name"]: s for s in d["sources"]}["fi"]
+    size = f.stat().st_size
+    assert fi["text_bytes_from"] == "files" and fi["text_bytes"] == size
+    assert fi["tokens"] == round(size / 4.0) and fi["shard_bytes"] == round(size / 4.0) * 2  # vocab 512
+    assert fi["curate"] and fi["core_hours"]["curate"] == pytest.approx(_hours(size, CURATE_CPU_S_PER_MB))
+    assert fi["core_hours_total"] == pytest.approx(
+        _hours(size, CURATE_CPU_S_PER_MB + DECONTAM_CPU_S_PER_MB + TOKENIZE_CPU_S_PER_MB))
+    # an instruction source is masked: 3 bytes a token
+    inst = {s["name"]: s for s in d["sources"]}["inst_cap_en"]
+    assert inst["masked"] and inst["shard_bytes"] == round(inst["tokens"] * 3)
+
+
+def test_plan_cli_cpu_nodes(capsys):
+    from auroram.cli import main
+
+    assert main(["plan", "aurora-m", "--gpus", "8", "--json", "--cpu-nodes", "2", "--cores-per-node", "16",
+                 "--bytes-per-token", "4", "--set", "data.tasks=64"]) == 0
+    d = json.loads(capsys.readouterr().out)["data"]
+    assert (d["cpu_nodes"], d["cores_per_node"], d["cores"], d["tasks"]) == (2, 16, 32, 64)
+    assert d["total"]["text_bytes"] == pytest.approx(435e9 * 4, rel=1e-9)
+    assert d["total"]["wall_hours"] == pytest.approx(d["total"]["core_hours_total"] / 32, rel=1e-9)
+    assert main(["plan", "aurora-m", "--gpus", "8", "--cores-per-node", "16"]) == 0
+    out = capsys.readouterr().out
+    assert "data preparation (auroram prepare)" in out and "on 1 x 16 cores with data.tasks 1" in out
+    assert main(["plan", "aurora-m", "--gpus", "8", "--cpu-nodes", "0"]) != 0
+    assert "--cpu-nodes 0" in capsys.readouterr().err

@@ -112,7 +112,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
     print(plan_command(args.recipe, gpus=args.gpus, gpu=args.gpu, mfu=args.mfu, as_json=args.json,
                        base_arch=args.base_arch, overrides=args.overrides, attention=args.attention,
-                       layouts=args.layout, export_file_gb=args.export_file_gb))
+                       layouts=args.layout, export_file_gb=args.export_file_gb, cpu_nodes=args.cpu_nodes,
+                       cores_per_node=args.cores_per_node, bytes_per_token=args.bytes_per_token))
     return 0
 
 
@@ -380,6 +381,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--attention", default="flash", choices=["flash", "eager"])
     p.add_argument("--export-file-gb", type=float, default=5.0,
                    help="bound on each exported weight file, GB: what rank 0 buffers while exporting (default 5)")
+    p.add_argument("--cpu-nodes", type=int, default=1, help="CPU nodes that prepare the data (default 1)")
+    p.add_argument("--cores-per-node", type=int, default=64, help="cores of each CPU node (default 64)")
+    p.add_argument("--bytes-per-token", type=float, default=3.9,
+                   help="text bytes a token where a source's files are not on disk (default 3.9: Aurora-M's "
+                        "~1.7 TB for 435B StarCoder tokens)")
     p.set_defaults(func=cmd_plan)
 
     p = sub.add_parser("report", help="rebuild a run's HTML report, or compare runs side by side")

@@ -373,6 +373,129 @@ def phase_memory(s: Shape, lay: dict[str, Any], *, spec: GpuSpec, precision: str
 
 
 # ----------------------------------------------------------------------------------------------------
+# The data side: what `auroram prepare` costs on CPU nodes before the GPU job.
+#
+# Per source a stage draws from: tokens drawn (its weight x the stage's tokens, summed over stages), text
+# bytes (its files on disk when they are there, else tokens x bytes per token), the shard set on disk and
+# CPU-core-hours at rates benchmarks/bench_data_scale.py measured (2026-12-03, 2-core AMD EPYC VM, synthetic
+# multilingual corpora grown from the demo, tiny recipe's curate settings, demo held-out sets, a 4,096-token
+# BPE; CPU seconds per MB of text, on one core, with 2 tasks). Every input byte is counted through every
+# step: a curated source's shards are sized as if curation kept all of it (an upper bound).
+
+# curation (language ID, heuristics, quality, toxicity, PII, exact and near-duplicate removal), per MB in
+CURATE_CPU_S_PER_MB = 2.92
+# a shard task less its tokenizer, per MB it reads: reading, rendering, decontamination, the part on disk
+DECONTAM_CPU_S_PER_MB = 0.93
+# tokenize_part alone: encoding, EOS, hashing (a larger BPE changes this; the measured one has 4,096 tokens)
+TOKENIZE_CPU_S_PER_MB = 0.78
+# Aurora-M: ~1.7 TB of text for 435B tokens of StarCoder's tokenizer; the demo's BPE is not StarCoder's
+BYTES_PER_TOKEN = 3.9
+MB = 10**6
+
+
+def _source_disk_bytes(path: str) -> int | None:
+    """Bytes of a source's files when they are on this machine (None: not there, or compressed)."""
+    from auroram.data.sources import SourceError, _files
+
+    if ":" in path.split("/", 1)[0] or not Path(path).expanduser().exists():  # "demo:en" and the like
+        return None
+    try:
+        files = _files(path)
+    except SourceError:
+        return None
+    if any(f.name.endswith(".gz") for f in files):
+        return None
+    return sum(f.stat().st_size for f in files)
+
+
+def data_plan(recipe: Recipe, vocab_size: int, *, cpu_nodes: int = 1, cores_per_node: int = 64,
+              bytes_per_token: float = BYTES_PER_TOKEN) -> dict[str, Any]:
+    """Tokens, bytes and CPU-core-hours of the recipe's data preparation, and its wall time on
+    cpu_nodes x cores_per_node cores with the recipe's data.tasks (tasks per source)."""
+    from auroram.pipeline.resolve import source_curated
+
+    if cpu_nodes <= 0 or cores_per_node <= 0:
+        raise PlanError(f"--cpu-nodes {cpu_nodes}, --cores-per-node {cores_per_node}: must be positive")
+    if not bytes_per_token > 0:
+        raise PlanError(f"--bytes-per-token {bytes_per_token}: must be positive")
+    drawn: dict[str, float] = {}
+    for st in recipe.stages:
+        for name, w in recipe.stage_weights(st).items():
+            drawn[name] = drawn.get(name, 0.0) + w * st.tokens
+    token_bytes = 2 if vocab_size <= 65535 else 4
+    sources = []
+    for name in sorted(drawn, key=lambda n: list(recipe.sources).index(n)):
+        src = recipe.sources[name]
+        masked = src.format != "text" or src.loss_on == "response"
+        on_disk = _source_disk_bytes(src.path)
+        text = on_disk if on_disk is not None else drawn[name] * bytes_per_token
+        tokens = round(text / bytes_per_token if on_disk is not None else drawn[name])
+        curated = source_curated(recipe, name)
+        hours = {"curate": text / MB * CURATE_CPU_S_PER_MB / 3600 if curated else 0.0,
+                 "decontaminate": text / MB * DECONTAM_CPU_S_PER_MB / 3600,
+                 "tokenize": text / MB * TOKENIZE_CPU_S_PER_MB / 3600}
+        sources.append({
+            "name": name, "domain": src.domain, "masked": masked, "curate": curated,
+            "tokens_drawn": round(drawn[name]), "text_bytes": round(text),
+            "text_bytes_from": "files" if on_disk is not None else "tokens x bytes/token",
+            "tokens": tokens, "shard_bytes": tokens * (token_bytes + (1 if masked else 0)),
+            "core_hours": hours, "core_hours_total": sum(hours.values()),
+            # what curating it would add, for a plain-text source the recipe does not curate
+            "curate_core_hours_if_curated": text / MB * CURATE_CPU_S_PER_MB / 3600
+            if not curated and not masked else 0.0,
+        })
+    cores, tasks = cpu_nodes * cores_per_node, recipe.data.tasks
+
+    def phase_wall(keys: tuple[str, ...]) -> float:
+        # a phase ends with its slowest source, which spreads over at most data.tasks cores
+        per = [sum(s["core_hours"][k] for k in keys) for s in sources]
+        return max(sum(per) / cores, max(per, default=0.0) / min(tasks, cores))
+
+    # curation, then the shard sets (on Slurm the plan job waits for every curation job)
+    wall = phase_wall(("curate",)) + phase_wall(("decontaminate", "tokenize"))
+    total = {k: sum(s["core_hours"][k] for s in sources) for k in ("curate", "decontaminate", "tokenize")}
+    return {
+        "bytes_per_token": bytes_per_token, "vocab_size": vocab_size, "token_bytes": token_bytes,
+        "rates_cpu_s_per_mb": {"curate": CURATE_CPU_S_PER_MB, "decontaminate": DECONTAM_CPU_S_PER_MB,
+                               "tokenize": TOKENIZE_CPU_S_PER_MB},
+        "cpu_nodes": cpu_nodes, "cores_per_node": cores_per_node, "cores": cores, "tasks": tasks,
+        "sources": sources,
+        "total": {"tokens_drawn": sum(s["tokens_drawn"] for s in sources),
+                  "text_bytes": sum(s["text_bytes"] for s in sources),
+                  "shard_bytes": sum(s["shard_bytes"] for s in sources),
+                  "core_hours": total, "core_hours_total": sum(total.values()),
+                  "curate_core_hours_if_curated": sum(s["curate_core_hours_if_curated"] for s in sources),
+                  "wall_hours": wall},
+    }
+
+
+def render_data(p: dict[str, Any]) -> list[str]:
+    d = p.get("data")
+    if not d:
+        return []
+    lines = ["", f"data preparation (auroram prepare): {d['bytes_per_token']:g} bytes of text a token, "
+                 f"{d['token_bytes']} bytes a token on disk (+1 for a loss mask), vocab {d['vocab_size']:,}; "
+                 f"CPU-core-hours at {', '.join(f'{k} {v:g}' for k, v in d['rates_cpu_s_per_mb'].items())} "
+                 f"CPU-s/MB (benchmarks/bench_data_scale.py):"]
+    rows = [("source", "tokens", "text", "from", "shards", "curate", "decontam", "tokenize", "core-h")]
+    for s in d["sources"] + [{**d["total"], "name": "total", "text_bytes_from": "", "masked": False,
+                              "curate": d["total"]["core_hours"]["curate"] > 0}]:
+        h = s["core_hours"]
+        rows.append((s["name"] + (" (masked)" if s["masked"] else ""), _si(s["tokens_drawn"]), _bytes(s["text_bytes"]),
+                     s["text_bytes_from"], _bytes(s["shard_bytes"]), _hours(h["curate"]) if s["curate"] else "-",
+                     _hours(h["decontaminate"]), _hours(h["tokenize"]), _hours(s["core_hours_total"])))
+    lines += _table(rows, right_from=1, left_cols={3})
+    t = d["total"]
+    lines.append(f"wall: {t['wall_hours']:,.1f} h on {d['cpu_nodes']} x {d['cores_per_node']} cores with data.tasks "
+                 f"{d['tasks']}" + (f" (each source uses at most {d['tasks']} cores: raise data.tasks)"
+                                    if d["tasks"] < d["cores"] else ""))
+    if t["curate_core_hours_if_curated"] > 0:
+        lines.append(f"(curating the plain-text sources the recipe reads as they are (curate: true) would add "
+                     f"{_hours(t['curate_core_hours_if_curated'])} core-hours)")
+    return lines
+
+
+# ----------------------------------------------------------------------------------------------------
 # The plan.
 
 DEFAULT_TP_PP = [(8, 1), (4, 4)]  # TP inside a node; Aurora-M's TP4 x PP4
@@ -396,10 +519,12 @@ def _base_disk_bytes(recipe: Recipe, base_config: dict[str, Any] | None) -> int 
 
 def plan(recipe: Recipe, *, gpus: int, gpu: str = "h100", mfu: float = 0.4,
          base_config: dict[str, Any] | None = None, base_arch: str | None = None, attention: str = "flash",
-         tp_pp: list[tuple[int, int]] | None = None, export_file_gb: float = 5.0) -> dict[str, Any]:
+         tp_pp: list[tuple[int, int]] | None = None, export_file_gb: float = 5.0, cpu_nodes: int = 1,
+         cores_per_node: int = 64, bytes_per_token: float = BYTES_PER_TOKEN) -> dict[str, Any]:
     """`gpus` counts cards (an MI250X card is two devices); `tp_pp` lists the (TP, PP) layouts to size
     besides DDP and FSDP2 (default: TP8, and Aurora-M's TP4 x PP4); `export_file_gb` bounds the export's
-    files (the host memory rank 0 holds while exporting)."""
+    files (the host memory rank 0 holds while exporting); cpu_nodes x cores_per_node run the data
+    preparation (data_plan)."""
     if gpu not in GPUS:
         raise PlanError(f"--gpu {gpu!r}: unknown (known: {', '.join(GPUS)})")
     if gpus <= 0:
@@ -456,6 +581,9 @@ def plan(recipe: Recipe, *, gpus: int, gpu: str = "h100", mfu: float = 0.4,
                   "hours": hours, "days": hours / 24, "gpu_hours": hours * gpus, "device_hours": hours * devices},
         "layouts": lays,
         "phases": phases,
+        # an extended vocabulary adds its tokens to the base's
+        "data": data_plan(recipe, shape.vocab + (recipe.tokenizer.add if recipe.tokenizer.kind == "extend" else 0),
+                          cpu_nodes=cpu_nodes, cores_per_node=cores_per_node, bytes_per_token=bytes_per_token),
     }
 
 
@@ -515,6 +643,7 @@ def render_plan(p: dict[str, Any]) -> str:
                      f["ckpt"], lay["note"]))
     lines += _table(rows, right_from=1, left_cols={6, 9, 10})
     lines += render_phases(p)
+    lines += render_data(p)
     return "\n".join(lines)
 
 
@@ -561,11 +690,13 @@ def parse_layout(text: str) -> tuple[int, int]:
 
 def plan_command(recipe_name: str, *, gpus: int, gpu: str = "h100", mfu: float = 0.4, as_json: bool = False,
                  base_arch: str | None = None, overrides: list[str] | None = None, attention: str = "flash",
-                 layouts: list[str] | None = None, export_file_gb: float = 5.0) -> str:
+                 layouts: list[str] | None = None, export_file_gb: float = 5.0, cpu_nodes: int = 1,
+                 cores_per_node: int = 64, bytes_per_token: float = BYTES_PER_TOKEN) -> str:
     """What `auroram plan` prints: the table, or the plan as JSON."""
     from auroram.config import load_recipe
 
     tp_pp = DEFAULT_TP_PP + [parse_layout(x) for x in layouts] if layouts else None
     p = plan(load_recipe(recipe_name, overrides), gpus=gpus, gpu=gpu, mfu=mfu, base_arch=base_arch,
-             attention=attention, tp_pp=tp_pp, export_file_gb=export_file_gb)
+             attention=attention, tp_pp=tp_pp, export_file_gb=export_file_gb, cpu_nodes=cpu_nodes,
+             cores_per_node=cores_per_node, bytes_per_token=bytes_per_token)
     return json.dumps(p, indent=2) if as_json else render_plan(p)
