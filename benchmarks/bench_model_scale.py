@@ -306,8 +306,8 @@ def report(rows: list[dict]) -> str:
         gpu = (slopes["sharded"] * ranks - 4) / w
         out.append(f"StarCoderPlus ({n / 1e9:.1f}B) on {w} ranks (one node), from these slopes: sharded load "
                    f"{cpu:.2f} bytes x params = {cpu * n / gb:.1f} GB a rank on CPU; on GPUs {gpu:.2f} bytes x params "
-                   f"= {gpu * n / gb:.1f} GB of host a rank ({w * gpu * n / gb:.0f} GB a node, mostly the base's file "
-                   f"pages) and {4 / w:.1f} bytes x params = {4 * n / w / gb:.1f} GB a GPU. Full copy per rank: "
+                   f"= {gpu * n / gb:.1f} GB of host a rank ({w * gpu * n / gb:.0f} GB a node: the slice being read, "
+                   f"besides the process itself) and {4 / w:.1f} bytes x params = {4 * n / w / gb:.1f} GB a GPU. Full copy per rank: "
                    f"{slopes['full']:.2f} bytes x params = {slopes['full'] * n / gb:.0f} GB a rank, of which "
                    f"{4 * n / gb:.0f} GB fp32 (a node: {w} x {4 * n / gb:.0f} + {2 * n / gb:.0f} GB of shared file "
                    f"pages = {(w * 4 + 2) * n / gb:.0f} GB), then {4 * n / gb:.0f} GB on each GPU before it is sharded")

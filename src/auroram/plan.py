@@ -276,7 +276,8 @@ def layouts(s: Shape, *, devices: int, spec: GpuSpec, seq_len: int, global_seqs:
 # writes files of a bounded size (auroram.model.export). The terms are those of
 # auroram.model.load.memory_estimate (tests/test_plan.py checks they agree) plus three that
 # benchmarks/bench_model_scale.py measured (2 CPU ranks, Llama 0.25-1.1B and GPTBigCode 0.46B, 2026-12-03):
-# the process itself, the base's file pages a rank maps while it loads, and the export gather's staging copy.
+# the process itself and the export gather's staging copy. The load reads the files (no memory map), so their
+# pages are page cache, not any rank's resident memory.
 
 # One rank's resident memory besides the model: Python with torch, transformers and the model's classes
 # imported and a gloo process group (RSS after the load less the local shard: 0.41-0.52 GB). On a GPU the
@@ -298,9 +299,9 @@ def host_memory(params: int, largest: int, ranks: int, *, export_file_bytes: int
                 train_bytes: int = 4, disk_bytes: int = 2, export_bytes: int = 2) -> dict[str, int]:
     """Peak resident bytes (RSS) of one rank in each phase, with P = params, W = ranks (the FSDP2 shard
     group), L the largest tensor and the process itself (PROCESS_HOST_BYTES) in every phase:
-    - load, sharded: the local shard ceil(P/W) * b_train (on a GPU it is in device memory), the file pages
-      of the rows it read, ceil(P/W) * b_disk (mapped until the load ends; page cache the kernel may
-      reclaim), and one owned slice as read and converted, ceil(L/W) * (b_disk + b_train);
+    - load, sharded: the local shard ceil(P/W) * b_train (on a GPU it is in device memory) and one owned
+      slice as read and converted, ceil(L/W) * (b_disk + b_train) (the files are read, not mapped: their
+      pages are page cache);
     - load, full copy per rank (the path before): the whole model in float32, P * b_train, and the file
       pages of the whole base, P * b_disk (shared by the ranks of a node: one copy in its page cache);
     - export, rank 0: the shard (on CPU), one output file F = min(file bound, P * b_export) and one gathered
@@ -309,7 +310,6 @@ def host_memory(params: int, largest: int, ranks: int, *, export_file_bytes: int
       copies L * b_export to the host.
     - training: on a GPU the state lives on the device; on CPU it is the device (see the layouts)."""
     shard = 0 if on_gpu else -(-params // ranks) * train_bytes
-    pages = -(-params // ranks) * disk_bytes
     read = -(-largest // ranks) * (disk_bytes + train_bytes)
     file = min(export_file_bytes, params * export_bytes)
     gather = 0 if on_gpu else round(GATHER_HOST_FACTOR * largest * train_bytes)
@@ -317,8 +317,7 @@ def host_memory(params: int, largest: int, ranks: int, *, export_file_bytes: int
     return {
         "process": PROCESS_HOST_BYTES,
         "base_file_bytes": params * disk_bytes,
-        "load_file_pages_per_rank": pages,
-        "load_per_rank": PROCESS_HOST_BYTES + shard + pages + read,
+        "load_per_rank": PROCESS_HOST_BYTES + shard + read,
         "load_full_per_rank": PROCESS_HOST_BYTES + params * (train_bytes + disk_bytes),
         "train_per_rank": PROCESS_HOST_BYTES,
         "export_rank0": PROCESS_HOST_BYTES + shard + file + gathered0,
@@ -665,7 +664,7 @@ def render_phases(p: dict[str, Any]) -> list[str]:
                      f"{_bytes(ph['peak_device_per_gpu'])} ({ph['fits']})"))
     lines += _table(rows, right_from=2)
     lines.append(f"(host: resident memory, counting the process itself ({_bytes(PROCESS_HOST_BYTES)}, measured on CPU; "
-                 "not the CUDA context) and the base's file pages the load maps (page cache, reclaimable))")
+                 "not the CUDA context); the full-copy load also maps the base's files (their pages count once a node))")
     return lines
 
 
