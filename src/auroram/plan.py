@@ -378,15 +378,15 @@ def phase_memory(s: Shape, lay: dict[str, Any], *, spec: GpuSpec, precision: str
 # bytes (its files on disk when they are there, else tokens x bytes per token), the shard set on disk and
 # CPU-core-hours at rates benchmarks/bench_data_scale.py measured (2026-12-03, 2-core AMD EPYC VM, synthetic
 # multilingual corpora grown from the demo, tiny recipe's curate settings, demo held-out sets, a 4,096-token
-# BPE; CPU seconds per MB of text, on one core, with 2 tasks). Every input byte is counted through every
-# step: a curated source's shards are sized as if curation kept all of it (an upper bound).
+# BPE; CPU seconds per MB of text, on one core, in the 100 MB run with 2 tasks; docs/benchmarks.md). Every
+# input byte is counted through every step: a curated source's shards are sized as if curation kept all of it.
 
 # curation (language ID, heuristics, quality, toxicity, PII, exact and near-duplicate removal), per MB in
-CURATE_CPU_S_PER_MB = 2.92
+CURATE_CPU_S_PER_MB = 2.62
 # a shard task less its tokenizer, per MB it reads: reading, rendering, decontamination, the part on disk
-DECONTAM_CPU_S_PER_MB = 0.93
+DECONTAM_CPU_S_PER_MB = 0.66
 # tokenize_part alone: encoding, EOS, hashing (a larger BPE changes this; the measured one has 4,096 tokens)
-TOKENIZE_CPU_S_PER_MB = 0.78
+TOKENIZE_CPU_S_PER_MB = 0.68
 # Aurora-M: ~1.7 TB of text for 435B tokens of StarCoder's tokenizer; the demo's BPE is not StarCoder's
 BYTES_PER_TOKEN = 3.9
 MB = 10**6
