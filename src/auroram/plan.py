@@ -411,7 +411,7 @@ def data_plan(recipe: Recipe, vocab_size: int, *, cpu_nodes: int = 1, cores_per_
               bytes_per_token: float = BYTES_PER_TOKEN) -> dict[str, Any]:
     """Tokens, bytes and CPU-core-hours of the recipe's data preparation, and its wall time on
     cpu_nodes x cores_per_node cores with the recipe's data.tasks (tasks per source)."""
-    from auroram.pipeline.resolve import source_curated
+    from auroram.data.virtual import source_curated
 
     if cpu_nodes <= 0 or cores_per_node <= 0:
         raise PlanError(f"--cpu-nodes {cpu_nodes}, --cores-per-node {cores_per_node}: must be positive")

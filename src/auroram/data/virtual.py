@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 SCHEMES = ("demo", "demo-instruct", "safety")
 SAFETY_APPROVED = "approved_train.jsonl"  # under the run's safety/ directory
@@ -46,3 +47,12 @@ def resolve(path: str, *, split: str, demo_dir: Path, run_dir: Path, curated: bo
     if rest != "approved":
         raise ValueError(f"{path}: unknown safety set (the one there is: safety:approved)")
     return str(run_dir / "safety" / SAFETY_APPROVED)
+
+
+def source_curated(spec: Any, name: str) -> bool:
+    """A recipe source's `curate`, or its default: demo text is curated when the recipe has a `curate:` block.
+    (`spec`: the Recipe as loaded, before its virtual paths are resolved.)"""
+    src = spec.sources[name]
+    if src.curate is not None:
+        return bool(src.curate)
+    return spec.curate is not None and scheme(src.path) == "demo"

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from auroram.config import ConfigError, Recipe
 from auroram.data import virtual
+from auroram.data.virtual import source_curated
 
 
 def demo_dir(recipe: Recipe) -> Path:
@@ -21,14 +22,6 @@ def uses_demo(spec: Recipe) -> bool:
 
 def uses_demo_instruct(spec: Recipe) -> bool:
     return any(virtual.scheme(s.path) == "demo-instruct" for s in spec.sources.values())
-
-
-def source_curated(spec: Recipe, name: str) -> bool:
-    """A source's `curate`, or its default: demo text is curated when the recipe has a `curate:` block."""
-    src = spec.sources[name]
-    if src.curate is not None:
-        return src.curate
-    return spec.curate is not None and virtual.scheme(src.path) == "demo"
 
 
 def demo_curated(spec: Recipe) -> bool:
