@@ -28,6 +28,7 @@ from auroram.tokenize.extend import (
     extend_tokenizer,
     fertility,
     read_extension,
+    share_quotas,
 )
 
 LANGS = ["en", "fi", "hi", "ja", "vi", "code"]
@@ -254,6 +255,105 @@ def test_cli_reads_recipe_sources_and_fertility(docs, bases, tmp_path, tiny_corp
     old, new = res[str(bases["byte-level"])], res[str(out)]
     assert new["ja"]["tokens_per_byte"] < old["ja"]["tokens_per_byte"]
     assert new["en"] == old["en"] and new["ja"]["tokens_per_word"] is None
+
+# ---- per-source shares of the new tokens ----
+
+SHARES = {"fi": 0.1, "hi": 0.2, "ja": 0.5, "vi": 0.2}
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_shares_give_each_source_its_quota_learnt_from_its_own_text(kind, docs, bases, tmp_path):
+    """With shares each source fills its own part of `add` from its own text, in the order named, under the
+    same guarantees as pooled learning: old ids and keep texts unchanged, every new token built by the chain."""
+    rec = _extend(docs, bases[kind], tmp_path / "ext", add=100, shares=SHARES)
+    assert [(u["name"], u["quota"], u["share"]) for u in rec["learnt_from"]] == \
+        [("fi", 10, 0.1), ("hi", 20, 0.2), ("ja", 50, 0.5), ("vi", 20, 0.2)]
+    assert [u["added"] for u in rec["learnt_from"]] == [10, 20, 50, 20] and rec["added"] == 100
+    assert rec["trainer"]["shares"] == SHARES
+    tok = Tokenizer.from_file(str(tmp_path / "ext" / "tokenizer.json"))
+    old = Tokenizer.from_file(str(bases[kind] / "tokenizer.json"))
+    first = rec["first_new_id"]
+    for d in OLD:
+        assert [e.ids for e in tok.encode_batch(docs[d])] == [e.ids for e in old.encode_batch(docs[d])], d
+    start = first
+    for u in rec["learnt_from"]:  # a source's tokens come together, in the order the sources were named
+        own = "\n".join(docs[u["name"]]).encode("utf-8")
+        for i in range(start, start + u["added"]):
+            token = tok.id_to_token(i)
+            assert [t.id for t in tok.model.tokenize(token)] == [i], token
+            text = tok.decode([i]) if kind == "byte-level" else token.replace("▁", " ")
+            if "\ufffd" not in text:  # a whole character or more: it is in this source's own text
+                assert text.lstrip().encode("utf-8") in own, (u["name"], text)
+        start += u["added"]
+    # Japanese gets half the tokens: more than pooled learning gives it, so it gets shorter still
+    pooled = load_tokenizer(_extend_dir(docs, bases[kind], tmp_path / "pooled", add=100))
+    shared = load_tokenizer(tmp_path / "ext")
+    ja = {"ja": docs["ja"]}
+    assert fertility(shared, ja)["ja"]["tokens_per_byte"] < fertility(pooled, ja)["ja"]["tokens_per_byte"]
+
+
+def _extend_dir(docs, base: Path, out: Path, **kw) -> Path:
+    _extend(docs, base, out, **kw)
+    return out
+
+
+def test_one_source_with_all_of_add_is_pooled_learning_bit_for_bit(docs, bases, tmp_path):
+    src = [TextSource("hi", docs["hi"])]
+    a = extend_tokenizer(bases["byte-level"], src, TrainerSettings(add=60), tmp_path / "a")
+    src = [TextSource("hi", docs["hi"])]
+    b = extend_tokenizer(bases["byte-level"], src, TrainerSettings(add=60, shares={"hi": 1.0}), tmp_path / "b")
+    assert (tmp_path / "a" / "tokenizer.json").read_bytes() == (tmp_path / "b" / "tokenizer.json").read_bytes()
+    assert "shares" not in a["trainer"] and "quota" not in a["learnt_from"][0]
+    assert b["learnt_from"][0]["quota"] == b["learnt_from"][0]["added"] == 60
+
+
+def test_quotas_round_to_add_exactly():
+    assert share_quotas({"a": 1 / 3, "b": 1 / 3, "c": 1 / 3}, ["a", "b", "c"], 100) == [34, 33, 33]
+    assert share_quotas({"a": 0.25, "b": 0.75}, ["a", "b"], 2048) == [512, 1536]
+    rng = random.Random(0)
+    for _ in range(200):
+        w = [rng.random() + 1e-3 for _ in range(rng.randint(1, 6))]
+        names = [str(i) for i in range(len(w))]
+        shares = {n: x / sum(w) for n, x in zip(names, w)}
+        add = rng.randint(1, 5000)
+        q = share_quotas(shares, names, add)
+        assert sum(q) == add and all(abs(k - shares[n] * add) < 1 for k, n in zip(q, names))
+
+
+@pytest.mark.parametrize("shares, message", [
+    ({"fi": 0.5, "hi": 0.5, "ja": 0.0, "vi": 0.0}, "the share of 'ja' must be a positive fraction"),
+    ({"fi": 0.5, "hi": 0.3, "ja": 0.3, "vi": -0.1}, "the share of 'vi' must be a positive fraction"),
+    ({"fi": 0.25, "hi": 0.25, "ja": 0.25, "vi": 0.2}, "the shares must sum to 1, got 0.95"),
+    ({"fi": 0.25, "hi": 0.25, "ja": 0.25, "en": 0.25}, "'en' is not a source the tokens are learnt from"),
+    ({"fi": 0.5, "hi": 0.5}, "no share for 'ja', 'vi'"),
+])
+def test_bad_shares_are_one_line_errors_naming_the_key(shares, message, docs, bases, tmp_path, tiny_corpus):
+    with pytest.raises(ExtendError, match=f"shares: {message}") as e:
+        _extend(docs, bases["byte-level"], tmp_path / "out", add=10, shares=shares)
+    assert "\n" not in str(e.value) and not (tmp_path / "out").exists()
+    flat = "{" + ", ".join(f"{k}: {v}" for k, v in shares.items()) + "}"
+    with pytest.raises(ConfigError, match=f"'tokenizer.shares': {message}"):
+        load_recipe("micro", ["model.base=/x", "tokenizer.kind=extend", "tokenizer.add=10",
+                              "tokenizer.train_sources=[fi,hi,ja,vi]", f"tokenizer.shares={flat}"])
+
+
+def test_cli_share(docs, bases, tmp_path, capsys):
+    files = {d: _write_jsonl(tmp_path / f"{d}.jsonl", docs[d]) for d in LANGS}
+    out = tmp_path / "ext"
+    args = ["vocab", "extend", str(bases["byte-level"]), "--from", str(files["hi"]), str(files["ja"]),
+            "--keep", str(files["en"]), "--add", "40", "--out", str(out), "--share"]
+    assert main(args + ["hi=0.25", "ja=0.75"]) == 0
+    assert "ja: 30 of its 30 (0.75 of 40)" in capsys.readouterr().out
+    assert [(u["name"], u["quota"]) for u in read_extension(out)["learnt_from"]] == [("hi", 10), ("ja", 30)]
+    for bad, message in ((["hi=0.25", "ja"], "--share ja: expected SOURCE=FRACTION"),
+                         (["hi=0.25", "ja=x"], "--share ja=x: expected SOURCE=FRACTION"),
+                         (["hi=0.5", "hi=0.5"], "'hi' is given twice"),
+                         (["hi=0.5", "vi=0.5"], "--share: 'vi' is not a source the tokens are learnt from"),
+                         (["hi=0.5", "ja=0.6"], "--share: the shares must sum to 1")):
+        assert main(args + bad) == 2
+        err = capsys.readouterr().err
+        assert message in err and len(err.strip().splitlines()) == 1, err
+    assert read_extension(out)["learnt_from"][1]["quota"] == 30  # the earlier output is untouched
 
 
 # ---- embeddings ----

@@ -6,6 +6,7 @@ in a recipe fails in the first second instead of after hours of training.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -53,6 +54,9 @@ class TokenizerConfig:
     keep: list[str] = field(default_factory=list)  # extend: sources whose ids must not change (the base's languages)
     min_frequency: int = 2  # extend: a merge seen fewer times is not learnt
     init: Literal["mean_of_pieces", "random", "mean"] = "mean_of_pieces"  # extend: the new embedding rows
+    # extend: train source -> fraction of `add` learnt from it alone (summing to 1); empty: one BPE on all pooled,
+    # where the script with the most pairs to merge (Japanese) takes most of the tokens
+    shares: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -508,3 +512,23 @@ def _validate_extend(r: Recipe, err: Any) -> None:
         for s in getattr(t, key):
             if s not in r.sources:
                 raise err(f"tokenizer.{key}", f"unknown source '{s}'")
+    problem = shares_problem(t.shares, t.train_sources) if t.shares else None
+    if problem:
+        raise err("tokenizer.shares", problem)
+
+
+def shares_problem(shares: dict[str, float], names: list[str]) -> str | None:
+    """What is wrong with per-source shares of an extension's new tokens, or None: each names a source learnt
+    from, each source has one, each is positive, and they sum to 1."""
+    for name, share in shares.items():
+        if name not in names:
+            return f"'{name}' is not a source the tokens are learnt from ({', '.join(names)})"
+        if not isinstance(share, (int, float)) or isinstance(share, bool) or not math.isfinite(share) or share <= 0:
+            return f"the share of '{name}' must be a positive fraction, got {share!r}"
+    missing = [n for n in names if n not in shares]
+    if missing:
+        return f"no share for {', '.join(repr(n) for n in missing)} (give every source learnt from a share)"
+    total = math.fsum(shares.values())
+    if abs(total - 1) > 1e-6:
+        return f"the shares must sum to 1, got {total:.6g}"
+    return None

@@ -15,15 +15,17 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 import os
 from collections import Counter
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 import tokenizers
 from tokenizers import Tokenizer, pre_tokenizers, trainers
 
+from auroram.config import shares_problem
 from auroram.io import atomic_dir, hash_obj, read_json, sha256_bytes, sha256_file, write_json
 from auroram.tokenize.bpe import TokenizerError, load_tokenizer
 
@@ -53,6 +55,9 @@ class TrainerSettings:
     max_keep_bytes: int = 4_000_000  # of the keep texts checked for unchanged ids
     init: str = "mean_of_pieces"  # how apply_extension initialises the new embedding rows
     seed: int = 0  # for a random init of the new rows
+    # source name -> fraction of `add` learnt from that source alone; empty: one BPE on all sources pooled, where
+    # the script with the most distinct pairs (Japanese) takes what it finds and the others get the rest
+    shares: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -285,13 +290,14 @@ def _dependents(tokens: set[str], merges: list[tuple[str, str]]) -> set[str]:
 # The whole extension.
 
 
-def _take(sources: list[TextSource], max_bytes: int) -> tuple[list[str], list[dict[str, Any]]]:
+def _take_each(sources: list[TextSource], max_bytes: int) -> tuple[list[list[str]], list[dict[str, Any]]]:
     """Documents from each source up to an equal share of max_bytes (so one big source does not crowd out
     the others), and what was read from each."""
     per_source = max_bytes // max(len(sources), 1)
-    texts, used = [], []
+    each, used = [], []
     for s in sources:
-        n_bytes = n_docs = 0
+        texts: list[str] = []
+        n_bytes = 0
         for text in s.texts:
             if n_bytes >= per_source:
                 break
@@ -299,10 +305,62 @@ def _take(sources: list[TextSource], max_bytes: int) -> tuple[list[str], list[di
             if chunk:
                 texts.append(chunk)
                 n_bytes += len(chunk.encode("utf-8"))
-                n_docs += 1
-        used.append({"name": s.name, "path": s.path, "fingerprint": s.fingerprint, "documents": n_docs,
+        each.append(texts)
+        used.append({"name": s.name, "path": s.path, "fingerprint": s.fingerprint, "documents": len(texts),
                      "bytes": n_bytes})
-    return texts, used
+    return each, used
+
+
+def _take(sources: list[TextSource], max_bytes: int) -> tuple[list[str], list[dict[str, Any]]]:
+    each, used = _take_each(sources, max_bytes)
+    return [t for texts in each for t in texts], used
+
+
+def share_quotas(shares: dict[str, float], names: list[str], add: int) -> list[int]:
+    """Each source's number of new tokens: its share of `add`, rounded by largest remainder so the quotas sum
+    to `add` exactly (ties go to the source named first)."""
+    exact = [shares[n] * add for n in names]
+    quotas = [math.floor(x) for x in exact]
+    by_remainder = sorted(range(len(names)), key=lambda i: (-(exact[i] - quotas[i]), i))
+    for i in by_remainder[: add - sum(quotas)]:
+        quotas[i] += 1
+    return quotas
+
+
+@dataclass
+class _Group:
+    """Text that one BPE learns from and how many new tokens it may give: all sources pooled, or one source."""
+
+    texts: list[str]
+    quota: int
+    used: dict[str, Any] | None = None  # the source's entry in learnt_from (shares only)
+
+
+def _groups(sources: list[TextSource], each: list[list[str]], used: list[dict[str, Any]],
+            settings: TrainerSettings) -> list[_Group]:
+    if not settings.shares:
+        return [_Group([t for texts in each for t in texts], settings.add)]
+    quotas = share_quotas(settings.shares, [s.name for s in sources], settings.add)
+    return [_Group(texts, q, u) for texts, q, u in zip(each, quotas, used)]
+
+
+def _plan_groups(tj: dict[str, Any], kind: str, groups: list[_Group], learnt: list[tuple[list, Counter]],
+                 banned: set[str]) -> list[_Plan]:
+    """Each group's tokens in turn, each planned on the tokenizer the earlier ones extended: a token an earlier
+    source added is not added again, and its merges may be parts of later tokens."""
+    plans, cur = [], tj
+    for g, (merges, chars) in zip(groups, learnt):
+        plans.append(plan_additions(cur, kind, merges, chars, g.quota, banned))
+        if len(groups) > 1:
+            cur = build_extended(cur, plans[-1])
+    return plans
+
+
+def _joined(plans: list[_Plan]) -> _Plan:
+    if len(plans) == 1:
+        return plans[0]
+    return _Plan([t for p in plans for t in p.tokens], [m for p in plans for m in p.merges],
+                 sum(p.chars for p in plans), sum(p.unreachable for p in plans))
 
 
 def extend_tokenizer(base_dir: str | os.PathLike, sources: list[TextSource], settings: TrainerSettings,
@@ -322,24 +380,35 @@ def extend_tokenizer(base_dir: str | os.PathLike, sources: list[TextSource], set
             raise ExtendError(f"{base_dir}: {name} must be within [{lo:,}, {hi:,}], got {value:,}")
     tj, hf = read_base(base_dir)
     kind = tokenizer_kind(tj, str(base_dir))
-    texts, used = _take(sources, settings.max_train_bytes)
-    if not texts:
+    if settings.shares:  # before reading any text
+        problem = shares_problem(settings.shares, [s.name for s in sources])
+        if problem:
+            raise ExtendError(f"{base_dir}: shares: {problem}")
+    each, used = _take_each(sources, settings.max_train_bytes)
+    if not any(each):
         names = ", ".join(s.name for s in sources) or "no sources"
         raise ExtendError(f"{base_dir}: no text to learn new tokens from ({names})")
     keep_texts, keep_used = _take(keep or [], settings.max_keep_bytes)
     base_tok = Tokenizer.from_str(json.dumps(tj))
     keep_ids = _encode_all(base_tok, keep_texts)
 
-    n_merges = settings.add * _TRAIN_MARGIN + 64
+    groups = _groups(sources, each, used, settings)
+    first_new = max(_all_ids(tj)) + 1
+    n_merges = [g.quota * _TRAIN_MARGIN + 64 for g in groups]
+    learnt: list[Any] = [None] * len(groups)
+    learnt_with = [0] * len(groups)  # the n_merges each group's merges were learnt with
     banned: set[str] = set()
     for _ in range(_TRAIN_TRIES):
-        learnt, chars = learn_merges(tj, kind, texts, n_merges, settings.min_frequency)
+        for i, g in enumerate(groups):
+            if learnt_with[i] != n_merges[i]:
+                learnt[i] = learn_merges(tj, kind, g.texts, n_merges[i], settings.min_frequency)
+                learnt_with[i] = n_merges[i]
         dropped_for_keep = 0
         for _round in range(_KEEP_ROUNDS):
-            plan = plan_additions(tj, kind, learnt, chars, settings.add, banned)
+            plans = _plan_groups(tj, kind, groups, learnt, banned)
+            plan = _joined(plans)
             new_tj = build_extended(tj, plan)
             new_tok = Tokenizer.from_str(json.dumps(new_tj))
-            first_new = max(_all_ids(tj)) + 1
             fired = {new_tok.id_to_token(i) for ids in _encode_all(new_tok, keep_texts) for i in ids if i >= first_new}
             if not fired:
                 break
@@ -348,14 +417,21 @@ def extend_tokenizer(base_dir: str | os.PathLike, sources: list[TextSource], set
             banned |= hit
         else:
             raise ExtendError(f"{base_dir}: new tokens still change the keep texts after {_KEEP_ROUNDS} rounds")
-        if len(plan.tokens) >= settings.add or len(learnt) < n_merges:
-            break  # enough, or the trainer found every merge the text holds
-        n_merges *= 2
+        # a group short of its quota learns twice as many merges, unless its trainer found every merge there is
+        short = [i for i, (g, p) in enumerate(zip(groups, plans))
+                 if len(p.tokens) < g.quota and len(learnt[i][0]) >= n_merges[i]]
+        if not short:
+            break
+        for i in short:
+            n_merges[i] *= 2
     if not plan.tokens:
         raise ExtendError(f"{base_dir}: the text of {', '.join(s.name for s in sources)} teaches no token the "
                           f"base lacks (more text, or a lower min_frequency)")
     if _encode_all(new_tok, keep_texts) != keep_ids:  # the promise to the base's languages, checked once more
         raise ExtendError(f"{base_dir}: the extended tokenizer changes the ids of a keep text")
+    for g, p in zip(groups, plans):
+        if g.used is not None:  # with shares: what each source was given and what it could fill
+            g.used.update(share=settings.shares[g.used["name"]], quota=g.quota, added=len(p.tokens))
 
     record = {
         "format": EXTENSION_FORMAT,
@@ -373,8 +449,10 @@ def extend_tokenizer(base_dir: str | os.PathLike, sources: list[TextSource], set
         "learnt_from": used,
         "learnt_bytes": sum(u["bytes"] for u in used),
         "keep": keep_used,
-        "trainer": {"model": "BPE", "tokenizers": tokenizers.__version__, "merges_learnt": len(learnt),
-                    **{k: v for k, v in asdict(settings).items() if k not in ("init", "seed")}},
+        "trainer": {"model": "BPE", "tokenizers": tokenizers.__version__,
+                    "merges_learnt": sum(len(m) for m, _chars in learnt),
+                    **{k: v for k, v in asdict(settings).items()
+                       if k not in ("init", "seed") and not (k == "shares" and not v)}},
         "init": {"method": settings.init, "seed": settings.seed},
         "examples": [x for x in (_readable(t, kind) for t in plan.tokens) if "\ufffd" not in x][:24],
     }

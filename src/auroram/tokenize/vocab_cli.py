@@ -41,6 +41,9 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     q.add_argument("--init", choices=["mean_of_pieces", "random", "mean"], default="mean_of_pieces",
                    help="how `vocab resize` and a run initialise the new embedding rows (recorded)")
     q.add_argument("--seed", type=int, default=0, help="seed of a random init (recorded)")
+    q.add_argument("--share", dest="shares", nargs="+", default=[], metavar="SOURCE=FRACTION",
+                   help="learn each --from source's fraction of --add from its text alone, one source after the "
+                        "other (fractions sum to 1); default: one BPE on all of them pooled")
     q.set_defaults(func=cmd_extend)
 
     q = vsub.add_parser("resize", help="a base model with embedding rows for an extended tokenizer, initialised "
@@ -111,17 +114,45 @@ def cmd_extend(args: argparse.Namespace) -> int:
     from auroram.tokenize.extend import TrainerSettings, extend_tokenizer
 
     check_out_dir(args.out, EXTEND_OUTPUT, force=args.force)
+    sources = _text_sources(args, args.sources)
+    shares = _shares(args.shares, [s.name for s in sources])
     settings = TrainerSettings(add=args.add, min_frequency=args.min_frequency, max_train_bytes=args.max_train_bytes,
-                               init=args.init, seed=args.seed)
-    rec = extend_tokenizer(args.base, _text_sources(args, args.sources), settings, args.out,
+                               init=args.init, seed=args.seed, shares=shares)
+    rec = extend_tokenizer(args.base, sources, settings, args.out,
                            keep=_text_sources(args, args.keep), write=lambda p: replace_dir(p, EXTEND_OUTPUT))
     learnt = ", ".join(f"{u['name']} ({u['bytes']:,} bytes)" for u in rec["learnt_from"])
     print(f"{args.out}: {rec['base']['vocab_size']:,} + {rec['added']:,} tokens ({rec['base']['kind']}), ids "
           f"{rec['first_new_id']:,}..{rec['vocab_size'] - 1:,} learnt from {learnt}")
+    for u in rec["learnt_from"]:
+        if "quota" in u:
+            print(f"  {u['name']}: {u['added']:,} of its {u['quota']:,} ({u['share']:g} of {rec['requested']:,})")
     if rec["added"] < rec["requested"]:
         print(f"  only {rec['added']:,} of {rec['requested']:,}: the text holds no more merges seen "
               f"{settings.min_frequency}+ times that the base lacks")
     return 0
+
+
+def _shares(specs: list[str], names: list[str]) -> dict[str, float]:
+    """--share SOURCE=FRACTION ... as a mapping, checked against the --from source names."""
+    from auroram.config import shares_problem
+    from auroram.tokenize.extend import ExtendError
+
+    shares: dict[str, float] = {}
+    for spec in specs:
+        name, sep, raw = spec.partition("=")
+        try:
+            value = float(raw)
+        except ValueError:
+            value = None
+        if not sep or not name or value is None:
+            raise ExtendError(f"--share {spec}: expected SOURCE=FRACTION, e.g. ja=0.4")
+        if name in shares:
+            raise ExtendError(f"--share {spec}: '{name}' is given twice")
+        shares[name] = value
+    problem = shares_problem(shares, names) if shares else None
+    if problem:
+        raise ExtendError(f"--share: {problem}")
+    return shares
 
 
 def cmd_resize(args: argparse.Namespace) -> int:

@@ -105,7 +105,9 @@ def extend_key(ctx: RunContext) -> str:
     if not r.model.base:
         raise RunError("tokenizer.kind is 'extend' but model.base names no model directory")
     names = list(dict.fromkeys(t.train_sources + t.keep))
-    return hash_obj({"cfg": {k: v for k, v in to_plain(t).items() if k != "vocab_size"},
+    # empty shares (pooled learning) leave the key as it was before shares existed
+    cfg = {k: v for k, v in to_plain(t).items() if k != "vocab_size" and not (k == "shares" and not v)}
+    return hash_obj({"cfg": cfg,
                      "base": tokenizer_files_hash(r.model.base),
                      "sources": {s: ctx.source_identity(s) for s in names},
                      "inputs": {s: input_fingerprint(r.sources[s].path) for s in names}, "seed": r.seed})
@@ -122,7 +124,7 @@ def run_extend(ctx: RunContext) -> dict[str, Any]:
 
     t0 = time.perf_counter()
     settings = TrainerSettings(add=t.add, min_frequency=t.min_frequency, max_train_bytes=t.max_train_bytes,
-                               init=t.init, seed=r.seed)
+                               init=t.init, seed=r.seed, shares=dict(t.shares))
     rec = extend_tokenizer(r.model.base, named(t.train_sources), settings, ctx.run_dir / "tokenizer" / "hf",
                            keep=named(t.keep))
     fault_point("tokenizer:trained")
