@@ -281,7 +281,8 @@ def _hours(text_bytes, cpu_s_per_mb):
 
 
 def test_data_plan_of_aurora_m_by_hand():
-    from auroram.plan import BYTES_PER_TOKEN, CURATE_CPU_S_PER_MB, DECONTAM_CPU_S_PER_MB, TOKENIZE_CPU_S_PER_MB
+    from auroram.plan import (BYTES_PER_DOCUMENT, BYTES_PER_TOKEN, CURATE_CPU_S_PER_MB, CURATE_KEEP,
+                              DECONTAM_CPU_S_PER_MB, TOKENIZE_CPU_S_PER_MB)
 
     assert BYTES_PER_TOKEN == 3.9  # ~1.7 TB of text for 435B tokens
     r = load_recipe("aurora-m", ["data.tasks=256"])
@@ -291,24 +292,32 @@ def test_data_plan_of_aurora_m_by_hand():
     # CAP's weights and CAT's each add up to 1: a source draws weight x stage tokens
     assert src["fi_web"]["tokens_drawn"] == round(0.13 * 377e9)
     assert src["code_stack"]["tokens_drawn"] == round(0.20 * 377e9 + 0.10 * 58e9) == 81_200_000_000
-    assert src["fi_web"]["text_bytes"] == round(0.13 * 377e9 * 3.9)
+    fi_text = 0.13 * 377e9 * 3.9
+    assert src["fi_web"]["text_bytes"] == round(fi_text) == src["fi_web"]["kept_bytes"]  # not curated: all kept
     assert src["fi_web"]["text_bytes_from"] == "tokens x bytes/token"  # data/aurora-m/ is not downloaded here
-    # plain text: 2 bytes a token (vocab 49,152 fits uint16); loss_on response: 1 byte of mask more
-    assert src["fi_web"]["shard_bytes"] == round(0.13 * 377e9 * 2)
-    assert src["instruct_hq"]["masked"] and src["instruct_hq"]["shard_bytes"] == round(0.15 * 58e9 * 3)
+    # plain text: 2 bytes a token (vocab 49,152 fits uint16) and 8 bytes of offset a document;
+    # loss_on response: 1 byte of mask more
+    fi_docs = round(fi_text / BYTES_PER_DOCUMENT)
+    assert src["fi_web"]["documents"] == fi_docs
+    assert src["fi_web"]["shard_bytes"] == round(0.13 * 377e9) * 2 + (fi_docs + 1) * 8
+    inst_docs = round(0.15 * 58e9 * 3.9 / BYTES_PER_DOCUMENT)
+    assert src["instruct_hq"]["masked"] and src["instruct_hq"]["shard_bytes"] == round(0.15 * 58e9) * 3 + (inst_docs + 1) * 8
     assert not src["fi_web"]["masked"]
     t = d["total"]
     assert t["tokens_drawn"] == pytest.approx(435e9, abs=20)
     assert t["text_bytes"] == pytest.approx(435e9 * 3.9, rel=1e-9)  # 1.7 TB
     masked_tokens = 0.15 * 58e9 + 0.01 * 58e9
-    assert t["shard_bytes"] == pytest.approx(2 * 435e9 + masked_tokens, rel=1e-9)
+    offsets = 8 * 435e9 * 3.9 / BYTES_PER_DOCUMENT
+    assert t["shard_bytes"] == pytest.approx(2 * 435e9 + masked_tokens + offsets, rel=1e-6)
+    assert offsets / t["shard_bytes"] < 0.01  # the offsets are under 1% of the sets
     # the recipe's sources are curated already (no curate: block): decontamination and tokenization only
     shards_h = _hours(435e9 * 3.9, DECONTAM_CPU_S_PER_MB + TOKENIZE_CPU_S_PER_MB)
     assert shards_h > 100  # 1.7 TB at more than 0.2 CPU-s a MB
     assert t["core_hours"]["curate"] == 0
     assert t["core_hours_total"] == pytest.approx(shards_h, rel=1e-9)
+    # curating them would read the input that keeps the drawn tokens: 1 / CURATE_KEEP times the text
     assert t["curate_core_hours_if_curated"] == pytest.approx(
-        _hours((435e9 - masked_tokens) * 3.9, CURATE_CPU_S_PER_MB), rel=1e-9)
+        _hours((435e9 - masked_tokens) * 3.9 / CURATE_KEEP, CURATE_CPU_S_PER_MB), rel=1e-9)
     # 256 tasks a source on 128 cores: every core busy, wall = core-hours / 128
     assert d["cores"] == 128 and t["wall_hours"] == pytest.approx(shards_h / 128, rel=1e-9)
     # one task a source (the default): the largest source, code_stack, runs on one core
@@ -318,22 +327,33 @@ def test_data_plan_of_aurora_m_by_hand():
 
 
 def test_data_plan_reads_sizes_from_files_and_counts_curation(tmp_path):
-    from auroram.plan import CURATE_CPU_S_PER_MB, DECONTAM_CPU_S_PER_MB, TOKENIZE_CPU_S_PER_MB
+    from auroram.plan import BYTES_PER_DOCUMENT, CURATE_CPU_S_PER_MB, DECONTAM_CPU_S_PER_MB, TOKENIZE_CPU_S_PER_MB
 
     f = tmp_path / "fi.jsonl"
     f.write_text('{"text": "hyvää huomenta"}\n' * 1000, encoding="utf-8")
     r = load_recipe("micro", [f"sources.fi.path={f}", "sources.fi.curate=true"])
-    d = plan(r, gpus=1, bytes_per_token=4.0)["data"]
+    d = plan(r, gpus=1, bytes_per_token=4.0, curate_keep=0.5)["data"]
     fi = {s["name"]: s for s in d["sources"]}["fi"]
     size = f.stat().st_size
-    assert fi["text_bytes_from"] == "files" and fi["text_bytes"] == size
-    assert fi["tokens"] == round(size / 4.0) and fi["shard_bytes"] == round(size / 4.0) * 2  # vocab 512
+    # curation reads the whole file; the shard set is made of the half it keeps
+    assert fi["text_bytes_from"] == "files" and fi["text_bytes"] == size and fi["kept_bytes"] == round(size / 2)
+    docs = round(size / 2 / BYTES_PER_DOCUMENT)
+    assert fi["tokens"] == round(size / 2 / 4.0) and fi["shard_bytes"] == round(size / 2 / 4.0) * 2 + (docs + 1) * 8
     assert fi["curate"] and fi["core_hours"]["curate"] == pytest.approx(_hours(size, CURATE_CPU_S_PER_MB))
     assert fi["core_hours_total"] == pytest.approx(
-        _hours(size, CURATE_CPU_S_PER_MB + DECONTAM_CPU_S_PER_MB + TOKENIZE_CPU_S_PER_MB))
+        _hours(size, CURATE_CPU_S_PER_MB) + _hours(size / 2, DECONTAM_CPU_S_PER_MB + TOKENIZE_CPU_S_PER_MB))
     # an instruction source is masked: 3 bytes a token
     inst = {s["name"]: s for s in d["sources"]}["inst_cap_en"]
-    assert inst["masked"] and inst["shard_bytes"] == round(inst["tokens"] * 3)
+    assert inst["masked"] and inst["shard_bytes"] == round(inst["tokens"] * 3) + (inst["documents"] + 1) * 8
+    # a curated source sized from the tokens drawn: those tokens are what curation kept
+    r2 = load_recipe("micro", ["sources.fi.curate=true"])
+    fi2 = {s["name"]: s for s in plan(r2, gpus=1, curate_keep=0.5)["data"]["sources"]}["fi"]
+    assert fi2["text_bytes_from"] == "tokens x bytes/token"  # demo:fi is not a file
+    assert fi2["kept_bytes"] == pytest.approx(fi2["tokens_drawn"] * 3.9, abs=4)  # tokens_drawn is rounded
+    assert fi2["text_bytes"] == pytest.approx(2 * fi2["kept_bytes"], abs=1)
+    for bad in ({"curate_keep": 0.0}, {"curate_keep": 1.5}, {"bytes_per_document": 0}):
+        with pytest.raises(PlanError, match="curate-keep|bytes-per-document"):
+            plan(r, gpus=1, **bad)
 
 
 def test_plan_cli_cpu_nodes(capsys):

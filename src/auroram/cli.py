@@ -113,7 +113,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
     print(plan_command(args.recipe, gpus=args.gpus, gpu=args.gpu, mfu=args.mfu, as_json=args.json,
                        base_arch=args.base_arch, overrides=args.overrides, attention=args.attention,
                        layouts=args.layout, export_file_gb=args.export_file_gb, cpu_nodes=args.cpu_nodes,
-                       cores_per_node=args.cores_per_node, bytes_per_token=args.bytes_per_token))
+                       cores_per_node=args.cores_per_node, bytes_per_token=args.bytes_per_token,
+                       curate_keep=args.curate_keep, bytes_per_document=args.bytes_per_document))
     return 0
 
 
@@ -386,6 +387,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bytes-per-token", type=float, default=3.9,
                    help="text bytes a token where a source's files are not on disk (default 3.9: Aurora-M's "
                         "~1.7 TB for 435B StarCoder tokens)")
+    p.add_argument("--curate-keep", type=float, default=0.76,
+                   help="fraction of a curated source's bytes that curation keeps (default 0.76, measured on the "
+                        "benchmark's corpora; raw web text keeps less)")
+    p.add_argument("--bytes-per-document", type=float, default=4096,
+                   help="mean document size, for the shard sets' offsets (default 4096)")
     p.set_defaults(func=cmd_plan)
 
     p = sub.add_parser("report", help="rebuild a run's HTML report, or compare runs side by side")

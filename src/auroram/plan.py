@@ -378,8 +378,9 @@ def phase_memory(s: Shape, lay: dict[str, Any], *, spec: GpuSpec, precision: str
 # bytes (its files on disk when they are there, else tokens x bytes per token), the shard set on disk and
 # CPU-core-hours at rates benchmarks/bench_data_scale.py measured (2026-12-03, 2-core AMD EPYC VM, synthetic
 # multilingual corpora grown from the demo, tiny recipe's curate settings, demo held-out sets, a 4,096-token
-# BPE; CPU seconds per MB of text, on one core, in the 100 MB run with 2 tasks; docs/benchmarks.md). Every
-# input byte is counted through every step: a curated source's shards are sized as if curation kept all of it.
+# BPE; CPU seconds per MB of text, on one core, in the 100 MB run with 2 tasks; docs/benchmarks.md). A curated
+# source's shard set is made from what curation keeps (`curate_keep` of its bytes); a source the recipe reads as
+# it is keeps every byte. Each document adds its offset (8 bytes) to the shard set.
 
 # curation (language ID, heuristics, quality, toxicity, PII, exact and near-duplicate removal), per MB in
 CURATE_CPU_S_PER_MB = 2.62
@@ -389,6 +390,12 @@ DECONTAM_CPU_S_PER_MB = 0.66
 TOKENIZE_CPU_S_PER_MB = 0.68
 # Aurora-M: ~1.7 TB of text for 435B tokens of StarCoder's tokenizer; the demo's BPE is not StarCoder's
 BYTES_PER_TOKEN = 3.9
+# the fraction of input bytes curation keeps: the benchmark's corpora (demo paragraphs, resampled and
+# perturbed); raw web text loses more (the paper's own filters kept far less of Common Crawl): set it per corpus
+CURATE_KEEP = 0.76
+# an assumed mean document size (web pages and source files are a few kB): it only sizes the offsets, <1% of a set
+BYTES_PER_DOCUMENT = 4096
+OFFSET_BYTES = 8
 MB = 10**6
 
 
@@ -408,15 +415,22 @@ def _source_disk_bytes(path: str) -> int | None:
 
 
 def data_plan(recipe: Recipe, vocab_size: int, *, cpu_nodes: int = 1, cores_per_node: int = 64,
-              bytes_per_token: float = BYTES_PER_TOKEN) -> dict[str, Any]:
+              bytes_per_token: float = BYTES_PER_TOKEN, curate_keep: float = CURATE_KEEP,
+              bytes_per_document: float = BYTES_PER_DOCUMENT) -> dict[str, Any]:
     """Tokens, bytes and CPU-core-hours of the recipe's data preparation, and its wall time on
-    cpu_nodes x cores_per_node cores with the recipe's data.tasks (tasks per source)."""
+    cpu_nodes x cores_per_node cores with the recipe's data.tasks (tasks per source). A curated source keeps
+    `curate_keep` of its input: from files, the shards are made of that share; sized from the tokens a stage
+    draws, those tokens are what is kept, so the input to curate is larger by 1 / curate_keep."""
     from auroram.data.virtual import source_curated
 
     if cpu_nodes <= 0 or cores_per_node <= 0:
         raise PlanError(f"--cpu-nodes {cpu_nodes}, --cores-per-node {cores_per_node}: must be positive")
     if not bytes_per_token > 0:
         raise PlanError(f"--bytes-per-token {bytes_per_token}: must be positive")
+    if not 0 < curate_keep <= 1:
+        raise PlanError(f"--curate-keep {curate_keep}: must be within (0, 1]")
+    if not bytes_per_document > 0:
+        raise PlanError(f"--bytes-per-document {bytes_per_document}: must be positive")
     drawn: dict[str, float] = {}
     for st in recipe.stages:
         for name, w in recipe.stage_weights(st).items():
@@ -427,21 +441,30 @@ def data_plan(recipe: Recipe, vocab_size: int, *, cpu_nodes: int = 1, cores_per_
         src = recipe.sources[name]
         masked = src.format != "text" or src.loss_on == "response"
         on_disk = _source_disk_bytes(src.path)
-        text = on_disk if on_disk is not None else drawn[name] * bytes_per_token
-        tokens = round(text / bytes_per_token if on_disk is not None else drawn[name])
         curated = source_curated(recipe, name)
+        keep = curate_keep if curated else 1.0
+        # text: the source's input; kept: what reaches the shard set (all of it unless curated)
+        if on_disk is not None:
+            text, kept = on_disk, on_disk * keep
+            tokens = round(kept / bytes_per_token)
+        else:
+            kept = drawn[name] * bytes_per_token
+            text, tokens = kept / keep, round(drawn[name])
+        documents = round(kept / bytes_per_document)
         hours = {"curate": text / MB * CURATE_CPU_S_PER_MB / 3600 if curated else 0.0,
-                 "decontaminate": text / MB * DECONTAM_CPU_S_PER_MB / 3600,
-                 "tokenize": text / MB * TOKENIZE_CPU_S_PER_MB / 3600}
+                 "decontaminate": kept / MB * DECONTAM_CPU_S_PER_MB / 3600,
+                 "tokenize": kept / MB * TOKENIZE_CPU_S_PER_MB / 3600}
         sources.append({
             "name": name, "domain": src.domain, "masked": masked, "curate": curated,
-            "tokens_drawn": round(drawn[name]), "text_bytes": round(text),
+            "tokens_drawn": round(drawn[name]), "text_bytes": round(text), "kept_bytes": round(kept),
             "text_bytes_from": "files" if on_disk is not None else "tokens x bytes/token",
-            "tokens": tokens, "shard_bytes": tokens * (token_bytes + (1 if masked else 0)),
+            "tokens": tokens, "documents": documents,
+            "shard_bytes": tokens * (token_bytes + (1 if masked else 0)) + (documents + 1) * OFFSET_BYTES,
             "core_hours": hours, "core_hours_total": sum(hours.values()),
-            # what curating it would add, for a plain-text source the recipe does not curate
-            "curate_core_hours_if_curated": text / MB * CURATE_CPU_S_PER_MB / 3600
-            if not curated and not masked else 0.0,
+            # what curating it would add, for a plain-text source the recipe does not curate: its files, or
+            # the input that would keep the tokens drawn
+            "curate_core_hours_if_curated": (text if on_disk is not None else text / curate_keep) / MB
+            * CURATE_CPU_S_PER_MB / 3600 if not curated and not masked else 0.0,
         })
     cores, tasks = cpu_nodes * cores_per_node, recipe.data.tasks
 
@@ -454,13 +477,15 @@ def data_plan(recipe: Recipe, vocab_size: int, *, cpu_nodes: int = 1, cores_per_
     wall = phase_wall(("curate",)) + phase_wall(("decontaminate", "tokenize"))
     total = {k: sum(s["core_hours"][k] for s in sources) for k in ("curate", "decontaminate", "tokenize")}
     return {
-        "bytes_per_token": bytes_per_token, "vocab_size": vocab_size, "token_bytes": token_bytes,
+        "bytes_per_token": bytes_per_token, "curate_keep": curate_keep, "bytes_per_document": bytes_per_document,
+        "vocab_size": vocab_size, "token_bytes": token_bytes,
         "rates_cpu_s_per_mb": {"curate": CURATE_CPU_S_PER_MB, "decontaminate": DECONTAM_CPU_S_PER_MB,
                                "tokenize": TOKENIZE_CPU_S_PER_MB},
         "cpu_nodes": cpu_nodes, "cores_per_node": cores_per_node, "cores": cores, "tasks": tasks,
         "sources": sources,
         "total": {"tokens_drawn": sum(s["tokens_drawn"] for s in sources),
                   "text_bytes": sum(s["text_bytes"] for s in sources),
+                  "kept_bytes": sum(s["kept_bytes"] for s in sources),
                   "shard_bytes": sum(s["shard_bytes"] for s in sources),
                   "core_hours": total, "core_hours_total": sum(total.values()),
                   "curate_core_hours_if_curated": sum(s["curate_core_hours_if_curated"] for s in sources),
@@ -473,15 +498,18 @@ def render_data(p: dict[str, Any]) -> list[str]:
     if not d:
         return []
     lines = ["", f"data preparation (auroram prepare): {d['bytes_per_token']:g} bytes of text a token, "
-                 f"{d['token_bytes']} bytes a token on disk (+1 for a loss mask), vocab {d['vocab_size']:,}; "
-                 f"CPU-core-hours at {', '.join(f'{k} {v:g}' for k, v in d['rates_cpu_s_per_mb'].items())} "
+                 f"{d['token_bytes']} bytes a token on disk (+1 for a loss mask, +8 a document at "
+                 f"{d['bytes_per_document']:,g} bytes a document), vocab {d['vocab_size']:,}; curation keeps "
+                 f"{d['curate_keep']:.0%} of a curated source; CPU-core-hours at "
+                 f"{', '.join(f'{k} {v:g}' for k, v in d['rates_cpu_s_per_mb'].items())} "
                  f"CPU-s/MB (benchmarks/bench_data_scale.py):"]
-    rows = [("source", "tokens", "text", "from", "shards", "curate", "decontam", "tokenize", "core-h")]
+    rows = [("source", "tokens", "text", "from", "kept", "shards", "curate", "decontam", "tokenize", "core-h")]
     for s in d["sources"] + [{**d["total"], "name": "total", "text_bytes_from": "", "masked": False,
                               "curate": d["total"]["core_hours"]["curate"] > 0}]:
         h = s["core_hours"]
         rows.append((s["name"] + (" (masked)" if s["masked"] else ""), _si(s["tokens_drawn"]), _bytes(s["text_bytes"]),
-                     s["text_bytes_from"], _bytes(s["shard_bytes"]), _hours(h["curate"]) if s["curate"] else "-",
+                     s["text_bytes_from"], _bytes(s["kept_bytes"]), _bytes(s["shard_bytes"]),
+                     _hours(h["curate"]) if s["curate"] else "-",
                      _hours(h["decontaminate"]), _hours(h["tokenize"]), _hours(s["core_hours_total"])))
     lines += _table(rows, right_from=1, left_cols={3})
     t = d["total"]
@@ -519,7 +547,8 @@ def _base_disk_bytes(recipe: Recipe, base_config: dict[str, Any] | None) -> int 
 def plan(recipe: Recipe, *, gpus: int, gpu: str = "h100", mfu: float = 0.4,
          base_config: dict[str, Any] | None = None, base_arch: str | None = None, attention: str = "flash",
          tp_pp: list[tuple[int, int]] | None = None, export_file_gb: float = 5.0, cpu_nodes: int = 1,
-         cores_per_node: int = 64, bytes_per_token: float = BYTES_PER_TOKEN) -> dict[str, Any]:
+         cores_per_node: int = 64, bytes_per_token: float = BYTES_PER_TOKEN, curate_keep: float = CURATE_KEEP,
+         bytes_per_document: float = BYTES_PER_DOCUMENT) -> dict[str, Any]:
     """`gpus` counts cards (an MI250X card is two devices); `tp_pp` lists the (TP, PP) layouts to size
     besides DDP and FSDP2 (default: TP8, and Aurora-M's TP4 x PP4); `export_file_gb` bounds the export's
     files (the host memory rank 0 holds while exporting); cpu_nodes x cores_per_node run the data
@@ -582,7 +611,8 @@ def plan(recipe: Recipe, *, gpus: int, gpu: str = "h100", mfu: float = 0.4,
         "phases": phases,
         # an extended vocabulary adds its tokens to the base's
         "data": data_plan(recipe, shape.vocab + (recipe.tokenizer.add if recipe.tokenizer.kind == "extend" else 0),
-                          cpu_nodes=cpu_nodes, cores_per_node=cores_per_node, bytes_per_token=bytes_per_token),
+                          cpu_nodes=cpu_nodes, cores_per_node=cores_per_node, bytes_per_token=bytes_per_token,
+                          curate_keep=curate_keep, bytes_per_document=bytes_per_document),
     }
 
 
@@ -690,12 +720,14 @@ def parse_layout(text: str) -> tuple[int, int]:
 def plan_command(recipe_name: str, *, gpus: int, gpu: str = "h100", mfu: float = 0.4, as_json: bool = False,
                  base_arch: str | None = None, overrides: list[str] | None = None, attention: str = "flash",
                  layouts: list[str] | None = None, export_file_gb: float = 5.0, cpu_nodes: int = 1,
-                 cores_per_node: int = 64, bytes_per_token: float = BYTES_PER_TOKEN) -> str:
+                 cores_per_node: int = 64, bytes_per_token: float = BYTES_PER_TOKEN,
+                 curate_keep: float = CURATE_KEEP, bytes_per_document: float = BYTES_PER_DOCUMENT) -> str:
     """What `auroram plan` prints: the table, or the plan as JSON."""
     from auroram.config import load_recipe
 
     tp_pp = DEFAULT_TP_PP + [parse_layout(x) for x in layouts] if layouts else None
     p = plan(load_recipe(recipe_name, overrides), gpus=gpus, gpu=gpu, mfu=mfu, base_arch=base_arch,
              attention=attention, tp_pp=tp_pp, export_file_gb=export_file_gb, cpu_nodes=cpu_nodes,
-             cores_per_node=cores_per_node, bytes_per_token=bytes_per_token)
+             cores_per_node=cores_per_node, bytes_per_token=bytes_per_token, curate_keep=curate_keep,
+             bytes_per_document=bytes_per_document)
     return json.dumps(p, indent=2) if as_json else render_plan(p)
