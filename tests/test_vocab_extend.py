@@ -417,6 +417,35 @@ def test_random_and_mean_inits_and_apply_extension(bases, extended):
     assert torch.equal(a.get_input_embeddings().weight, b.get_input_embeddings().weight)
 
 
+
+def test_scaled_mean_init_is_a_multiple_of_the_mean_row_recorded_with_the_tokenizer(docs, bases, tmp_path):
+    """scaled_mean starts every new row at `scale` times the mean old row; the scale travels in extension.json
+    so every stage (and `vocab resize`) gives the same rows; old rows stay bit-identical."""
+    old_tok = load_tokenizer(bases["byte-level"])
+    first = len(old_tok)
+    rec = _extend(docs, bases["byte-level"], tmp_path / "ext", add=50, init="scaled_mean", init_scale=2.5)
+    assert rec["init"] == {"method": "scaled_mean", "seed": 0, "scale": 2.5}
+    m = _tiny("gpt_bigcode", first, old_tok.eos_token_id)
+    old_rows = m.get_input_embeddings().weight.detach().clone()
+    done = apply_extension(m, tmp_path / "ext")
+    assert done["method"] == "scaled_mean" and done["scale"] == 2.5
+    w = m.get_input_embeddings().weight.detach()
+    assert torch.equal(w[:first], old_rows)
+    assert torch.allclose(w[first:], 2.5 * old_rows.mean(0).expand(50, -1))
+    assert apply_extension(_tiny("gpt_bigcode", first, 0), tmp_path / "ext", scale=1.0)["scale"] == 1.0
+    assert "scale" not in _extend(docs, bases["byte-level"], tmp_path / "plain", add=20)["init"]
+    with pytest.raises(ValueError, match="init scale must be a positive number"):
+        apply_extension(_tiny("gpt_bigcode", first, 0), tmp_path / "ext", scale=0.0)
+    with pytest.raises(ExtendError, match="init_scale must be a positive number"):
+        _extend(docs, bases["byte-level"], tmp_path / "bad", add=20, init="scaled_mean", init_scale=-1.0)
+    with pytest.raises(ConfigError, match="'tokenizer.init_scale': must be a positive number"):
+        load_recipe("micro", ["model.base=/x", "tokenizer.kind=extend", "tokenizer.add=10",
+                              "tokenizer.train_sources=[hi]", "tokenizer.init=scaled_mean", "tokenizer.init_scale=0"])
+    r = load_recipe("micro", ["model.base=/x", "tokenizer.kind=extend", "tokenizer.add=10",
+                              "tokenizer.train_sources=[hi]", "tokenizer.init=scaled_mean"])
+    assert r.tokenizer.init_scale == 3.0
+
+
 # ---- trainable ----
 
 

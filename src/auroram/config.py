@@ -53,7 +53,8 @@ class TokenizerConfig:
     add: int = 0  # extend: new tokens wanted (a few thousand per new script is typical)
     keep: list[str] = field(default_factory=list)  # extend: sources whose ids must not change (the base's languages)
     min_frequency: int = 2  # extend: a merge seen fewer times is not learnt
-    init: Literal["mean_of_pieces", "random", "mean"] = "mean_of_pieces"  # extend: the new embedding rows
+    init: Literal["mean_of_pieces", "random", "mean", "scaled_mean"] = "mean_of_pieces"  # extend: the new rows
+    init_scale: float = 3.0  # extend, scaled_mean: the new rows are this many times the mean old row
     # extend: train source -> fraction of `add` learnt from it alone (summing to 1); empty: one BPE on all pooled,
     # where the script with the most pairs to merge (Japanese) takes most of the tokens
     shares: dict[str, float] = field(default_factory=dict)
@@ -512,6 +513,8 @@ def _validate_extend(r: Recipe, err: Any) -> None:
         for s in getattr(t, key):
             if s not in r.sources:
                 raise err(f"tokenizer.{key}", f"unknown source '{s}'")
+    if not (math.isfinite(t.init_scale) and t.init_scale > 0):
+        raise err("tokenizer.init_scale", f"must be a positive number, got {t.init_scale!r}")
     problem = shares_problem(t.shares, t.train_sources) if t.shares else None
     if problem:
         raise err("tokenizer.shares", problem)

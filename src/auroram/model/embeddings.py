@@ -2,12 +2,16 @@
 
 A new token's row starts as the mean of the rows of the pieces the old tokenizer split it into, so the
 model reads a new Hindi token roughly as it read its bytes before (the usual choice for vocabulary
-extension; WECHSEL and Swallow start from similar averages). Old rows stay bit-identical. Everything
-here runs on one process on the full model, before it is sharded.
+extension; WECHSEL and Swallow start from similar averages). With a tied head the same row is also the
+token's output: a trained base's hidden states point away from the direction its rows share (the drift
+that carries rare tokens' rows along it), so `scaled_mean` starts the new tokens below the mean logit in
+every context and they take little probability from the base's languages before they are trained. Old rows
+stay bit-identical. Everything here runs on one process on the full model, before it is sharded.
 """
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +21,7 @@ import torch
 
 from auroram.errors import AuroramError
 
-METHODS = ("mean_of_pieces", "random", "mean")
+METHODS = ("mean_of_pieces", "random", "mean", "scaled_mean")
 TRAINABLE = ("all", "embeddings", "new_embeddings")
 # set on the input embedding module: rows from here on are the extension's (read by set_trainable)
 FIRST_NEW_ROW = "auroram_first_new_row"
@@ -51,10 +55,13 @@ def piece_ids(old_tokenizer: Any, new_tokenizer: Any, new_ids: list[int]) -> lis
 
 
 def _new_rows(weight: torch.Tensor, old_rows: int, ids: list[int], pieces: list[list[int]], method: str,
-              std: float, generator: torch.Generator) -> torch.Tensor:
+              std: float, generator: torch.Generator, scale: float) -> torch.Tensor:
     old = weight[:old_rows].detach().float()
-    if method == "mean":
-        return old.mean(0).expand(len(ids), -1).to(weight.dtype)
+    if method in ("mean", "scaled_mean"):
+        # mean: each new logit starts at the mean old logit (Hewitt 2021); scaled: `scale` times it, lower where
+        # the hidden states point away from the rows' common direction (measured on the demo base)
+        row = old.mean(0) * (scale if method == "scaled_mean" else 1.0)
+        return row.expand(len(ids), -1).to(weight.dtype)
     if method == "random":
         return (torch.randn(len(ids), weight.shape[1], generator=generator) * std).to(weight.dtype)
     mean = old.mean(0)
@@ -63,13 +70,15 @@ def _new_rows(weight: torch.Tensor, old_rows: int, ids: list[int], pieces: list[
 
 
 def extend_embeddings(model: Any, old_tokenizer: Any, new_tokenizer: Any, method: str = "mean_of_pieces",
-                      *, seed: int = 0, first_new_id: int | None = None) -> dict[str, Any]:
+                      *, seed: int = 0, first_new_id: int | None = None, scale: float = 3.0) -> dict[str, Any]:
     """Resize the input embeddings and output head (once when tied) to the new tokenizer and initialise the
     rows of its new ids: `mean_of_pieces` (default), `random` (normal at the std of the existing rows, else
-    config.initializer_range) or `mean` (of all old rows). Rows of old ids are left bit-identical.
-    Returns what was done, for the stage's record."""
+    config.initializer_range), `mean` (of all old rows) or `scaled_mean` (`scale` times that mean). Rows of
+    old ids are left bit-identical. Returns what was done, for the stage's record."""
     if method not in METHODS:
         raise EmbeddingError(f"embedding init '{method}' is unknown (choose one of {', '.join(METHODS)})")
+    if not (isinstance(scale, (int, float)) and math.isfinite(scale) and scale > 0):
+        raise EmbeddingError(f"embedding init scale must be a positive number, got {scale!r}")
     old_n, new_n = _size(old_tokenizer), _size(new_tokenizer)
     first = old_n if first_new_id is None else first_new_id
     if new_n <= first:
@@ -96,7 +105,7 @@ def extend_embeddings(model: Any, old_tokenizer: Any, new_tokenizer: Any, method
         old = weight[:first].detach().float()
         std = float(old.std()) if old.numel() > 1 and float(old.std()) > 0 else init_range
         with torch.no_grad():
-            weight[first:new_n] = _new_rows(weight, first, ids, pieces, method, std, generator)
+            weight[first:new_n] = _new_rows(weight, first, ids, pieces, method, std, generator, scale)
 
     if new_n > rows_before:  # padding rows already there are reused: only their values change
         old_out = None if tied or out is None else out.weight.detach().clone()
@@ -110,14 +119,14 @@ def extend_embeddings(model: Any, old_tokenizer: Any, new_tokenizer: Any, method
         fill(out.weight)
     setattr(inp, FIRST_NEW_ROW, first)
     return {"method": method, "rows_before": rows_before, "rows": inp.weight.shape[0], "first_new_id": first,
-            "new_rows": len(ids), "tied": tied, "seed": seed}
+            "new_rows": len(ids), "tied": tied, "seed": seed, **({"scale": scale} if method == "scaled_mean" else {})}
 
 
 def apply_extension(model: Any, tokenizer_dir: str | os.PathLike, method: str | None = None,
-                    seed: int | None = None) -> dict[str, Any]:
+                    seed: int | None = None, scale: float | None = None) -> dict[str, Any]:
     """extend_embeddings for a tokenizer made by `auroram vocab extend` or a recipe's `tokenizer.kind: extend`:
     the old tokenizer is rebuilt from the extended one (extension.json says where the base ends), and the
-    method and seed default to the ones recorded there. Call it on the base model as loaded, before the
+    method, seed and scale default to the ones recorded there. Call it on the base model as loaded, before the
     previous stage's weights are loaded into it and before it is wrapped for DDP/FSDP."""
     from auroram.tokenize.bpe import load_tokenizer
     from auroram.tokenize.extend import base_of, read_extension
@@ -126,7 +135,8 @@ def apply_extension(model: Any, tokenizer_dir: str | os.PathLike, method: str | 
     init = rec.get("init") or {}
     return extend_embeddings(model, base_of(tokenizer_dir), load_tokenizer(Path(tokenizer_dir)),
                              method or init.get("method", "mean_of_pieces"),
-                             seed=init.get("seed", 0) if seed is None else seed, first_new_id=rec["first_new_id"])
+                             seed=init.get("seed", 0) if seed is None else seed, first_new_id=rec["first_new_id"],
+                             scale=init.get("scale", 3.0) if scale is None else scale)
 
 
 # ---------------------------------------------------------------------------------------------------

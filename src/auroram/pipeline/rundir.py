@@ -114,6 +114,8 @@ def vocabulary_provenance(recipe: Any) -> dict[str, Any]:
         base_hash = None  # the tokenizer step says what is wrong with the base, in one line
     return {"vocabulary": {"add": t.add, "train_sources": list(t.train_sources), "keep": list(t.keep),
                            "init": t.init, "min_frequency": t.min_frequency, "max_train_bytes": t.max_train_bytes,
+                           **({"init_scale": t.init_scale} if t.init == "scaled_mean" else {}),
+                           **({"shares": dict(t.shares)} if t.shares else {}),
                            "base_tokenizer_hash": base_hash, "record": "tokenizer/hf/extension.json"}}
 
 

@@ -54,6 +54,7 @@ class TrainerSettings:
     max_train_bytes: int = 8_000_000  # text fed to the trainer, split equally over the sources
     max_keep_bytes: int = 4_000_000  # of the keep texts checked for unchanged ids
     init: str = "mean_of_pieces"  # how apply_extension initialises the new embedding rows
+    init_scale: float = 3.0  # scaled_mean: the new rows are this many times the mean old row
     seed: int = 0  # for a random init of the new rows
     # source name -> fraction of `add` learnt from that source alone; empty: one BPE on all sources pooled, where
     # the script with the most distinct pairs (Japanese) takes what it finds and the others get the rest
@@ -378,6 +379,8 @@ def extend_tokenizer(base_dir: str | os.PathLike, sources: list[TextSource], set
     for name, value, lo, hi in limits:
         if not lo <= value <= hi:
             raise ExtendError(f"{base_dir}: {name} must be within [{lo:,}, {hi:,}], got {value:,}")
+    if settings.init == "scaled_mean" and not (math.isfinite(settings.init_scale) and settings.init_scale > 0):
+        raise ExtendError(f"{base_dir}: init_scale must be a positive number, got {settings.init_scale!r}")
     tj, hf = read_base(base_dir)
     kind = tokenizer_kind(tj, str(base_dir))
     if settings.shares:  # before reading any text
@@ -452,8 +455,9 @@ def extend_tokenizer(base_dir: str | os.PathLike, sources: list[TextSource], set
         "trainer": {"model": "BPE", "tokenizers": tokenizers.__version__,
                     "merges_learnt": sum(len(m) for m, _chars in learnt),
                     **{k: v for k, v in asdict(settings).items()
-                       if k not in ("init", "seed") and not (k == "shares" and not v)}},
-        "init": {"method": settings.init, "seed": settings.seed},
+                       if k not in ("init", "init_scale", "seed") and not (k == "shares" and not v)}},
+        "init": {"method": settings.init, "seed": settings.seed,
+                 **({"scale": settings.init_scale} if settings.init == "scaled_mean" else {})},
         "examples": [x for x in (_readable(t, kind) for t in plan.tokens) if "\ufffd" not in x][:24],
     }
     _write(Path(out_dir), new_tj, hf, record, write or atomic_dir)

@@ -38,8 +38,10 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     q.add_argument("--force", action="store_true", help="write into a directory that holds other files (they are kept)")
     q.add_argument("--min-frequency", type=int, default=2, help="a merge seen fewer times is not learnt (default 2)")
     q.add_argument("--max-train-bytes", type=int, default=8_000_000, help="text read, split over the sources")
-    q.add_argument("--init", choices=["mean_of_pieces", "random", "mean"], default="mean_of_pieces",
+    q.add_argument("--init", choices=["mean_of_pieces", "random", "mean", "scaled_mean"], default="mean_of_pieces",
                    help="how `vocab resize` and a run initialise the new embedding rows (recorded)")
+    q.add_argument("--init-scale", type=float, default=3.0, help="scaled_mean: the new rows are this many times "
+                                                               "the mean old row (recorded; default 3)")
     q.add_argument("--seed", type=int, default=0, help="seed of a random init (recorded)")
     q.add_argument("--share", dest="shares", nargs="+", default=[], metavar="SOURCE=FRACTION",
                    help="learn each --from source's fraction of --add from its text alone, one source after the "
@@ -51,7 +53,9 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     q.add_argument("base", metavar="BASE_DIR", help="the local HF model the tokenizer was extended from")
     q.add_argument("--tokenizer", required=True, help="the `vocab extend` output")
     q.add_argument("--out", required=True, help="output directory for the model and the extended tokenizer")
-    q.add_argument("--init", choices=["mean_of_pieces", "random", "mean"], help="default: the recorded one")
+    q.add_argument("--init", choices=["mean_of_pieces", "random", "mean", "scaled_mean"],
+                   help="default: the recorded one")
+    q.add_argument("--init-scale", type=float, help="scaled_mean's multiple of the mean row (default: recorded, or 3)")
     q.add_argument("--force", action="store_true", help="write into a directory that holds other files (they are kept)")
     q.set_defaults(func=cmd_resize)
 
@@ -117,7 +121,7 @@ def cmd_extend(args: argparse.Namespace) -> int:
     sources = _text_sources(args, args.sources)
     shares = _shares(args.shares, [s.name for s in sources])
     settings = TrainerSettings(add=args.add, min_frequency=args.min_frequency, max_train_bytes=args.max_train_bytes,
-                               init=args.init, seed=args.seed, shares=shares)
+                               init=args.init, init_scale=args.init_scale, seed=args.seed, shares=shares)
     rec = extend_tokenizer(args.base, sources, settings, args.out,
                            keep=_text_sources(args, args.keep), write=lambda p: replace_dir(p, EXTEND_OUTPUT))
     learnt = ", ".join(f"{u['name']} ({u['bytes']:,} bytes)" for u in rec["learnt_from"])
@@ -168,7 +172,7 @@ def cmd_resize(args: argparse.Namespace) -> int:
         raise ExtendError(f"{args.base}: its tokenizer is not the one {args.tokenizer} was extended from "
                           f"(extension.json names {rec['base']['path']})")
     model, _ = load_base(args.base)
-    done = apply_extension(model, args.tokenizer, method=args.init)
+    done = apply_extension(model, args.tokenizer, method=args.init, scale=args.init_scale)
     tok = load_tokenizer(args.tokenizer)
     with replace_dir(args.out, RESIZE_OUTPUT) as tmp:
         model.save_pretrained(tmp)

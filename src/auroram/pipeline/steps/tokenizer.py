@@ -16,7 +16,7 @@ from auroram.pipeline.rundir import RunError
 from auroram.typedconfig import to_plain
 
 # settings only `kind: extend` reads; left out of a train-bpe key so runs made before they existed stay complete
-EXTEND_ONLY = ("add", "keep", "min_frequency", "init")
+EXTEND_ONLY = ("add", "keep", "min_frequency", "init", "shares", "init_scale")
 
 
 class TokenizerStep(Step):
@@ -105,8 +105,10 @@ def extend_key(ctx: RunContext) -> str:
     if not r.model.base:
         raise RunError("tokenizer.kind is 'extend' but model.base names no model directory")
     names = list(dict.fromkeys(t.train_sources + t.keep))
-    # empty shares (pooled learning) leave the key as it was before shares existed
-    cfg = {k: v for k, v in to_plain(t).items() if k != "vocab_size" and not (k == "shares" and not v)}
+    # settings left at what earlier runs did (pooled learning, no scale) leave their keys as they were
+    unused = {"vocab_size"} | ({"shares"} if not t.shares else set()) | \
+        ({"init_scale"} if t.init != "scaled_mean" else set())
+    cfg = {k: v for k, v in to_plain(t).items() if k not in unused}
     return hash_obj({"cfg": cfg,
                      "base": tokenizer_files_hash(r.model.base),
                      "sources": {s: ctx.source_identity(s) for s in names},
@@ -124,7 +126,7 @@ def run_extend(ctx: RunContext) -> dict[str, Any]:
 
     t0 = time.perf_counter()
     settings = TrainerSettings(add=t.add, min_frequency=t.min_frequency, max_train_bytes=t.max_train_bytes,
-                               init=t.init, seed=r.seed, shares=dict(t.shares))
+                               init=t.init, init_scale=t.init_scale, seed=r.seed, shares=dict(t.shares))
     rec = extend_tokenizer(r.model.base, named(t.train_sources), settings, ctx.run_dir / "tokenizer" / "hf",
                            keep=named(t.keep))
     fault_point("tokenizer:trained")
