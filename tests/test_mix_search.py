@@ -116,7 +116,11 @@ def test_search_end_to_end_resumes_and_checks_a_full_run(tiny_corpus, micro_run,
     assert linked and all(os.path.samefile(p, out / "prep" / p.relative_to(micro_run)) for p in linked)
     assert s["flops"]["prep"] == 0 and s["flops"]["proxies"] > 0
     chosen = s["chosen"]
-    assert all(chosen["predicted_change"][d] <= 0.5 + 1e-9 for d in ("en", "code"))
+    # the run searched from finished its cap: it is the one anchor, an offset per domain, and the budget applies
+    # to the calibrated changes
+    cal = s["calibration"]
+    assert [a["run"] for a in cal["anchors"]] == [str(micro_run)] and cal["kind"] == "offset"
+    assert all(chosen["calibrated_change"][d] <= 0.5 + 1e-9 for d in ("en", "code"))
     assert set(s["fits"]) == set(DOMAINS) and all(f["model"] in f["loo_mae"] for f in s["fits"].values())
     frag = yaml.safe_load((tmp_path / "frag.yaml").read_text())
     st = frag["stages"][0]
@@ -151,6 +155,10 @@ def test_search_end_to_end_resumes_and_checks_a_full_run(tiny_corpus, micro_run,
     assert c["mixture"] == "recipe_mixture"  # the run kept the recipe's mixture
     assert c["realised_change"]["en"] == pytest.approx(cap["en"]["bpb"] / base["en"]["bpb"] - 1)
     assert "Predicted against realised" in (out / "report" / "summary.md").read_text()
+    # the checked run joins the anchors of later searches here, without --from-run
+    assert read_json(out / "anchors.json")["runs"] == [str(micro_run)]
+    assert main([*args[:6], "en<=+50%,code<=+50%", *args[7:]]) == 0
+    assert [a["run"] for a in read_json(out / "search.json")["calibration"]["anchors"]] == [str(micro_run)]
 
 
 def test_slurm_array_of_the_unfinished_proxies_dry_run(tiny_corpus, micro_run, tmp_path):
@@ -177,3 +185,56 @@ def test_a_bad_budget_or_stage_fails_before_any_work(tiny_corpus, tmp_path, caps
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 3 and "domain 'de'" in err[0] and "first stage" in err[1] and "not a stage" in err[2]
     assert not out.exists()
+
+
+def _fake_anchor(run: Path, dst: Path, *, scale: float = 1.0, vocab: int | None = None, cap: bool = True) -> Path:
+    """A full run of micro's cap made from `run`'s records: its realised bits per byte times `scale`, trained on
+    a mixture with twice the English weight (so two anchors fix a line)."""
+    from auroram.io import write_json
+
+    dst.mkdir(parents=True)
+    (dst / "recipe.yaml").write_bytes((run / "recipe.yaml").read_bytes())
+    for st in ("base", "cap") if cap else ("base",):
+        r = read_json(run / "stages" / st / "result.json")
+        if st == "cap":
+            r["eval"] = {d: {**v, "bpb": v["bpb"] * scale} for d, v in r["eval"].items()}
+            w = {k: v * (2 if k == "en" else 1) for k, v in r["weights"].items()}
+            r["weights"] = {k: v / sum(w.values()) for k, v in w.items()}
+        write_json(dst / "stages" / st / "result.json", r)
+        cfg = read_json(run / "stages" / st / "hf" / "config.json")
+        write_json(dst / "stages" / st / "hf" / "config.json", {**cfg, **({"vocab_size": vocab} if vocab else {})})
+    return dst
+
+
+def test_anchors_calibrate_the_budget_and_bad_anchors_fail_before_any_work(tiny_corpus, micro_run, tmp_path, capsys):
+    vocab = read_json(micro_run / "stages" / "cap" / "hf" / "config.json")["vocab_size"]
+    for name, kw, message in [("unfinished", {"cap": False}, "stage 'cap' has not finished there"),
+                              ("other-vocab", {"vocab": vocab + 8}, f"vocab_size={vocab + 8} where")]:
+        out = tmp_path / f"s-{name}"
+        assert _search(tiny_corpus, micro_run, out, "--anchor", str(_fake_anchor(micro_run, tmp_path / name, **kw))) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and message in err[0] and str(tmp_path / name) in err[0]
+        assert not (out / "proxies").exists() and not (out / "prep").exists()
+
+    out = tmp_path / "search"
+    fake = _fake_anchor(micro_run, tmp_path / "fake", scale=1.01)
+    assert _search(tiny_corpus, micro_run, out, "--anchor", str(fake)) == 0
+    s = read_json(out / "search.json")
+    cal = s["calibration"]
+    assert [a["run"] for a in cal["anchors"]] == [str(micro_run), str(fake)]
+    for d, m in cal["maps"].items():
+        assert m["kind"] in ("line", "offset")
+        if m["kind"] == "line":  # through both anchors
+            assert all(a["calibrated_change"][d] == pytest.approx(a["realised_change"][d], abs=1e-5)
+                       for a in cal["anchors"])
+    assert all(s["chosen"]["calibrated_change"][d] <= 0.5 + 1e-9 for d in ("en", "code"))
+    md = (out / "report" / "summary.md").read_text()
+    assert "Proxy scale to full scale" in md and str(fake) in md
+
+    # no anchor: the search as it was before anchors existed, keys and all
+    assert _search(tiny_corpus, micro_run, out, "--no-anchor") == 0
+    plain = read_json(out / "search.json")
+    assert "calibration" not in plain
+    assert set(plain["chosen"]) == {"weights", "sources", "predicted", "objective", "excess", "over",
+                                    "predicted_change"}
+    assert plain["proxies"] == s["proxies"] and plain["fits"] == s["fits"]

@@ -45,14 +45,50 @@ def search_sections(s: dict[str, Any]) -> list[dict[str, Any]]:
     out.append(section("Chosen mixture", table(head, rows, note="bits per byte predicted by the fits at proxy scale"),
                        text("Apply it: " + " ".join(f"--set {x}" for x in s["set"])) if chosen else
                        text("No mixture meets the budget; the closest is shown.")))
+    if s.get("calibration"):
+        out.append(calibration_section(s, chosen or s["closest"], "searched" if chosen else "closest"))
     if s.get("check"):
         c = s["check"]
-        rows = [[d, _pct(c["predicted_change"][d]), _pct(c["realised_change"][d]), round(c["realised_bpb"][d], 4)]
-                for d in domains]
+        cal = c.get("calibrated_change")
+        rows = [[d, _pct(c["predicted_change"][d]), *([_pct(cal.get(d))] if cal else []), _pct(c["realised_change"][d]),
+                 round(c["realised_bpb"][d], 4)] for d in domains]
+        note = f"full stage run in {c['run']}: changes are relative to the stage before, proxy and full scale alike"
+        if cal and c.get("in_sample"):
+            note += "; this run is one of the anchors, so its calibrated prediction is in-sample"
         out.append(section("Predicted against realised", table(
-            ["domain", "predicted change vs before", "realised change vs before", "realised bpb"], rows,
-            note=f"full stage run in {c['run']}: changes are relative to the stage before, proxy and full scale alike")))
+            ["domain", "predicted change vs before (proxy scale)", *(["calibrated (full scale)"] if cal else []),
+             "realised change vs before", "realised bpb"], rows, note=note)))
     return out
+
+
+def calibration_section(s: dict[str, Any], picked: dict[str, Any], name: str) -> dict[str, Any]:
+    """The anchors, each domain's map, and the two mixtures' changes at proxy and full scale side by side."""
+    cal, budget = s["calibration"], list(s["budget_limits"])
+    anchors = cal["anchors"]
+    maps = table(["domain", "map", "slope", "intercept", "error on the anchors", "leave-one-anchor-out error"],
+                 [[d, m["kind"], round(m["slope"], 3), _pct(m["intercept"]), _pct(m["anchor_error"]).lstrip("+"),
+                   _pct(m["loo_error"]).lstrip("+")] for d, m in cal["maps"].items()],
+                 note="calibrated change = slope x proxy-scale change + intercept; a line needs anchors whose "
+                      "predictions differ by more than twice the fit's leave-one-out error, else an offset; errors are "
+                      "absolute, in points of relative change (leave-one-out needs three anchors)")
+    arows = [[a["run"], *[round(a["weights"][g], 3) for g in s["groups"]],
+              *[f"{_pct(a['predicted_change'][d])} / {_pct(a['calibrated_change'][d])} / {_pct(a['realised_change'][d])}"
+                for d in budget]] for a in anchors]
+    atab = table(["anchor run", *[f"w {g}" for g in s["groups"]], *[f"{d}: proxy / calibrated / realised" for d in budget]],
+                 arows, note="changes against each run's own stage before")
+    mrows = []
+    for label, m in (("recipe", s["recipe_mixture"]), (name, picked)):
+        mrows.append([label, *[f"{_pct(m['predicted_change'][d])} -> {_pct(m['calibrated_change'][d])}" for d in budget],
+                      round(m["objective"], 4), m.get("calibrated_objective"),
+                      ", ".join(d for d in m.get("extrapolated", []) if d in budget) or "no"])
+    mtab = table(["mixture", *[f"{d}: proxy -> full scale" for d in budget], f"{s['objective_name']} (proxy)",
+                  f"{s['objective_name']} (full scale)", "extrapolated beyond the anchors"], mrows,
+                 note=f"full-scale bpb: {cal['full_reference_run']}'s stage before moved by the calibrated changes; "
+                      "a domain is extrapolated where the mixture's proxy-scale change lies outside the anchors'")
+    return section("Proxy scale to full scale", text(
+        f"{len(anchors)} full-size anchor run(s) of the stage; calibration per domain: {cal['kind']} (an offset with one "
+        "anchor, a least-squares line with two or more). The budget applies to the calibrated changes; the objective "
+        "ranks mixtures at proxy scale."), maps, atab, mtab)
 
 
 def merge_sections(m: dict[str, Any]) -> list[dict[str, Any]]:

@@ -41,6 +41,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--force", action="store_true", help="replace --out even if auroram did not write it")
     q.add_argument("--check", metavar="RUN", help="a run of the stage with the chosen mixture: put its realised "
                                                   "numbers next to the predicted ones (no proxies are run)")
+    q.add_argument("--anchor", action="append", default=[], metavar="RUN",
+                   help="a full-size run that finished the stage (repeatable): its realised changes calibrate the "
+                        "proxies' predictions to full scale before the budget applies (the --from-run's own stage and "
+                        "every --check run count already)")
+    q.add_argument("--no-anchor", action="store_true", help="no calibration: the budget on proxy-scale predictions")
     q.add_argument("--quiet", action="store_true")
     q.add_argument("--log-format", choices=["auto", "text", "json"], default="auto")
     q.set_defaults(func=cmd_mix_search)
@@ -69,10 +74,14 @@ def cmd_mix_search(args: argparse.Namespace) -> int:
         f"{load_recipe(args.recipe, list(args.overrides)).name}-mix-{args.stage}")
     if args.check:
         c = check_run(search_dir, Path(args.check))
-        print(f"{'domain':<8}{'predicted':>11}{'realised':>11}")
+        cal = c.get("calibrated_change", {})
+        print(f"{'domain':<8}{'predicted':>11}{'calibrated':>12}{'realised':>11}")
         for d in c["realised_change"]:
-            print(f"{d:<8}{100 * c['predicted_change'][d]:>+10.2f}%{100 * c['realised_change'][d]:>+10.2f}%")
-        print(f"within budget: {'yes' if c['within_budget'] else 'no'}; new-language mean bpb {c['objective']:.4f}")
+            cd = f"{100 * cal[d]:>+11.2f}%" if d in cal else f"{'-':>12}"
+            print(f"{d:<8}{100 * c['predicted_change'][d]:>+10.2f}%{cd}{100 * c['realised_change'][d]:>+10.2f}%")
+        print(f"within budget: {'yes' if c['within_budget'] else 'no'}; new-language mean bpb {c['objective']:.4f}"
+              + (f" (calibrated prediction {c['calibrated_objective']:.4f})" if c.get("calibrated_objective") else "")
+              + ("; this run was one of the search's anchors (in-sample)" if c.get("in_sample") else ""))
         return 0
     if args.out:  # a file the user keeps is never overwritten, and that is known before any work
         from auroram.outputs import check_out_file
@@ -84,7 +93,8 @@ def cmd_mix_search(args: argparse.Namespace) -> int:
                      from_run=Path(args.from_run) if args.from_run else None, by=args.by,
                      concentration=args.concentration, fits=args.fit, executor=args.executor,
                      slurm={"partition": args.slurm_partition, "time": args.slurm_time, "gpus": args.slurm_gpus},
-                     dry_run=args.dry_run, quiet=args.quiet, log_format=args.log_format)
+                     dry_run=args.dry_run, quiet=args.quiet, log_format=args.log_format,
+                     anchors=[Path(a) for a in args.anchor], no_anchor=args.no_anchor)
     if "slurm" in res:
         print(res["slurm"])
         return 0
@@ -93,7 +103,8 @@ def cmd_mix_search(args: argparse.Namespace) -> int:
         from auroram.mix.search import SearchError
 
         c = res["closest"]
-        over = ", ".join(f"{d} {100 * c['predicted_change'][d]:+.2f}%" for d in res["budget_limits"])
+        change = c.get("calibrated_change", c["predicted_change"])  # what the budget was applied to
+        over = ", ".join(f"{d} {100 * change[d]:+.2f}%" for d in res["budget_limits"])
         raise SearchError(f"no mixture meets the budget {res['budget']} as predicted; the closest: {over} "
                           f"(see {search_dir / 'report' / 'index.html'})")
     if args.out:

@@ -10,7 +10,9 @@
 
 The search directory keeps plan.json, every proxy's result, search.json, fragment.yaml (the stage's mixture
 and replay as a recipe fragment) and report/ (index.html, summary.md). `--check RUN` adds a full run's
-realised numbers next to the predicted ones.
+realised numbers next to the predicted ones, and the run joins anchors.json: full-size runs of the stage (that
+one, the `--from-run`'s own stage, each `--anchor`) calibrate the proxies' predicted changes to full scale
+(auroram.mix.calibrate) before the budget is applied.
 """
 
 from __future__ import annotations
@@ -26,12 +28,14 @@ import yaml
 
 from auroram.config import Recipe, load_recipe
 from auroram.io import atomic_dir, read_json, write_json, write_text
+from auroram.mix.anchors import collect_anchors, read_stage
+from auroram.mix.calibrate import Anchor, calibrate_on, calibrated, describe
 from auroram.mix.search import SearchError, budget_text, draw, excess, fit_domains, make_groups, parse_budget, search
 from auroram.outputs import Layout, claim_dir
 from auroram.pipeline.console import Console
 from auroram.pipeline.proxies import link_run, load_context, proxy_done, run_local, slurm_script, step_before
 
-SEARCH_OUTPUT = Layout("mix search", patterns=("plan.json", "search.json", "fragment.yaml", "check.json",
+SEARCH_OUTPUT = Layout("mix search", patterns=("plan.json", "search.json", "fragment.yaml", "check.json", "anchors.json",
                                                "prep/", "prep/**", "proxies/", "proxies/**", "slurm/", "slurm/**",
                                                "report/", "report/**"), shared=True)
 
@@ -76,9 +80,11 @@ def mix_search(recipe_arg: str, overrides: list[str], *, stage: str, budget: str
                search_dir: Path, proxy_tokens: int | None = None, proxy_model: list[str] | None = None,
                workers: int = 1, from_run: Path | None = None, by: str = "domain", concentration: float = 10.0,
                fits: list[str] | None = None, executor: str = "local", slurm: dict[str, Any] | None = None,
-               dry_run: bool = False, quiet: bool = False, log_format: str = "auto") -> dict[str, Any]:
+               dry_run: bool = False, quiet: bool = False, log_format: str = "auto",
+               anchors: list[Path] | None = None, no_anchor: bool = False) -> dict[str, Any]:
     """Run (or resume) the search; returns search.json's content, or {"slurm": script} when the proxies were
-    handed to Slurm."""
+    handed to Slurm. `anchors`: full-size runs of the stage beyond the automatic ones; `no_anchor`: none at all
+    (the budget on proxy-scale predictions)."""
     from auroram.pipeline.run import run_recipe
 
     spec = load_recipe(recipe_arg, overrides)
@@ -91,6 +97,11 @@ def mix_search(recipe_arg: str, overrides: list[str], *, stage: str, budget: str
     search_dir = claim_dir(search_dir, SEARCH_OUTPUT)
     prep = search_dir / "prep"
     console = Console(quiet, log_format=log_format)
+    if no_anchor and anchors:
+        raise SearchError("--anchor and --no-anchor together: pick one")
+    # anchors are read before any work: a bad one is said before proxies are trained
+    full = [] if no_anchor else collect_anchors(search_dir, stage, before, from_run, anchors or [],
+                                                 lambda msg: console.step("mix search", msg))
     if from_run is not None and not (prep / "recipe.yaml").exists():
         n = link_run(Path(from_run), prep, stage, prep_spec)
         console.step("mix search", f"{n} files of {from_run} linked into {prep}; its finished steps are reused "
@@ -130,41 +141,50 @@ def mix_search(recipe_arg: str, overrides: list[str], *, stage: str, budget: str
         console.step("mix search", f"{len(todo)} proxies of {tokens:,} tokens, {max(1, workers)} at a time")
         run_local(search_dir, todo, workers, console)
     results = [read_json(search_dir / "proxies" / f"{i:03d}" / "result.json") for i in range(proxies)]
-    result = fit_and_search(spec, stage, plan, results, groups, reference, limits, objective, fits, seed)
+    result = fit_and_search(spec, stage, plan, results, groups, reference, limits, objective, fits, seed, full)
     # the weights before the stage cost compute only when the search trained them (not reused, not imported)
     bf, theirs = prep / "stages" / before / "result.json", Path(from_run or prep) / "stages" / before / "result.json"
     reused = from_run is not None and theirs.is_file() and os.path.samefile(bf, theirs)
     prep_flops = 0.0 if reused or pr.model.base else results[0]["flops_per_token"] * ctx.stages[-1]["tokens"]
-    full = _full_stage_flops(spec, stage, ctx)
+    stage_flops = _full_stage_flops(spec, stage, ctx)
     proxy_flops = sum(r["flops"] for r in results)
-    result["flops"] = {"proxies": proxy_flops, "prep": prep_flops, "full_stage": full,
-                       "ratio": (proxy_flops + prep_flops) / full, "ratio_proxies_only": proxy_flops / full}
+    result["flops"] = {"proxies": proxy_flops, "prep": prep_flops, "full_stage": stage_flops,
+                       "ratio": (proxy_flops + prep_flops) / stage_flops, "ratio_proxies_only": proxy_flops / stage_flops}
     result["proxy_model"] = " ".join(proxy_model or [])
     write_outputs(search_dir, result)
     return result
 
 
 def fit_and_search(spec: Recipe, stage: str, plan: dict, results: list[dict], groups: Any, reference: dict,
-                   limits: dict[str, float], objective: list[str], fits: list[str] | None, seed: int) -> dict[str, Any]:
+                   limits: dict[str, float], objective: list[str], fits: list[str] | None, seed: int,
+                   anchors: list[Anchor] | None = None) -> dict[str, Any]:
     domains = list(spec.domains)
     X = np.array([[r["weights"][g] for g in groups.names] for r in results])
     Y = {d: np.array([r["bpb"][d] for r in results]) for d in domains}
     fitted = fit_domains(X, Y, seed=seed, only=fits)
+    maps, rows = calibrate_on(anchors, {d: f.predict for d, f in fitted.items()}, reference, groups.shares,
+                              groups.names, domains, {d: f.loo_mae[f.model] for d, f in fitted.items()}) \
+        if anchors else (None, [])
     best, closest = search(fitted, groups.center, objective=objective, reference=reference, budget=limits,
-                           concentration=plan["concentration"], seed=seed, bounds=(X.min(axis=0), X.max(axis=0)))
+                           concentration=plan["concentration"], seed=seed, bounds=(X.min(axis=0), X.max(axis=0)),
+                           calibrate=maps)
 
     def described(c: Any) -> dict[str, Any]:
-        over = [d for d, lim in limits.items() if c.predicted[d] / reference[d] - 1 > lim + 1e-12]
-        return {"weights": groups.weights(c.weights), "sources": groups.to_sources(c.weights),
-                "predicted": {d: round(v, 5) for d, v in c.predicted.items()}, "objective": round(c.objective, 5),
-                "excess": round(c.excess, 6), "over": over,
-                "predicted_change": {d: round(c.predicted[d] / reference[d] - 1, 6) for d in domains}}
+        change = {d: c.predicted[d] / reference[d] - 1 for d in domains}
+        out = {"weights": groups.weights(c.weights), "sources": groups.to_sources(c.weights),
+               "predicted": {d: round(v, 5) for d, v in c.predicted.items()}, "objective": round(c.objective, 5),
+               "excess": round(c.excess, 6), "over": [d for d, lim in limits.items() if change[d] > lim + 1e-12],
+               "predicted_change": {d: round(change[d], 6) for d in domains}}
+        if maps:  # the budget was applied to full-scale changes: 'over' is theirs
+            out.update(calibrated(change, maps, anchors[0].before_bpb, objective))
+            out["over"] = [d for d, lim in limits.items() if out["calibrated_change"][d] > lim + 1e-12]
+        return out
 
     from auroram.mix.search import Choice
 
     hand_pred = {d: float(f.predict(groups.center[None, :])[0]) for d, f in fitted.items()}
     hand = described(Choice(groups.center, hand_pred, float(np.mean([hand_pred[d] for d in objective])),
-                            excess(hand_pred, reference, limits)))
+                            excess(hand_pred, reference, limits, maps)))
     hand["measured"] = results[0]["bpb"]
     out: dict[str, Any] = {
         "recipe": spec.name, "stage": stage, "budget": budget_text(limits), "budget_limits": limits,
@@ -174,6 +194,10 @@ def fit_and_search(spec: Recipe, stage: str, plan: dict, results: list[dict], gr
         "fits": {d: f.summary() for d, f in fitted.items()}, "proxies": results, "recipe_mixture": hand,
         "chosen": described(best) if best else None, "closest": described(closest),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    if maps:
+        out["calibration"] = {"kind": describe(maps), "maps": {d: m.summary() for d, m in maps.items()},
+                              "anchors": rows, "full_reference_run": anchors[0].run,
+                              "full_reference_bpb": anchors[0].before_bpb}
     if best:  # written back the way the recipe splits them: its replay sources stay replay
         src, replayed = out["chosen"]["sources"], set(spec.stage(stage).replay)
         parts = {"mixture": {s: w for s, w in src.items() if s not in replayed},
@@ -203,32 +227,33 @@ def write_outputs(search_dir: Path, result: dict[str, Any]) -> None:
 
 def check_run(search_dir: Path, run_dir: Path) -> dict[str, Any]:
     """Predicted against realised: the full run's stage, relative to its stage before, next to the search's
-    prediction for the mixture it ran (the chosen one, or the recipe's when the run kept it)."""
+    prediction for the mixture it ran (the chosen one, or the recipe's when the run kept it), at proxy scale and,
+    when the search had anchors, calibrated. The run joins the anchors of later searches in this directory."""
     s = read_json(Path(search_dir) / "search.json")
-    stages = Path(run_dir) / "stages"
-    names = [p.parent.name for p in stages.glob("*/result.json")]
-    if s["stage"] not in names:
-        raise SearchError(f"{run_dir}: stage '{s['stage']}' has not finished there (no stages/{s['stage']}/result.json)")
-    res = read_json(stages / s["stage"] / "result.json")
-    order = [st.name for st in load_recipe(str(Path(run_dir) / "recipe.yaml")).stages]
-    i = order.index(s["stage"]) if s["stage"] in order else 0
-    prev_dir = stages / order[i - 1] if i > 0 and (stages / order[i - 1] / "result.json").is_file() else stages / "base"
-    if not (prev_dir / "result.json").is_file():
-        raise SearchError(f"{run_dir}: no finished stage before '{s['stage']}' to measure the change against")
-    prev = read_json(prev_dir / "result.json")
+    res, prev = read_stage(run_dir, s["stage"])
     ran = {k: round(v, 4) for k, v in res["weights"].items()}
     chosen = s.get("chosen")
     which = "chosen" if chosen and _same(ran, chosen["sources"]) else "recipe_mixture"
     m = s[which]
     realised = {d: v["bpb"] for d, v in res["eval"].items()}
     before = {d: v["bpb"] for d, v in prev["eval"].items()}
+    change = {d: realised[d] / before[d] - 1 for d in s["domains"]}
     check = {"run": str(run_dir), "mixture": which, "predicted_change": m["predicted_change"],
-             "realised_change": {d: realised[d] / before[d] - 1 for d in s["domains"]}, "realised_bpb": realised,
-             "before_bpb": before,
-             "within_budget": all(realised[d] / before[d] - 1 <= lim + 1e-12 for d, lim in s["budget_limits"].items()),
+             "realised_change": change, "realised_bpb": realised, "before_bpb": before,
+             "within_budget": all(change[d] <= lim + 1e-12 for d, lim in s["budget_limits"].items()),
              "objective": float(np.mean([realised[d] for d in s["objective"]]))}
+    if "calibrated_change" in m:
+        cal = m["calibrated_change"]
+        used = [a["run"] for a in s["calibration"]["anchors"]]
+        check.update({"calibrated_change": cal, "calibrated_objective": m.get("calibrated_objective"),
+                      "calibration_error": {d: abs(cal[d] - change[d]) for d in s["domains"] if d in cal},
+                      "in_sample": any(Path(u).resolve() == Path(run_dir).resolve() for u in used)})
     s["check"] = check
     write_json(Path(search_dir) / "check.json", check)
+    recorded = Path(search_dir) / "anchors.json"
+    runs = read_json(recorded)["runs"] if recorded.is_file() else []
+    if not any(Path(r).resolve() == Path(run_dir).resolve() for r in runs):
+        write_json(recorded, {"runs": runs + [str(run_dir)]})
     write_outputs(Path(search_dir), s)
     return check
 
