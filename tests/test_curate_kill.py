@@ -15,11 +15,13 @@ from pathlib import Path
 import pytest
 
 from auroram.cli import main
+from auroram.curate import CurateConfig
+from auroram.curate.readers import list_inputs, task_spans
 
 sys.path.insert(0, str(Path(__file__).parent))
 from curate_data import en_doc, ja_doc, write_jsonl  # noqa: E402
 
-N_FILES = 8  # file i goes to task i % 4, so every task has two
+N_FILES = 8  # about two files' bytes a task (readers.task_spans)
 DOCS_PER_FILE = 200
 
 
@@ -101,8 +103,12 @@ def test_sigkill_after_first_task_then_rerun_equals_clean(tmp_path, corpus_and_c
 def test_kill_inside_a_task_then_rerun_equals_clean(tmp_path, corpus_and_clean):
     inputs, clean = corpus_and_clean
     out = tmp_path / "out"
-    # file 5 is task 1's second file: task 0 is complete, task 1 has filtered its first file into temp files
-    p = _run_cli(_args(inputs, out), env=dict(os.environ, AURORAM_FAULT="curate-read:5"))
+    # task 1's second file: with one worker task 0 is complete, task 1 has filtered its first file (or its
+    # share of it) into temp files when the fault kills it
+    files = list_inputs([(str(inputs), None)], CurateConfig().reader)
+    second = [i for i, _f, _span in task_spans(files, 1, 4)][1]
+    assert second not in [i for i, _f, _span in task_spans(files, 0, 4)]
+    p = _run_cli(_args(inputs, out), env=dict(os.environ, AURORAM_FAULT=f"curate-read:{second}"))
     try:
         assert p.wait(timeout=120) == -signal.SIGKILL
     finally:

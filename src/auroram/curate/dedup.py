@@ -243,13 +243,17 @@ class DedupClusterStep(PipelineStep):
         def read(r: int, row: int, n: int) -> np.ndarray:
             return np.frombuffer(os.pread(fds[r], 4 * n, 4 * int(starts[r][row])), dtype=np.uint32)
 
+        # which task wrote a document, and its row there: every task's keys in one sorted index (a task's
+        # share of the input is not a function of the key: readers.task_spans splits files by bytes)
+        all_keys = np.concatenate([per_rank_keys[r] for r in ranks])
+        order = np.argsort(all_keys, kind="stable")
+        sorted_keys = all_keys[order]
+        owner = np.concatenate([np.full(len(per_rank_keys[r]), r, np.int64) for r in ranks])[order]
+        rows = np.concatenate([np.arange(len(per_rank_keys[r]), dtype=np.int64) for r in ranks])[order]
+
         def where(ks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-            task = ((ks >> np.uint64(32)) % np.uint64(len(ranks))).astype(np.int64)  # file index % tasks
-            row = np.empty(len(ks), np.int64)
-            for r in np.unique(task):
-                m = task == r
-                row[m] = np.searchsorted(per_rank_keys[int(r)], ks[m])
-            return task, row
+            i = np.searchsorted(sorted_keys, ks)
+            return owner[i], rows[i]
 
         sims = np.empty(len(pairs), np.float32)
         try:

@@ -2,6 +2,8 @@
 
 Every input file gets an index in a sorted global list, and every record a (file, record) key; that key,
 not the task layout, decides which copy of a duplicate survives, so results do not depend on `tasks`.
+Tasks split the files as one stream of bytes (`task_spans`): an uncompressed JSONL file is cut at line
+starts, so one large file keeps every task busy; any other file is read whole by one task.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any, Iterator
 from datatrove.data import Document
 
 from auroram.curate.config import ReaderConfig
+from auroram.data.ranges import count_lines
 from auroram.errors import AuroramError
 from auroram.faults import fault_point
 
@@ -27,6 +30,7 @@ QUARANTINE_TEXT_CHARS = 4096  # of a bad record kept for inspection; the rest is
 
 JSONL_SUFFIXES = (".jsonl", ".json", ".ndjson", ".jsonl.gz", ".json.gz", ".ndjson.gz", ".jsonl.zst", ".json.zst",
                   ".ndjson.zst")
+SPLITTABLE_SUFFIXES = (".jsonl", ".json", ".ndjson")  # uncompressed: a task can seek to a line start
 PARQUET_SUFFIXES = (".parquet",)
 ARROW_SUFFIXES = (".arrow",)
 
@@ -40,6 +44,15 @@ class InputFile:
     path: str
     kind: str  # jsonl | parquet | arrow | text | code
     lang_hint: str | None = None
+    size: int = -1  # bytes when listed, so every task cuts the same spans (-1: not known)
+
+
+def _listed(path: Path, kind: str, hint: str | None) -> InputFile:
+    try:
+        size = path.stat().st_size
+    except OSError:
+        size = -1  # read_file names the problem
+    return InputFile(str(path), kind, hint, size)
 
 
 def parse_input(spec: str, known_langs: set[str]) -> tuple[str, str | None]:
@@ -74,7 +87,7 @@ def list_inputs(inputs: list[tuple[str, str | None]], rc: ReaderConfig) -> list[
         if p.is_dir():
             if (p / "state.json").is_file() or (p / "dataset_info.json").is_file():
                 arrows = sorted(p.glob("*.arrow"))  # HF save_to_disk: data-0000x-of-0000n.arrow
-                out += [InputFile(str(a), "arrow", hint) for a in arrows]
+                out += [_listed(a, "arrow", hint) for a in arrows]
                 continue
             # hidden files and directories (.git, .cache) are not input; every other file is curated or,
             # when its type is unknown, accounted for as an unreadable record (nothing vanishes silently)
@@ -82,10 +95,10 @@ def list_inputs(inputs: list[tuple[str, str | None]], rc: ReaderConfig) -> list[
                      and not any(part.startswith(".") for part in x.relative_to(p).parts))
             for f in sorted(files):
                 k = _kind(f, rc) or UNSUPPORTED
-                out.append(InputFile(str(f), k, hint or ("code" if k == "code" else None)))
+                out.append(_listed(f, k, hint or ("code" if k == "code" else None)))
         elif p.is_file():
             k = _kind(p, rc) or "jsonl"  # an unknown suffix named on purpose: try it as JSONL, quarantine if not
-            out.append(InputFile(str(p), k, hint or ("code" if k == "code" else None)))
+            out.append(_listed(p, k, hint or ("code" if k == "code" else None)))
         else:
             raise CurateInputError(f"{p}: no such file or directory")
     seen, unique = set(), []
@@ -94,6 +107,34 @@ def list_inputs(inputs: list[tuple[str, str | None]], rc: ReaderConfig) -> list[
             seen.add(f.path)
             unique.append(f)
     return unique
+
+
+def splittable(f: InputFile) -> bool:
+    return f.kind == "jsonl" and f.path.lower().endswith(SPLITTABLE_SUFFIXES) and f.size > 0
+
+
+def task_spans(files: list[InputFile], rank: int, world_size: int) -> Iterator[tuple[int, InputFile,
+                                                                                  tuple[int, int] | None]]:
+    """What task `rank` of `world_size` reads: (global file index, file, byte span or None for all of it).
+
+    The files, in global order, are one stream of bytes cut into world_size equal slices. A record of a
+    splittable file belongs to the task whose slice holds its first byte, any other file (compressed,
+    columnar, text) to the task whose slice holds the file's first byte; so every record is read by exactly
+    one task, and the tasks' outputs in rank order are the global order."""
+    sizes = [max(f.size, 0) for f in files]
+    total = sum(sizes)
+    lo, hi = total * rank // world_size, total * (rank + 1) // world_size
+    last = rank == world_size - 1
+    start = 0
+    for i, (f, n) in enumerate(zip(files, sizes)):
+        end = start + n
+        if splittable(f):
+            a, b = max(lo, start) - start, min(hi, end) - start
+            if a < b:
+                yield i, f, None if (a, b) == (0, n) else (a, b)
+        elif lo <= start < hi or (last and start >= hi):
+            yield i, f, None
+        start = end
 
 
 def _bad(f: InputFile, file_idx: int, line: int, detail: str, raw: bytes | str = b"", strict: bool = False) -> Document:
@@ -153,11 +194,14 @@ def _looks_binary(head: bytes) -> bool:
     return b"\x00" in head
 
 
-def read_file(f: InputFile, file_idx: int, rc: ReaderConfig, strict: bool = False) -> Iterator[Document]:
+def read_file(f: InputFile, file_idx: int, rc: ReaderConfig, strict: bool = False,
+              span: tuple[int, int] | None = None) -> Iterator[Document]:
+    """The file's documents; with `span` (a splittable file's byte range, from task_spans) only the records
+    whose first byte lies in it."""
     fault_point(f"curate-read:{file_idx}")  # kill tests: a task killed between its files, others' files done
     try:
         if f.kind == "jsonl":
-            yield from _read_jsonl(f, file_idx, rc, strict)
+            yield from _read_jsonl(f, file_idx, rc, strict, span)
         elif f.kind in ("text", "code"):
             yield from _read_text(f, file_idx, rc, strict)
         elif f.kind in ("parquet", "arrow"):
@@ -170,26 +214,44 @@ def read_file(f: InputFile, file_idx: int, rc: ReaderConfig, strict: bool = Fals
         yield _bad(f, file_idx, 0, f"cannot read ({e.strerror or e})", strict=strict)
 
 
-def _read_jsonl(f: InputFile, file_idx: int, rc: ReaderConfig, strict: bool) -> Iterator[Document]:
+def _skip_line(fh: io.BufferedIOBase) -> int:
+    """Read to the end of the current line, in bounded chunks; the bytes skipped."""
+    n = 0
+    while chunk := fh.readline(1 << 24):
+        n += len(chunk)
+        if chunk.endswith(b"\n"):
+            break
+    return n
+
+
+def _read_jsonl(f: InputFile, file_idx: int, rc: ReaderConfig, strict: bool,
+                span: tuple[int, int] | None = None) -> Iterator[Document]:
+    lo, hi = span or (0, None)
     lineno = 0
     any_line = False
     try:
         with _open_bytes(f.path) as fh:
             head = fh.peek(8192)[:8192] if hasattr(fh, "peek") else b""
             if _looks_binary(head):
-                yield _bad(f, file_idx, 0, "binary file (NUL bytes), not JSONL", head[:256], strict)
+                if lo == 0:  # one record for the whole file, from the task that holds its first byte
+                    yield _bad(f, file_idx, 0, "binary file (NUL bytes), not JSONL", head[:256], strict)
                 return
-            while True:
+            pos = lo
+            if lo > 0:
+                fh.seek(lo - 1)
+                lineno = count_lines(f.path, lo)  # lines that start before lo
+                if fh.read(1) != b"\n":  # lo falls inside a line: the task before reads it
+                    pos += _skip_line(fh)
+                    lineno += 1
+            while hi is None or pos < hi:
                 raw = fh.readline(rc.max_doc_bytes + 1)
                 if not raw:
                     break
+                pos += len(raw)
                 lineno += 1
                 if len(raw) > rc.max_doc_bytes and not raw.endswith(b"\n"):
-                    size = len(raw)
-                    while chunk := fh.readline(1 << 24):  # skip the rest of the oversized line
-                        size += len(chunk)
-                        if chunk.endswith(b"\n"):
-                            break
+                    size = len(raw) + _skip_line(fh)  # the rest of the oversized line
+                    pos += size - len(raw)
                     yield _bad(f, file_idx, lineno, f"record larger than reader.max_doc_bytes "
                                                     f"({size:,} > {rc.max_doc_bytes:,} bytes)", raw[:256], strict)
                     continue
@@ -233,8 +295,18 @@ def _read_jsonl(f: InputFile, file_idx: int, rc: ReaderConfig, strict: bool) -> 
             raise
         yield _bad(f, file_idx, lineno + 1, f"compressed stream ends early or is corrupt ({e})", b"", strict)
         return
-    if not any_line:
+    if not any_line and lo == 0 and (hi is None or _blank_rest(f.path, hi)):
         yield _bad(f, file_idx, 0, "empty file", b"", strict)
+
+
+def _blank_rest(path: str, offset: int) -> bool:
+    """Whether the file is whitespace only from `offset` on (a split file's first task saw only blank lines)."""
+    with open(path, "rb") as fh:
+        fh.seek(offset)
+        while chunk := fh.read(1 << 22):
+            if chunk.strip():
+                return False
+    return True
 
 
 def _read_text(f: InputFile, file_idx: int, rc: ReaderConfig, strict: bool) -> Iterator[Document]:

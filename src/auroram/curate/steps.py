@@ -19,7 +19,7 @@ from datatrove.pipeline.base import PipelineStep
 
 from auroram.curate.config import CurateConfig, LangConfig, resolved_languages
 from auroram.curate.filters import Filter, fineweb, gopher_quality, gopher_repetition
-from auroram.curate.readers import InputFile, read_file
+from auroram.curate.readers import InputFile, read_file, task_spans
 
 UNKNOWN_LANG = "und"
 
@@ -114,7 +114,7 @@ def _record_drop(counts: dict, meta: dict, step: str, res: str | tuple[str, str]
 
 
 class ReadStep(CurateStep):
-    """Reads the files of this task (global file i goes to task i % world_size)."""
+    """Reads this task's share of the files (readers.task_spans: a large JSONL file is split by lines)."""
 
     step = "read"
 
@@ -125,10 +125,8 @@ class ReadStep(CurateStep):
 
     def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         counts = self.counters(rank)
-        for i, f in enumerate(self.files):
-            if i % world_size != rank:
-                continue
-            for doc in read_file(f, i, self.cfg.reader, self.strict):
+        for i, f, span in task_spans(self.files, rank, world_size):
+            for doc in read_file(f, i, self.cfg.reader, self.strict, span):
                 meta = doc.metadata
                 lang = meta.get("lang_hint") or UNKNOWN_LANG
                 c = counts[lang]
