@@ -155,6 +155,64 @@ def test_keep_texts_hold_the_base_languages_still(docs, bases, tmp_path):
         fertility(old, {"fi": docs["fi"]})["fi"]["tokens_per_byte"]
 
 
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_few_katakana_in_a_keep_text_no_longer_ban_japanese_tokens(kind, docs, bases, tmp_path):
+    """One English document quoting a katakana word (モデル, "model"): the strict check (0) drops every new
+    token that fires on it; by default Katakana is foreign to the keep texts (far under 0.1% of their
+    characters), its run there may change and Japanese keeps those tokens. English keeps its ids either way."""
+    from auroram.tokenize.extend import script_runs
+
+    quoting = docs["en"] + ["The word for a model is モデル in Japanese, spelt in katakana."]
+    base, old = bases[kind], load_tokenizer(bases[kind])
+    ja = [TextSource("ja", docs["ja"])]
+    recs, toks = {}, {}
+    for below in (0, 0.001):
+        out = tmp_path / str(below)
+        recs[below] = extend_tokenizer(base, ja, TrainerSettings(add=60, keep_foreign_below=below), out,
+                                       keep=[TextSource("en", quoting)])
+        toks[below] = load_tokenizer(out)
+    strict, default = recs[0], recs[0.001]
+    assert strict["keep_foreign"] == {"below": 0, "scripts": {}}
+    assert strict["dropped_for_keep"] > 0 and default["dropped_for_keep"] == 0
+    katakana = default["keep_foreign"]["scripts"]["Katakana"]
+    assert katakana["characters"] == 3 and katakana["documents"] == 1 and katakana["share"] < 0.001
+    assert katakana["exempted_characters"] == 4  # モデル and the space after it (Common joins the run it ends)
+    assert list(default["keep_foreign"]["scripts"]) == ["Katakana"]  # Latin is the keep texts' own: guarded
+    # the strict tokenizer has no token for モデル's bytes; the default one does, and Japanese is shorter with it
+    word = "モデル"
+    assert len(toks[0].encode(word)) == len(old.encode(word)) > len(toks[0.001].encode(word))
+    per_byte = {b: fertility(t, {"ja": docs["ja"]})["ja"]["tokens_per_byte"] for b, t in toks.items()}
+    assert per_byte[0.001] < per_byte[0]
+    for tok in toks.values():  # every English document as before; in the quoting one, all but the katakana word
+        assert [tok.encode(x) for x in docs["en"]] == [old.encode(x) for x in docs["en"]]
+    text = quoting[-1]
+    (a, b, sc), = [r for r in script_runs(text) if r[2] == "Katakana"]
+    assert text[a:b] == "モデル " and sc == "Katakana"
+    assert toks[0].encode(text) == old.encode(text)
+    head = old.encode(text[:a], add_special_tokens=False)
+    assert toks[0.001].encode(text, add_special_tokens=False)[: len(head)] == head
+
+
+def test_script_runs_join_common_characters_to_the_run_around_them():
+    from auroram.tokenize.extend import foreign_scripts, script_runs
+
+    text = "「ライト」 is light, 光 (ひかり). 42"
+    runs = [(text[a:b], sc) for a, b, sc in script_runs(text)]
+    assert runs == [("「ライト」 ", "Katakana"), ("is light, ", "Latin"), ("光 (", "Han"), ("ひかり). 42", "Hiragana")]
+    assert set(foreign_scripts([text], 0.2)) == {"Han", "Hiragana", "Katakana"} and foreign_scripts([text], 0) == {}
+
+
+@pytest.mark.parametrize("below", [-0.1, 1, 1.5, float("nan")])
+def test_bad_keep_foreign_below_is_a_one_line_error_naming_the_key(below, docs, bases, tmp_path, tiny_corpus):
+    with pytest.raises(ExtendError, match="keep_foreign_below"):
+        extend_tokenizer(bases["byte-level"], [TextSource("ja", docs["ja"])],
+                         TrainerSettings(add=10, keep_foreign_below=below), tmp_path / "out")
+    with pytest.raises(ConfigError, match="tokenizer.keep_foreign_below"):
+        load_recipe("micro", [f"demo_dir={tiny_corpus}", f"model.base={bases['byte-level']}", "tokenizer.kind=extend",
+                              "tokenizer.add=10", "tokenizer.train_sources=[ja]",
+                              f"tokenizer.keep_foreign_below={below}"])
+
+
 def test_new_ids_come_after_added_tokens_beyond_the_vocab(docs, bases, tmp_path):
     hf = load_tokenizer(bases["byte-level"])
     hf.add_special_tokens({"additional_special_tokens": ["<|im_start|>", "<|im_end|>"]})
@@ -356,6 +414,22 @@ def test_cli_share(docs, bases, tmp_path, capsys):
     assert read_extension(out)["learnt_from"][1]["quota"] == 30  # the earlier output is untouched
 
 
+def test_cli_keep_foreign_below(docs, bases, tmp_path, capsys):
+    """--keep-foreign-below reaches the record, the spared script is printed, a bad value is one line naming it."""
+    files = {d: _write_jsonl(tmp_path / f"{d}.jsonl", docs[d]) for d in ("ja", "en")}
+    quoting = _write_jsonl(tmp_path / "quoting.jsonl", docs["en"] + ["A model is モデル in Japanese."])
+    out = tmp_path / "ext"
+    args = ["vocab", "extend", str(bases["byte-level"]), "--from", str(files["ja"]), "--keep", str(quoting),
+            "--add", "30", "--out", str(out)]
+    assert main(args + ["--keep-foreign-below", "0.01"]) == 0
+    assert "Katakana: " in capsys.readouterr().out
+    assert read_extension(out)["keep_foreign"]["below"] == 0.01
+    assert list(read_extension(out)["keep_foreign"]["scripts"]) == ["Katakana"]
+    assert main(args + ["--keep-foreign-below", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "keep_foreign_below must be a fraction within [0, 1)" in err and len(err.strip().splitlines()) == 1, err
+
+
 # ---- embeddings ----
 
 
@@ -505,6 +579,27 @@ def test_recipe_checks_extend_settings(tiny_corpus):
     with pytest.raises(ConfigError, match="tokenizer.keep"):
         load_recipe("micro", ["model.base=/x", "tokenizer.kind=extend", "tokenizer.add=10",
                               "tokenizer.train_sources=[hi]", "tokenizer.keep=[nope]"])
+
+
+def test_keep_foreign_below_is_in_the_extend_key_and_not_in_a_train_bpe_key(bases, tiny_corpus, tmp_path):
+    """It changes which tokens an extension keeps, so an extension made with another value is made again; a
+    recipe that trains its own BPE keeps its key (the setting is never read there)."""
+    from types import SimpleNamespace
+
+    from auroram.pipeline.context import RunContext
+    from auroram.pipeline.resolve import resolve
+    from auroram.pipeline.steps.tokenizer import TokenizerStep
+
+    def key(*sets: str) -> str:
+        spec = load_recipe("micro", [f"demo_dir={tiny_corpus}", *sets])
+        ctx = SimpleNamespace(spec=spec, recipe=resolve(spec, tmp_path), run_dir=tmp_path)
+        ctx.source_identity = lambda name: RunContext.source_identity(ctx, name)
+        return TokenizerStep().key(ctx)
+
+    ext = [f"model.base={bases['byte-level']}", "tokenizer.kind=extend", "tokenizer.add=10",
+           "tokenizer.train_sources=[ja]", "tokenizer.keep=[en]"]
+    assert key(*ext) == key(*ext, "tokenizer.keep_foreign_below=0.001") != key(*ext, "tokenizer.keep_foreign_below=0")
+    assert key() == key("tokenizer.keep_foreign_below=0")
 
 
 # ---- the recipe path and `vocab resize` ----

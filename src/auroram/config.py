@@ -58,6 +58,9 @@ class TokenizerConfig:
     # extend: train source -> fraction of `add` learnt from it alone (summing to 1); empty: one BPE on all pooled,
     # where the script with the most pairs to merge (Japanese) takes most of the tokens
     shares: dict[str, float] = field(default_factory=dict)
+    # extend: a script under this share of the keep texts' characters is foreign to them, and a new token wholly
+    # inside its runs there (a Japanese word quoted in English) may change ids; 0: every character is guarded
+    keep_foreign_below: float = 0.001
 
 
 @dataclass
@@ -518,6 +521,9 @@ def _validate_extend(r: Recipe, err: Any) -> None:
     problem = shares_problem(t.shares, t.train_sources) if t.shares else None
     if problem:
         raise err("tokenizer.shares", problem)
+    below = t.keep_foreign_below
+    if isinstance(below, bool) or not isinstance(below, (int, float)) or not (math.isfinite(below) and 0 <= below < 1):
+        raise err("tokenizer.keep_foreign_below", f"must be a fraction within [0, 1), got {below!r}")
 
 
 def shares_problem(shares: dict[str, float], names: list[str]) -> str | None:

@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
+import regex
 import tokenizers
 from tokenizers import Tokenizer, pre_tokenizers, trainers
 
@@ -59,6 +60,9 @@ class TrainerSettings:
     # source name -> fraction of `add` learnt from that source alone; empty: one BPE on all sources pooled, where
     # the script with the most distinct pairs (Japanese) takes what it finds and the others get the rest
     shares: dict[str, float] = field(default_factory=dict)
+    # a script under this share of the keep texts' characters is foreign to them: its runs there (a Japanese
+    # word quoted in English) may change ids; 0 guards every character, as before this setting existed
+    keep_foreign_below: float = 0.001
 
 
 @dataclass
@@ -288,6 +292,149 @@ def _dependents(tokens: set[str], merges: list[tuple[str, str]]) -> set[str]:
 
 
 # ---------------------------------------------------------------------------------------------------
+# The keep check: the keep languages' own text keeps its ids; runs of a script they barely use may change.
+
+# Unicode scripts as the `regex` module names them (Script=...); Common and Inherited (spaces, digits,
+# punctuation, combining marks) belong to whatever run they sit in
+_SCRIPTS = """Latin Greek Coptic Cyrillic Armenian Hebrew Arabic Syriac Thaana Nko Samaritan Mandaic Devanagari Bengali
+Gurmukhi Gujarati Oriya Tamil Telugu Kannada Malayalam Sinhala Thai Lao Tibetan Myanmar Georgian Hangul Ethiopic
+Cherokee Canadian_Aboriginal Ogham Runic Tagalog Hanunoo Buhid Tagbanwa Khmer Mongolian Limbu Tai_Le New_Tai_Lue
+Buginese Tai_Tham Balinese Sundanese Batak Lepcha Ol_Chiki Braille Glagolitic Tifinagh Han Hiragana Katakana Bopomofo
+Yi Lisu Vai Bamum Syloti_Nagri Phags_Pa Saurashtra Kayah_Li Rejang Javanese Cham Tai_Viet Meetei_Mayek Linear_B
+Lycian Carian Old_Italic Gothic Old_Permic Ugaritic Old_Persian Deseret Shavian Osmanya Osage Elbasan
+Caucasian_Albanian Vithkuqi Linear_A Cypriot Imperial_Aramaic Palmyrene Nabataean Hatran Phoenician Lydian
+Meroitic_Hieroglyphs Meroitic_Cursive Kharoshthi Old_South_Arabian Old_North_Arabian Manichaean Avestan
+Inscriptional_Parthian Inscriptional_Pahlavi Psalter_Pahlavi Old_Turkic Old_Hungarian Hanifi_Rohingya Yezidi
+Old_Sogdian Sogdian Old_Uyghur Chorasmian Elymaic Brahmi Kaithi Sora_Sompeng Chakma Mahajani Sharada Khojki Multani
+Khudawadi Grantha Newa Tirhuta Siddham Modi Takri Ahom Dogra Warang_Citi Dives_Akuru Nandinagari Zanabazar_Square
+Soyombo Pau_Cin_Hau Bhaiksuki Marchen Masaram_Gondi Gunjala_Gondi Makasar Kawi Cuneiform Cypro_Minoan
+Egyptian_Hieroglyphs Anatolian_Hieroglyphs Mro Tangsa Bassa_Vah Pahawh_Hmong Medefaidrin Miao Tangut Nushu
+Khitan_Small_Script Duployan SignWriting Nyiakeng_Puachue_Hmong Toto Wancho Nag_Mundari Mende_Kikakui Adlam
+Garay Gurung_Khema Kirat_Rai Ol_Onal Sunuwar Todhri Tulu_Tigalari""".split()
+COMMON = "Common"  # a character of no script of its own: joins the run it is in
+_script_pattern: Any = None
+_script_cache: dict[str, str] = {}
+
+
+def script_of(c: str) -> str:
+    """The Unicode script of one character: a name of _SCRIPTS, COMMON (Common and Inherited), or Unknown."""
+    global _script_pattern
+    found = _script_cache.get(c)
+    if found is not None:
+        return found
+    if c.isascii():
+        found = "Latin" if c.isalpha() else COMMON
+    else:
+        if _script_pattern is None:
+            known = []  # names an older `regex` lacks are left out (their characters count as Unknown)
+            for name in _SCRIPTS:
+                try:
+                    regex.compile(rf"\p{{Script={name}}}")
+                    known.append(name)
+                except regex.error:
+                    pass
+            _script_pattern = regex.compile(r"(?P<Common>[\p{Script=Common}\p{Script=Inherited}])|"
+                                            + "|".join(rf"(?P<{n}>\p{{Script={n}}})" for n in known))
+        m = _script_pattern.match(c)
+        found = m.lastgroup if m else "Unknown"
+    _script_cache[c] = found
+    return found
+
+
+def script_runs(text: str) -> list[tuple[int, int, str]]:
+    """Maximal runs of one script as (start, end, script), Common characters joined to the run before them
+    (or after, at the start): in "a ライト." the space is Latin's and the stop Katakana's."""
+    runs: list[list[Any]] = []
+    for i, c in enumerate(text):
+        sc = script_of(c)
+        if runs and (sc == COMMON or sc == runs[-1][2]):
+            runs[-1][1] = i + 1
+        elif runs and runs[-1][2] == COMMON:  # leading Common characters take the first script's name
+            runs[-1][1:] = [i + 1, sc]
+        else:
+            runs.append([i, i + 1, sc])
+    return [(a, b, sc) for a, b, sc in runs]
+
+
+def foreign_scripts(texts: list[str], below: float) -> dict[str, dict[str, Any]]:
+    """Scripts under `below` of all the texts' characters (never Common): script -> its share and count."""
+    if below <= 0:
+        return {}
+    counts: Counter = Counter()
+    total = 0
+    for text in texts:
+        total += len(text)
+        if text.isascii():
+            counts["Latin"] += sum(map(str.isalpha, text))
+        else:
+            counts.update(script_of(c) for c in text)
+    counts.pop(COMMON, None)
+    return {sc: {"share": n / total, "characters": n} for sc, n in sorted(counts.items())
+            if n and n / total < below}
+
+
+class _KeepCheck:
+    """Keep texts and their base ids; `fired` and `unchanged` look at every token except those lying wholly
+    inside a run of a foreign script, so a Japanese word quoted in English does not ban Japanese tokens."""
+
+    def __init__(self, tj: dict[str, Any], texts: list[str], below: float):
+        self.texts = texts
+        self.foreign = foreign_scripts(texts, below)
+        self.masks: dict[int, bytes] = {}  # text index -> per character 1 inside a foreign run, else 0
+        for sc in self.foreign.values():
+            sc.update(exempted_characters=0, documents=0)
+        for k, text in enumerate(texts):
+            if not self.foreign or text.isascii() or not any(script_of(c) in self.foreign for c in set(text)):
+                continue
+            mask = bytearray(len(text))
+            seen: set[str] = set()
+            for a, b, sc in script_runs(text):
+                if sc in self.foreign:
+                    mask[a:b] = b"\x01" * (b - a)
+                    self.foreign[sc]["exempted_characters"] += b - a
+                    seen.add(sc)
+            for sc in seen:
+                self.foreign[sc]["documents"] += 1
+            if seen:
+                self.masks[k] = bytes(mask)
+        self.base_ids = _encode_all(Tokenizer.from_str(json.dumps(tj)), texts)
+        self.base_guarded = self._guarded(tj)
+
+    def _guarded(self, tj: dict[str, Any]) -> dict[int, list[tuple[int, tuple[int, int]]]]:
+        """For each masked text, its tokens that cover a character outside the foreign runs, with their spans."""
+        if not self.masks:
+            return {}
+        t = dict(tj, post_processor=None)  # spans as the pre-tokenizer cut them (no trimmed spaces)
+        tok = Tokenizer.from_str(json.dumps(t))
+        order = sorted(self.masks)
+        out = {}
+        for k, enc in zip(order, tok.encode_batch([self.texts[k] for k in order], add_special_tokens=False)):
+            mask = self.masks[k]
+            out[k] = [(i, (a, b)) for i, (a, b) in zip(enc.ids, enc.offsets) if a >= b or 0 in mask[a:b]]
+        return out
+
+    def fired(self, tj: dict[str, Any], tok: Tokenizer, first_new: int) -> set[str]:
+        """New tokens that a keep text's guarded characters now tokenize into."""
+        ids = _encode_all(tok, [t for k, t in enumerate(self.texts) if k not in self.masks])
+        out = {tok.id_to_token(i) for row in ids for i in row if i >= first_new}
+        for row in self._guarded(tj).values():
+            out |= {tok.id_to_token(i) for i, _span in row if i >= first_new}
+        return out
+
+    def unchanged(self, tj: dict[str, Any], tok: Tokenizer) -> bool:
+        """Every keep text's ids as the base's, except tokens wholly inside foreign runs."""
+        plain = [k for k in range(len(self.texts)) if k not in self.masks]
+        ids = _encode_all(tok, [self.texts[k] for k in plain])
+        return ids == [self.base_ids[k] for k in plain] and self._guarded(tj) == self.base_guarded
+
+    def record(self, below: float) -> dict[str, Any]:
+        """What extension.json says of the foreign scripts: the threshold, and each script's share, characters,
+        characters exempted (its runs, Common characters in them included) and documents holding them."""
+        return {"below": below, "scripts": {sc: {"share": round(v["share"], 8), **{k: v[k] for k in (
+            "characters", "exempted_characters", "documents")}} for sc, v in self.foreign.items()}}
+
+
+# ---------------------------------------------------------------------------------------------------
 # The whole extension.
 
 
@@ -379,6 +526,9 @@ def extend_tokenizer(base_dir: str | os.PathLike, sources: list[TextSource], set
     for name, value, lo, hi in limits:
         if not lo <= value <= hi:
             raise ExtendError(f"{base_dir}: {name} must be within [{lo:,}, {hi:,}], got {value:,}")
+    if not (math.isfinite(settings.keep_foreign_below) and 0 <= settings.keep_foreign_below < 1):
+        raise ExtendError(f"{base_dir}: keep_foreign_below must be a fraction within [0, 1), "
+                          f"got {settings.keep_foreign_below!r}")
     if settings.init == "scaled_mean" and not (math.isfinite(settings.init_scale) and settings.init_scale > 0):
         raise ExtendError(f"{base_dir}: init_scale must be a positive number, got {settings.init_scale!r}")
     tj, hf = read_base(base_dir)
@@ -392,8 +542,7 @@ def extend_tokenizer(base_dir: str | os.PathLike, sources: list[TextSource], set
         names = ", ".join(s.name for s in sources) or "no sources"
         raise ExtendError(f"{base_dir}: no text to learn new tokens from ({names})")
     keep_texts, keep_used = _take(keep or [], settings.max_keep_bytes)
-    base_tok = Tokenizer.from_str(json.dumps(tj))
-    keep_ids = _encode_all(base_tok, keep_texts)
+    check = _KeepCheck(tj, keep_texts, settings.keep_foreign_below)
 
     groups = _groups(sources, each, used, settings)
     first_new = max(_all_ids(tj)) + 1
@@ -412,7 +561,7 @@ def extend_tokenizer(base_dir: str | os.PathLike, sources: list[TextSource], set
             plan = _joined(plans)
             new_tj = build_extended(tj, plan)
             new_tok = Tokenizer.from_str(json.dumps(new_tj))
-            fired = {new_tok.id_to_token(i) for ids in _encode_all(new_tok, keep_texts) for i in ids if i >= first_new}
+            fired = check.fired(new_tj, new_tok, first_new)
             if not fired:
                 break
             hit = _dependents(fired, plan.merges)
@@ -430,7 +579,7 @@ def extend_tokenizer(base_dir: str | os.PathLike, sources: list[TextSource], set
     if not plan.tokens:
         raise ExtendError(f"{base_dir}: the text of {', '.join(s.name for s in sources)} teaches no token the "
                           f"base lacks (more text, or a lower min_frequency)")
-    if _encode_all(new_tok, keep_texts) != keep_ids:  # the promise to the base's languages, checked once more
+    if not check.unchanged(new_tj, new_tok):  # the promise to the base's languages, checked once more
         raise ExtendError(f"{base_dir}: the extended tokenizer changes the ids of a keep text")
     for g, p in zip(groups, plans):
         if g.used is not None:  # with shares: what each source was given and what it could fill
@@ -452,6 +601,7 @@ def extend_tokenizer(base_dir: str | os.PathLike, sources: list[TextSource], set
         "learnt_from": used,
         "learnt_bytes": sum(u["bytes"] for u in used),
         "keep": keep_used,
+        "keep_foreign": check.record(settings.keep_foreign_below),
         "trainer": {"model": "BPE", "tokenizers": tokenizers.__version__,
                     "merges_learnt": sum(len(m) for m, _chars in learnt),
                     **{k: v for k, v in asdict(settings).items()

@@ -43,6 +43,9 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     q.add_argument("--init-scale", type=float, default=3.0, help="scaled_mean: the new rows are this many times "
                                                                "the mean old row (recorded; default 3)")
     q.add_argument("--seed", type=int, default=0, help="seed of a random init (recorded)")
+    q.add_argument("--keep-foreign-below", type=float, default=0.001, metavar="FRACTION",
+                   help="a script under this share of the --keep texts' characters is foreign to them: new tokens "
+                        "wholly inside its runs there may fire (default 0.001; 0 guards every character)")
     q.add_argument("--share", dest="shares", nargs="+", default=[], metavar="SOURCE=FRACTION",
                    help="learn each --from source's fraction of --add from its text alone, one source after the "
                         "other (fractions sum to 1); default: one BPE on all of them pooled")
@@ -121,7 +124,8 @@ def cmd_extend(args: argparse.Namespace) -> int:
     sources = _text_sources(args, args.sources)
     shares = _shares(args.shares, [s.name for s in sources])
     settings = TrainerSettings(add=args.add, min_frequency=args.min_frequency, max_train_bytes=args.max_train_bytes,
-                               init=args.init, init_scale=args.init_scale, seed=args.seed, shares=shares)
+                               init=args.init, init_scale=args.init_scale, seed=args.seed, shares=shares,
+                               keep_foreign_below=args.keep_foreign_below)
     rec = extend_tokenizer(args.base, sources, settings, args.out,
                            keep=_text_sources(args, args.keep), write=lambda p: replace_dir(p, EXTEND_OUTPUT))
     learnt = ", ".join(f"{u['name']} ({u['bytes']:,} bytes)" for u in rec["learnt_from"])
@@ -130,6 +134,9 @@ def cmd_extend(args: argparse.Namespace) -> int:
     for u in rec["learnt_from"]:
         if "quota" in u:
             print(f"  {u['name']}: {u['added']:,} of its {u['quota']:,} ({u['share']:g} of {rec['requested']:,})")
+    for sc, v in rec["keep_foreign"]["scripts"].items():
+        print(f"  {sc}: {v['share'] * 100:.2g}% of the keep texts, foreign to them: "
+              f"{v['exempted_characters']:,} characters in {v['documents']:,} documents may change ids")
     if rec["added"] < rec["requested"]:
         print(f"  only {rec['added']:,} of {rec['requested']:,}: the text holds no more merges seen "
               f"{settings.min_frequency}+ times that the base lacks")

@@ -16,7 +16,7 @@ from auroram.pipeline.rundir import RunError
 from auroram.typedconfig import to_plain
 
 # settings only `kind: extend` reads; left out of a train-bpe key so runs made before they existed stay complete
-EXTEND_ONLY = ("add", "keep", "min_frequency", "init", "shares", "init_scale")
+EXTEND_ONLY = ("add", "keep", "min_frequency", "init", "shares", "init_scale", "keep_foreign_below")
 
 
 class TokenizerStep(Step):
@@ -126,7 +126,8 @@ def run_extend(ctx: RunContext) -> dict[str, Any]:
 
     t0 = time.perf_counter()
     settings = TrainerSettings(add=t.add, min_frequency=t.min_frequency, max_train_bytes=t.max_train_bytes,
-                               init=t.init, init_scale=t.init_scale, seed=r.seed, shares=dict(t.shares))
+                               init=t.init, init_scale=t.init_scale, seed=r.seed, shares=dict(t.shares),
+                               keep_foreign_below=t.keep_foreign_below)
     rec = extend_tokenizer(r.model.base, named(t.train_sources), settings, ctx.run_dir / "tokenizer" / "hf",
                            keep=named(t.keep))
     fault_point("tokenizer:trained")
@@ -142,5 +143,7 @@ def summarize_extension(rec: dict[str, Any]) -> dict[str, Any]:
     summary["base"] = {k: rec["base"][k] for k in ("kind", "tokenizer_hash", "vocab_size")}
     summary["learnt_from"] = [{k: u[k] for k in ("name", "documents", "bytes")} for u in rec["learnt_from"]]
     summary["keep"] = [{k: u.get(k) for k in ("name", "documents", "bytes")} for u in rec.get("keep") or []]
+    if rec.get("keep_foreign"):  # which scripts the keep check let change (absent in records made before it)
+        summary["keep_foreign"] = rec["keep_foreign"]
     summary["examples"] = list(rec.get("examples") or [])[:12]
     return summary
