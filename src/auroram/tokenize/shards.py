@@ -429,7 +429,7 @@ def _encode(tokenizer, texts: list[str]) -> list[list[int]]:
     return tokenizer(texts, add_special_tokens=False, return_attention_mask=False, verbose=False)["input_ids"]
 
 
-def _encode_batch(tokenizer, batch: list, eos_id: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+def _encode_batch(tokenizer, batch: list, eos_id: int) -> Iterator[tuple[np.ndarray, np.ndarray | None]]:
     # one batched call for all the texts of a batch, so the fast tokenizer works on many documents in parallel
     texts: list[str] = []
     for d in batch:
@@ -444,7 +444,7 @@ def _encode_batch(tokenizer, batch: list, eos_id: int) -> Iterator[tuple[np.ndar
     for d in batch:
         if isinstance(d, str):
             tokens = np.concatenate([np.asarray(next(ids), np.int64), eos])
-            mask = np.ones(tokens.size, np.uint8)
+            mask = None  # every token a target: the writer adds the ones where the shard has a mask channel
         else:
             # (prompt, response) is the two-segment case: prompt masked, response a target
             segs = [(d[0], False), (d[1], True)] if isinstance(d, tuple) else d
