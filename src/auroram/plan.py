@@ -378,21 +378,22 @@ def phase_memory(s: Shape, lay: dict[str, Any], *, spec: GpuSpec, precision: str
 # bytes (its files on disk when they are there, else tokens x bytes per token), the shard set on disk and
 # CPU-core-hours at rates benchmarks/bench_data_scale.py measured (2026-12-03, 2-core AMD EPYC VM, synthetic
 # multilingual corpora grown from the demo, tiny recipe's curate settings, demo held-out sets, a 4,096-token
-# BPE; CPU seconds per MB of text, on one core, in the 100 MB run with 2 tasks; docs/benchmarks.md). A curated
+# BPE; CPU seconds per MB of text, on one core, in the 1.6 GB run with 2 tasks, tokenization alone on 8 MB of
+# it, one thread; docs/benchmarks.md). A curated
 # source's shard set is made from what curation keeps (`curate_keep` of its bytes); a source the recipe reads as
 # it is keeps every byte. Each document adds its offset (8 bytes) to the shard set.
 
 # curation (language ID, heuristics, quality, toxicity, PII, exact and near-duplicate removal), per MB in
-CURATE_CPU_S_PER_MB = 2.62
+CURATE_CPU_S_PER_MB = 2.18
 # a shard task less its tokenizer, per MB it reads: reading, rendering, decontamination, the part on disk
-DECONTAM_CPU_S_PER_MB = 0.66
+DECONTAM_CPU_S_PER_MB = 0.36
 # tokenize_part alone: encoding, EOS, hashing (a larger BPE changes this; the measured one has 4,096 tokens)
-TOKENIZE_CPU_S_PER_MB = 0.68
+TOKENIZE_CPU_S_PER_MB = 0.72
 # Aurora-M: ~1.7 TB of text for 435B tokens of StarCoder's tokenizer; the demo's BPE is not StarCoder's
 BYTES_PER_TOKEN = 3.9
-# the fraction of input bytes curation keeps: the benchmark's corpora (demo paragraphs, resampled and
-# perturbed); raw web text loses more (the paper's own filters kept far less of Common Crawl): set it per corpus
-CURATE_KEEP = 0.76
+# the fraction of input bytes curation keeps: the benchmark's 1.6 GB corpus (demo paragraphs, resampled and
+# perturbed: 0.76 at 100 MB, more near-duplicates as it grows); raw web text loses more: set it per corpus
+CURATE_KEEP = 0.69
 # an assumed mean document size (web pages and source files are a few kB): it only sizes the offsets, <1% of a set
 BYTES_PER_DOCUMENT = 4096
 OFFSET_BYTES = 8
