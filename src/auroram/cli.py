@@ -370,6 +370,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_mix(sub)
 
+    import auroram.plan as plan_defaults  # the measured defaults live beside the planner (a light import)
+
     p = sub.add_parser("plan", help="tokens, steps, memory per GPU and GPU-hours of a recipe on a cluster")
     _recipe_args(p, default=None)
     p.add_argument("--gpus", type=int, required=True, help="number of GPUs (MI250X: cards, two devices each)")
@@ -384,14 +386,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help="bound on each exported weight file, GB: what rank 0 buffers while exporting (default 5)")
     p.add_argument("--cpu-nodes", type=int, default=1, help="CPU nodes that prepare the data (default 1)")
     p.add_argument("--cores-per-node", type=int, default=64, help="cores of each CPU node (default 64)")
-    p.add_argument("--bytes-per-token", type=float, default=3.9,
-                   help="text bytes a token where a source's files are not on disk (default 3.9: Aurora-M's "
-                        "~1.7 TB for 435B StarCoder tokens)")
-    p.add_argument("--curate-keep", type=float, default=0.69,
-                   help="fraction of a curated source's bytes that curation keeps (default 0.69, measured on the "
-                        "benchmark's 1.6 GB corpus; raw web text keeps less)")
-    p.add_argument("--bytes-per-document", type=float, default=4096,
-                   help="mean document size, for the shard sets' offsets (default 4096)")
+    p.add_argument("--bytes-per-token", type=float, default=plan_defaults.BYTES_PER_TOKEN,
+                   help="text bytes a token where a source's files are not on disk (default %(default)s: "
+                        "Aurora-M's ~1.7 TB for 435B StarCoder tokens)")
+    p.add_argument("--curate-keep", type=float, default=plan_defaults.CURATE_KEEP,
+                   help="fraction of a curated source's bytes that curation keeps (default %(default)s, measured "
+                        "on the benchmark's 1.6 GB corpus; raw web text keeps less)")
+    p.add_argument("--bytes-per-document", type=float, default=plan_defaults.BYTES_PER_DOCUMENT,
+                   help="mean document size, for the shard sets' offsets and the dedup clustering's memory "
+                        "(default %(default)s)")
     p.set_defaults(func=cmd_plan)
 
     p = sub.add_parser("report", help="rebuild a run's HTML report, or compare runs side by side")

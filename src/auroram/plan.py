@@ -455,23 +455,25 @@ def data_plan(recipe: Recipe, vocab_size: int, *, cpu_nodes: int = 1, cores_per_
             kept = drawn[name] * bytes_per_token
             text, tokens = kept / keep, round(drawn[name])
         documents = round(kept / bytes_per_document)
-        dedup_bytes = round(text / bytes_per_document) * DEDUP_BYTES_PER_DOC if curated else 0
-        hours = {"curate": text / MB * CURATE_CPU_S_PER_MB / 3600 if curated else 0.0,
+        # what curating it reads: its files, or the input that keeps the tokens drawn
+        curate_in = text if curated or on_disk is not None else kept / curate_keep
+        curate_h = curate_in / MB * CURATE_CPU_S_PER_MB / 3600
+        # near-duplicate clustering holds every input document of a source in one process
+        clustering = round(curate_in / bytes_per_document) * DEDUP_BYTES_PER_DOC
+        could_curate = not curated and not masked  # a plain-text source the recipe reads as it is
+        hours = {"curate": curate_h if curated else 0.0,
                  "decontaminate": kept / MB * DECONTAM_CPU_S_PER_MB / 3600,
                  "tokenize": kept / MB * TOKENIZE_CPU_S_PER_MB / 3600}
         sources.append({
             "name": name, "domain": src.domain, "masked": masked, "curate": curated,
             "tokens_drawn": round(drawn[name]), "text_bytes": round(text), "kept_bytes": round(kept),
             "text_bytes_from": "files" if on_disk is not None else "tokens x bytes/token",
-            "tokens": tokens, "documents": documents, "dedup_bytes": dedup_bytes,
+            "tokens": tokens, "documents": documents, "dedup_bytes": clustering if curated else 0,
             "shard_bytes": tokens * (token_bytes + (1 if masked else 0)) + (documents + 1) * OFFSET_BYTES,
             "core_hours": hours, "core_hours_total": sum(hours.values()),
-            # what curating it would add, for a plain-text source the recipe does not curate: its files, or
-            # the input that would keep the tokens drawn
-            "curate_core_hours_if_curated": (text if on_disk is not None else text / curate_keep) / MB
-            * CURATE_CPU_S_PER_MB / 3600 if not curated and not masked else 0.0,
-            "dedup_bytes_if_curated": round((text if on_disk is not None else text / curate_keep) / bytes_per_document)
-            * DEDUP_BYTES_PER_DOC if not curated and not masked else 0,
+            # what curating it would add, for a plain-text source the recipe does not curate
+            "curate_core_hours_if_curated": curate_h if could_curate else 0.0,
+            "dedup_bytes_if_curated": clustering if could_curate else 0,
         })
     cores, tasks = cpu_nodes * cores_per_node, recipe.data.tasks
 
