@@ -6,7 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from auroram.mix.calibrate import Anchor, calibrate_on, calibrated, describe, fit_map, fit_maps, to_groups
+from auroram.mix.calibrate import (Anchor, Calibration, Coordinates, calibrate_on, calibrated, choose_map, describe,
+                                   fit_map, fit_maps, to_groups)
 from auroram.mix.search import SearchError, excess, fit_domains, search
 
 
@@ -55,13 +56,13 @@ def test_anchor_mixtures_in_search_coordinates_and_calibrated_objective():
     predict = {"en": lambda W: 2.0 + 0.2 * (0.5 - W[:, 0]), "fi": lambda W: 2.0 - 1.0 * W[:, 1]}
     anchors = [Anchor("a1", {"en": 0.5, "fi": 0.5}, {"en": 3.0, "fi": 8.0}, {"en": 3.0, "fi": 4.0}),
                Anchor("a2", {"en": 0.3, "fi": 0.7}, {"en": 3.0, "fi": 8.0}, {"en": 3.03, "fi": 3.6})]
-    maps, rows = calibrate_on(anchors, predict, {"en": 2.0, "fi": 2.0}, {"en": {"en": 1.0}, "fi": {"fi": 1.0}},
-                              ["en", "fi"], ["en", "fi"])
+    cal, rows = calibrate_on(anchors, predict, {"en": 2.0, "fi": 2.0}, {"en": {"en": 1.0}, "fi": {"fi": 1.0}},
+                             ["en", "fi"], ["en", "fi"])
     assert rows[1]["predicted_change"]["en"] == pytest.approx(0.02)
     assert rows[1]["calibrated_change"]["en"] == pytest.approx(rows[1]["realised_change"]["en"]) == pytest.approx(0.01)
-    c = calibrated({"en": 0.04, "fi": -0.30}, maps, anchors[0].before_bpb, ["fi"])
+    c = calibrated({"en": 0.04, "fi": -0.30}, np.array([0.4, 0.6]), cal, anchors[0].before_bpb, ["fi"])
     assert c["calibrated_change"]["en"] == pytest.approx(0.02) and c["extrapolated"] == ["en"]  # fi: between the anchors
-    assert c["calibrated_objective"] == pytest.approx(8.0 * (1 + maps["fi"](-0.30)), abs=1e-5)
+    assert c["calibrated_objective"] == pytest.approx(8.0 * (1 + cal.maps["fi"](-0.30)), abs=1e-5)
 
 
 def _problem():
@@ -75,15 +76,80 @@ def _problem():
 def test_identity_calibration_searches_exactly_as_none():
     fits, kw = _problem()
     plain, _ = search(fits, budget={"old": 0.2}, **kw)
-    same, _ = search(fits, budget={"old": 0.2}, calibrate={"old": fit_map("old", [0.0, 0.1], [0.0, 0.1])}, **kw)
+    same, _ = search(fits, budget={"old": 0.2}, calibrate=Calibration({"old": fit_map("old", [0.0, 0.1], [0.0, 0.1])}),
+                     **kw)
     assert np.array_equal(plain.weights, same.weights) and plain.objective == same.objective
 
 
 def test_the_budget_applies_to_calibrated_changes():
     fits, kw = _problem()
     # full scale forgets 5 points more than the proxy: the 20% budget is 15% in proxy terms
-    shift = {"old": fit_map("old", [0.1], [0.15])}
+    shift = Calibration({"old": fit_map("old", [0.1], [0.15])})
     best, _ = search(fits, budget={"old": 0.2}, calibrate=shift, **kw)
     assert best.predicted["old"] == pytest.approx(2.0 * 1.15, abs=2e-3)
-    assert excess(best.predicted, kw["reference"], {"old": 0.2}, shift) <= 1e-12
+    assert excess(best.predicted, kw["reference"], {"old": 0.2}, shift, best.weights) <= 1e-12
     assert excess(best.predicted, kw["reference"], {"old": 0.2}) == pytest.approx(-0.05, abs=2e-3)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Maps in a feature of the mixture: chosen per domain by leave-one-anchor-out error.
+
+def test_coordinates_read_a_mixture_as_domain_and_replay_weights():
+    # groups: en (replayed en 0.75 + its instructions 0.25), code (replayed), fi (new)
+    shares = {"code": {"code": 1.0}, "en": {"en": 0.75, "inst_en": 0.25}, "fi": {"fi": 1.0}}
+    domain_of = {"code": "code", "en": "en", "inst_en": "en", "fi": "fi"}
+    co = Coordinates.of(shares, ["code", "en", "fi"], domain_of, {"en", "code"})
+    W = np.array([[0.1, 0.4, 0.5], [0.2, 0.2, 0.6]])
+    assert np.allclose(co.weight("weight", "en", W), [0.4, 0.2]) and np.allclose(co.weight("weight", "fi", W), [0.5, 0.6])
+    assert np.allclose(co.weight("replay", "fi", W), [0.1 + 0.3, 0.2 + 0.15])  # instructions are not replay
+    assert np.allclose(co.value("log-replay", "en", W, np.zeros(2)), np.log(np.array([0.4, 0.35]) + 1e-3))
+    assert co.weight("weight", "ja", W) is None  # a domain the mixture does not have: no weight feature
+
+
+def test_three_anchors_choose_the_feature_the_full_runs_follow():
+    # the demo's full runs: code forgetting follows total replay, while the proxies' prediction does not
+    replay = np.array([0.146, 0.419, 0.160])
+    realised = 0.042 - 0.06 * replay
+    proxy = np.array([0.0159, 0.0100, 0.0060])
+    m = choose_map("code", {"proxy": (proxy, proxy), "replay": (replay, replay)}, list(realised))
+    assert m.feature == "replay" and m.kind == "line" and m.loo_error == pytest.approx(0.0, abs=1e-12)
+    assert m.slope == pytest.approx(-0.06) and m.candidates["proxy"] > 0.002 and set(m.candidates) == {"proxy", "replay"}
+    # with two anchors there is no held-out error to choose by: the proxy's prediction, as before
+    two = choose_map("code", {"proxy": (proxy[:2], proxy[:2]), "replay": (replay[:2], replay[:2])}, list(realised[:2]))
+    assert two.feature == "proxy" and two.loo_error is None
+    assert choose_map("code", {"proxy": (proxy[:2], proxy[:2]), "replay": (replay[:2], replay[:2])}, list(realised[:2]),
+                      features=("replay",)).feature == "replay"
+
+
+def test_a_weight_the_anchors_share_is_no_candidate():
+    same = np.array([0.2, 0.2, 0.205])
+    y = [0.01, 0.03, 0.02]
+    m = choose_map("en", {"proxy": (np.array([0.0, 0.1, 0.2]),) * 2, "weight": (same, same)}, y)
+    assert m.feature == "proxy" and "weight" not in m.candidates
+    with pytest.raises(SearchError, match="domain en: the anchors' mixtures differ by less than one point in weight"):
+        choose_map("en", {"proxy": (np.zeros(3),) * 2, "weight": (same, same)}, y, features=("weight",))
+    # whether a log feature can draw a line is decided by the raw weights' spread, not the logarithm's
+    lg = np.log(np.array([0.01, 0.012, 0.015]))
+    with pytest.raises(SearchError, match="in log-weight"):
+        choose_map("en", {"log-weight": (lg, np.exp(lg))}, y)
+
+
+def test_calibrate_on_picks_weight_features_and_the_search_applies_them_per_mixture():
+    # two groups, "old" (replayed) and "new"; full scale: old's change = 0.10 - 0.5 x its weight, whatever the proxy says
+    shares = {"new": {"new": 1.0}, "old": {"old": 1.0}}
+    co = Coordinates.of(shares, ["new", "old"], {"new": "new", "old": "old"}, {"old"})
+    predict = {"old": lambda W: 2.0 + 0.0 * W[:, 1], "new": lambda W: 3.0 - 2.0 * W[:, 0]}
+    anchors = [Anchor(f"a{i}", {"new": 1 - w, "old": w}, {"old": 1.0, "new": 1.0},
+                      {"old": 1.0 + 0.10 - 0.5 * w, "new": 1.0}) for i, w in enumerate((0.1, 0.2, 0.4))]
+    cal, rows = calibrate_on(anchors, predict, {"old": 2.0, "new": 3.0}, shares, ["new", "old"], ["old"], coords=co)
+    assert cal.maps["old"].feature in ("weight", "replay") and cal.maps["old"].loo_error == pytest.approx(0, abs=1e-9)
+    assert [r["calibrated_change"]["old"] for r in rows] == pytest.approx([0.05, 0.0, -0.1])
+    rng = np.random.default_rng(1)
+    X = rng.dirichlet([8, 2], size=16)
+    fits = fit_domains(X, {"new": 3.0 - 2.0 * X[:, 0], "old": 2.0 + 0.0 * X[:, 0]}, only=["linear"])
+    kw = dict(center=np.array([0.7, 0.3]), objective=["new"], reference={"old": 2.0, "new": 3.0}, concentration=10,
+              seed=0, bounds=(X.min(axis=0), X.max(axis=0)))
+    # the proxy sees no forgetting at all; at full scale old's change is within +2% from a weight of 0.16 up
+    best, _ = search(fits, budget={"old": 0.02}, calibrate=cal, **kw)
+    assert best.weights[1] == pytest.approx(0.16, abs=2e-3)
+    assert excess(best.predicted, kw["reference"], {"old": 0.02}, cal, best.weights) <= 1e-12

@@ -187,9 +187,10 @@ def test_a_bad_budget_or_stage_fails_before_any_work(tiny_corpus, tmp_path, caps
     assert not out.exists()
 
 
-def _fake_anchor(run: Path, dst: Path, *, scale: float = 1.0, vocab: int | None = None, cap: bool = True) -> Path:
+def _fake_anchor(run: Path, dst: Path, *, scale: float = 1.0, vocab: int | None = None, cap: bool = True,
+                 en: float = 2.0) -> Path:
     """A full run of micro's cap made from `run`'s records: its realised bits per byte times `scale`, trained on
-    a mixture with twice the English weight (so two anchors fix a line)."""
+    a mixture with `en` times the English weight (so two anchors fix a line)."""
     from auroram.io import write_json
 
     dst.mkdir(parents=True)
@@ -198,7 +199,7 @@ def _fake_anchor(run: Path, dst: Path, *, scale: float = 1.0, vocab: int | None 
         r = read_json(run / "stages" / st / "result.json")
         if st == "cap":
             r["eval"] = {d: {**v, "bpb": v["bpb"] * scale} for d, v in r["eval"].items()}
-            w = {k: v * (2 if k == "en" else 1) for k, v in r["weights"].items()}
+            w = {k: v * (en if k == "en" else 1) for k, v in r["weights"].items()}
             r["weights"] = {k: v / sum(w.values()) for k, v in w.items()}
         write_json(dst / "stages" / st / "result.json", r)
         cfg = read_json(run / "stages" / st / "hf" / "config.json")
@@ -223,13 +224,28 @@ def test_anchors_calibrate_the_budget_and_bad_anchors_fail_before_any_work(tiny_
     cal = s["calibration"]
     assert [a["run"] for a in cal["anchors"]] == [str(micro_run), str(fake)]
     for d, m in cal["maps"].items():
-        assert m["kind"] in ("line", "offset")
+        assert m["kind"] in ("line", "offset") and m["feature"] == "proxy"  # two anchors: nothing to choose by
         if m["kind"] == "line":  # through both anchors
             assert all(a["calibrated_change"][d] == pytest.approx(a["realised_change"][d], abs=1e-5)
                        for a in cal["anchors"])
     assert all(s["chosen"]["calibrated_change"][d] <= 0.5 + 1e-9 for d in ("en", "code"))
     md = (out / "report" / "summary.md").read_text()
     assert "Proxy scale to full scale" in md and str(fake) in md
+
+    # a third anchor: each domain's feature is the one with the lowest leave-one-anchor-out error
+    third = _fake_anchor(micro_run, tmp_path / "fake3", scale=1.03, en=4.0)
+    assert _search(tiny_corpus, micro_run, out, "--anchor", str(fake), "--anchor", str(third)) == 0
+    cal = read_json(out / "search.json")["calibration"]
+    assert len(cal["anchors"]) == 3 and cal["select"] == "auto"
+    for d, m in cal["maps"].items():
+        cand = {f: e for f, e in m["candidates"].items() if e is not None}
+        assert {"proxy", "weight", "replay"} <= set(cand) and m["loo_error"] == min(cand.values())
+    assert "LOO replay" in (out / "report" / "summary.md").read_text()
+    assert _search(tiny_corpus, micro_run, out, "--anchor", str(fake), "--anchor", str(third), "--calibrate",
+                   "replay") == 0
+    s3 = read_json(out / "search.json")
+    assert {m["feature"] for m in s3["calibration"]["maps"].values()} == {"replay"}
+    assert all(s3["chosen"]["calibrated_change"][d] <= 0.5 + 1e-9 for d in ("en", "code"))
 
     # no anchor: the search as it was before anchors existed, keys and all
     assert _search(tiny_corpus, micro_run, out, "--no-anchor") == 0

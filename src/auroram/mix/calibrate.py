@@ -1,77 +1,132 @@
-"""Proxy scale to full scale: a per-domain map from the fit's predicted change (proxy model, against the proxy's
-stage before) to the change a full-size run of the stage realises (against its own stage before).
+"""Proxy scale to full scale: per domain, a map to the change a full-size run of the stage realises (against its
+own stage before) from one feature of the mixture, fitted on full-size runs of the stage (anchors).
 
 A small proxy forgets on its own scale: on the demo a 64-wide proxy forgets English far more and code less than
 the 256-wide model for the same mixture, so a budget applied to proxy-scale changes is off in both directions.
 Full-size runs of the stage that exist anyway (the run the search starts from, each run a `--check` measured)
-are anchors: each gives, per domain, a pair (predicted proxy-scale change for its mixture, realised full-scale
-change). One anchor fixes an offset; two or more a least-squares line. Pure numpy.
+are anchors. Per domain, a map is a line (or an offset) in one feature:
+
+    proxy       the fits' predicted change at proxy scale (one anchor: an offset; two or more: a line)
+    weight      the weight of the domain's own sources in the mixture
+    log-weight  its logarithm (diminishing returns, the shape data-mixing laws report)
+    replay      the stage's total replay weight (every replayed source together)
+    log-replay  its logarithm
+
+With three anchors or more each domain takes the feature with the lowest leave-one-anchor-out error: on the demo
+the full model's code forgetting follows the total replay, which no per-domain map of the proxies' prediction
+can express. With fewer anchors there is nothing to choose by, and `proxy` is used. Pure numpy.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+FEATURES = ("proxy", "weight", "log-weight", "replay", "log-replay")
+_EPS = 1e-3  # log-weights stay finite near zero, as in the fits
+_MIN_WEIGHT_SPAN = 0.01  # anchors whose weights differ by less than one point of the mixture cannot fix a slope
+_FLAT = 1e-9
+
 
 @dataclass
 class DomainMap:
-    """calibrated = slope * proxy_change + intercept, for one domain."""
+    """calibrated = slope * x + intercept, for one domain, with x the map's feature of the mixture."""
 
     domain: str
-    kind: str  # "offset" (one anchor, or anchors whose predictions lie closer than the fit's error) or "line"
+    kind: str  # "offset" (slope 1 on the proxy's change, or 0 on a weight) or "line"
     slope: float
     intercept: float
     anchor_error: float  # mean absolute error on the anchors themselves, as a relative change
     loo_error: float | None  # leave-one-anchor-out mean absolute error (three anchors or more)
-    lo: float = 0.0  # the anchors' lowest and highest proxy-scale change: outside them the map extrapolates
+    lo: float = 0.0  # the anchors' lowest and highest feature value: outside them the map extrapolates
     hi: float = 0.0
+    feature: str = "proxy"
+    candidates: dict[str, float | None] = field(default_factory=dict)  # every feature's leave-one-out error
 
-    def __call__(self, proxy_change: np.ndarray | float) -> np.ndarray | float:
-        return self.slope * proxy_change + self.intercept
+    def __call__(self, x: np.ndarray | float) -> np.ndarray | float:
+        return self.slope * x + self.intercept
 
     def summary(self) -> dict[str, Any]:
-        return {"kind": self.kind, "slope": round(self.slope, 6), "intercept": round(self.intercept, 6),
-                "anchor_error": round(self.anchor_error, 6),
+        return {"kind": self.kind, "feature": self.feature, "slope": round(self.slope, 6),
+                "intercept": round(self.intercept, 6), "anchor_error": round(self.anchor_error, 6),
                 "loo_error": None if self.loo_error is None else round(self.loo_error, 6),
-                "anchor_range": [round(self.lo, 6), round(self.hi, 6)]}
+                "anchor_range": [round(self.lo, 6), round(self.hi, 6)],
+                "candidates": {k: None if v is None else round(v, 6) for k, v in self.candidates.items()}}
 
 
-_FLAT = 1e-9  # anchors whose predicted changes differ by less than this cannot fix a slope
-
-
-def _fit(x: np.ndarray, y: np.ndarray, min_span: float) -> tuple[str, float, float]:
-    if len(x) == 1 or float(np.ptp(x)) <= max(min_span, _FLAT):
-        return "offset", 1.0, float(np.mean(y - x))
+def _fit(x: np.ndarray, y: np.ndarray, spread: np.ndarray, min_span: float, proxy: bool) -> tuple[str, float, float]:
+    """A line through the anchors when their `spread` values (the feature, or the raw weights behind a log)
+    differ by more than `min_span`; else an offset: the proxy's change moved by the mean difference, or, for a
+    weight feature, the anchors' mean change."""
+    if len(x) == 1 or float(np.ptp(spread)) <= max(min_span, _FLAT):
+        return ("offset", 1.0, float(np.mean(y - x))) if proxy else ("offset", 0.0, float(np.mean(y)))
     slope, intercept = np.polyfit(x, y, 1)
     return "line", float(slope), float(intercept)
 
 
-def fit_map(domain: str, proxy_change: list[float], full_change: list[float], min_span: float = 0.0) -> DomainMap:
-    """The map for one domain from its anchors' (proxy-scale prediction, full-scale realisation) pairs. A slope
-    needs anchors whose predictions differ by more than `min_span` (the fit's own error): closer ones differ by
-    noise, and a line through them says nothing, so they give an offset."""
-    x, y = np.asarray(proxy_change, dtype=float), np.asarray(full_change, dtype=float)
-    if len(x) == 0 or len(x) != len(y):
-        raise ValueError(f"domain {domain}: {len(x)} predictions for {len(y)} anchors")
-    kind, slope, intercept = _fit(x, y, min_span)
+def _fit_feature(domain: str, feature: str, x: np.ndarray, y: np.ndarray, spread: np.ndarray,
+                 min_span: float) -> DomainMap:
+    proxy = feature == "proxy"
+    kind, slope, intercept = _fit(x, y, spread, min_span, proxy)
     err = float(np.mean(np.abs(slope * x + intercept - y)))
     loo = None
     if len(x) >= 3:
         errs = []
         for i in range(len(x)):
             keep = np.arange(len(x)) != i
-            _, s, b = _fit(x[keep], y[keep], min_span)
+            _, s, b = _fit(x[keep], y[keep], spread[keep], min_span, proxy)
             errs.append(abs(s * x[i] + b - y[i]))
         loo = float(np.mean(errs))
-    return DomainMap(domain, kind, slope, intercept, err, loo, float(x.min()), float(x.max()))
+    return DomainMap(domain, kind, slope, intercept, err, loo, float(x.min()), float(x.max()), feature)
+
+
+def fit_map(domain: str, proxy_change: list[float], full_change: list[float], min_span: float = 0.0) -> DomainMap:
+    """The `proxy` map for one domain from its anchors' (proxy-scale prediction, full-scale realisation) pairs.
+    A slope needs anchors whose predictions differ by more than `min_span` (the fit's own error): closer ones
+    differ by noise, and a line through them says nothing, so they give an offset."""
+    x, y = np.asarray(proxy_change, dtype=float), np.asarray(full_change, dtype=float)
+    if len(x) == 0 or len(x) != len(y):
+        raise ValueError(f"domain {domain}: {len(x)} predictions for {len(y)} anchors")
+    return _fit_feature(domain, "proxy", x, y, x, min_span)
+
+
+def choose_map(domain: str, values: dict[str, tuple[np.ndarray, np.ndarray]], full_change: list[float],
+               min_span: float = 0.0, features: tuple[str, ...] | None = None) -> DomainMap:
+    """The map for one domain: `values[feature]` is (the anchors' feature values, the values whose spread decides
+    a slope). Each feature in `features` (default: every one given) is fitted; with three anchors or more the
+    one with the lowest leave-one-anchor-out error is kept (ties: the earlier in FEATURES), with fewer the first
+    one given. A weight feature whose anchors differ by less than one point of the mixture is no candidate."""
+    y = np.asarray(full_change, dtype=float)
+    names = [f for f in FEATURES if f in values and (features is None or f in features)]
+    maps = {}
+    for f in names:
+        x, spread = values[f]
+        if len(x) != len(y):
+            raise ValueError(f"domain {domain}: {len(x)} {f} values for {len(y)} anchors")
+        if f != "proxy" and len(y) > 1 and float(np.ptp(spread)) <= _MIN_WEIGHT_SPAN:
+            continue
+        maps[f] = _fit_feature(domain, f, np.asarray(x, float), y, np.asarray(spread, float),
+                               min_span if f == "proxy" else _MIN_WEIGHT_SPAN)
+    if not maps:
+        from auroram.mix.search import SearchError
+
+        raise SearchError(f"calibration of domain {domain}: the anchors' mixtures differ by less than one point in "
+                          f"{' and '.join(names) or 'no feature'}, so no line can be drawn; use --calibrate auto or "
+                          f"another feature")
+    cand = {f: m.loo_error for f, m in maps.items()}
+    if len(y) >= 3:
+        best = min(maps, key=lambda f: (maps[f].loo_error, FEATURES.index(f)))
+    else:
+        best = next(iter(maps))
+    maps[best].candidates = cand
+    return maps[best]
 
 
 def fit_maps(anchor_pred: list[dict[str, float]], anchor_real: list[dict[str, float]], domains: list[str],
              min_span: dict[str, float] | None = None) -> dict[str, DomainMap]:
-    """One map per domain; `anchor_pred[i][d]` is the fit's proxy-scale change for anchor i's mixture,
+    """One `proxy` map per domain; `anchor_pred[i][d]` is the fit's proxy-scale change for anchor i's mixture,
     `anchor_real[i][d]` the change anchor i's full run realised."""
     span = min_span or {}
     return {d: fit_map(d, [p[d] for p in anchor_pred], [r[d] for r in anchor_real], span.get(d, 0.0))
@@ -82,6 +137,68 @@ def describe(maps: dict[str, DomainMap]) -> str:
     """'offset' or 'line' for the lot, or 'mixed' (a line where anchors differ, an offset where they do not)."""
     kinds = {m.kind for m in maps.values()}
     return kinds.pop() if len(kinds) == 1 else "mixed"
+
+
+# ----------------------------------------------------------------------------------------------------
+# The mixture's features, in the search's coordinates.
+
+
+@dataclass
+class Coordinates:
+    """How a mixture in the search's coordinates (one weight per group) reads as each feature: `domain[d]` and
+    `replay` are vectors over the groups (a domain's weight is W @ domain[d]; the total replay W @ replay)."""
+
+    domain: dict[str, np.ndarray]
+    replay: np.ndarray
+
+    @classmethod
+    def of(cls, shares: dict[str, dict[str, float]], names: list[str], domain_of: dict[str, str],
+           replayed: set[str]) -> "Coordinates":
+        dom: dict[str, np.ndarray] = {}
+        rep = np.zeros(len(names))
+        for j, g in enumerate(names):
+            for s, share in shares[g].items():
+                dom.setdefault(domain_of[s], np.zeros(len(names)))[j] += share
+                if s in replayed:
+                    rep[j] += share
+        return cls(dom, rep)
+
+    def weight(self, feature: str, d: str, W: np.ndarray) -> np.ndarray | None:
+        """The raw weight behind a weight feature (None where the mixture has none of it)."""
+        if feature in ("weight", "log-weight"):
+            return W @ self.domain[d] if d in self.domain else None
+        if feature in ("replay", "log-replay"):
+            return W @ self.replay if self.replay.any() else None
+        raise ValueError(f"not a weight feature: {feature}")
+
+    def value(self, feature: str, d: str, W: np.ndarray, proxy_change: np.ndarray) -> np.ndarray:
+        if feature == "proxy":
+            return proxy_change
+        w = self.weight(feature, d, W)
+        return np.log(w + _EPS) if feature.startswith("log-") else w
+
+
+@dataclass
+class Calibration:
+    """The maps of a search and how to read a mixture as their features."""
+
+    maps: dict[str, DomainMap]
+    coords: Coordinates | None = None
+
+    def __contains__(self, d: str) -> bool:
+        return d in self.maps
+
+    def feature(self, d: str, proxy_change: Any, W: np.ndarray) -> Any:
+        m = self.maps[d]
+        if m.feature == "proxy":
+            return proxy_change
+        assert self.coords is not None, "a weight feature needs the search's coordinates"
+        v = self.coords.value(m.feature, d, np.atleast_2d(W), np.atleast_1d(proxy_change))
+        return v if np.ndim(proxy_change) else float(v[0])
+
+    def change(self, d: str, proxy_change: Any, W: np.ndarray) -> Any:
+        """Domain d's full-scale change for mixtures `W` (rows) whose proxy-scale change is `proxy_change`."""
+        return self.maps[d](self.feature(d, proxy_change, W))
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -115,36 +232,52 @@ def to_groups(sources: dict[str, float], shares: dict[str, dict[str, float]], na
 
 def calibrate_on(anchors: list[Anchor], predict: dict[str, Any], reference: dict[str, float],
                  shares: dict[str, dict[str, float]], names: list[str], domains: list[str],
-                 fit_error: dict[str, float] | None = None) -> tuple[dict[str, DomainMap], list[dict[str, Any]]]:
+                 fit_error: dict[str, float] | None = None, coords: Coordinates | None = None,
+                 features: tuple[str, ...] | None = None) -> tuple[Calibration, list[dict[str, Any]]]:
     """The maps fitted on the anchors and, per anchor, what went into them: `predict[d]` is the fit of domain d
     (weights -> proxy-scale bits per byte), `reference` the proxy's stage-before scores, `fit_error[d]` the fit's
-    leave-one-out error in bits per byte: a line needs anchors predicted further apart than twice that."""
-    pred, real, rows = [], [], []
+    leave-one-out error in bits per byte: a `proxy` line needs anchors predicted further apart than twice that.
+    `coords` (how a mixture reads as weights) makes the weight features candidates; `features` restricts them."""
+    W, pred, real, rows = [], [], [], []
     for a in anchors:
         w = to_groups(a.sources, shares, names, a.run)
         p = {d: float(predict[d](w[None, :])[0]) / reference[d] - 1.0 for d in domains}
         r = {d: a.change(d) for d in domains}
+        W.append(w)
         pred.append(p)
         real.append(r)
         rows.append({"run": a.run, "weights": {g: round(float(x), 6) for g, x in zip(names, w)},
                      "predicted_change": {d: round(v, 6) for d, v in p.items()},
                      "realised_change": {d: round(v, 6) for d, v in r.items()},
                      "before_bpb": a.before_bpb, "realised_bpb": a.realised_bpb})
+    Wa = np.array(W)
     span = {d: 2.0 * e / reference[d] for d, e in (fit_error or {}).items()}
-    maps = fit_maps(pred, real, domains, span)
-    for row in rows:
-        row["calibrated_change"] = {d: round(float(maps[d](row["predicted_change"][d])), 6) for d in domains}
-    return maps, rows
+    maps = {}
+    for d in domains:
+        x = np.array([p[d] for p in pred])
+        values: dict[str, tuple[np.ndarray, np.ndarray]] = {"proxy": (x, x)}
+        for f in FEATURES[1:] if coords is not None else ():
+            raw = coords.weight(f, d, Wa)
+            if raw is not None:
+                values[f] = (coords.value(f, d, Wa, x), raw)
+        maps[d] = choose_map(d, values, [r[d] for r in real], span.get(d, 0.0), features)
+    cal = Calibration(maps, coords)
+    for row, w in zip(rows, W):
+        row["calibrated_change"] = {d: round(float(cal.change(d, row["predicted_change"][d], w)), 6) for d in domains}
+        row["feature"] = {d: round(float(cal.feature(d, row["predicted_change"][d], w)), 6) for d in domains}
+    return cal, rows
 
 
-def calibrated(predicted_change: dict[str, float], maps: dict[str, DomainMap], full_before: dict[str, float],
+def calibrated(predicted_change: dict[str, float], w: np.ndarray, cal: Calibration, full_before: dict[str, float],
                objective: list[str]) -> dict[str, Any]:
     """A mixture's predictions at full scale: each domain's change, and the objective as the mean of the full
-    model's stage-before bits per byte moved by those changes."""
-    change = {d: float(maps[d](v)) for d, v in predicted_change.items() if d in maps}
+    model's stage-before bits per byte moved by those changes; `extrapolated` names the domains whose feature
+    lies outside the anchors' range."""
+    feat = {d: float(cal.feature(d, v, w)) for d, v in predicted_change.items() if d in cal}
+    change = {d: float(cal.maps[d](x)) for d, x in feat.items()}
     out: dict[str, Any] = {"calibrated_change": {d: round(v, 6) for d, v in change.items()},
-                           "extrapolated": [d for d, v in predicted_change.items() if d in maps
-                                            and not maps[d].lo - 1e-9 <= v <= maps[d].hi + 1e-9]}
+                           "extrapolated": [d for d, x in feat.items()
+                                            if not cal.maps[d].lo - 1e-9 <= x <= cal.maps[d].hi + 1e-9]}
     if all(d in change and d in full_before for d in objective):
         out["calibrated_objective"] = round(float(np.mean([full_before[d] * (1 + change[d]) for d in objective])), 5)
     return out

@@ -53,19 +53,16 @@ def budget_text(budget: dict[str, float]) -> str:
     return ",".join(f"{d}<={100 * v:+g}%" for d, v in budget.items())
 
 
-Calibration = dict[str, Callable[[Any], Any]]  # domain -> map from a proxy-scale change to a full-scale one
-
-
-def _change(d: str, value: Any, reference: dict[str, float], calibrate: Calibration | None) -> Any:
+def _change(d: str, value: Any, reference: dict[str, float], calibrate: Any, W: np.ndarray | None) -> Any:
     c = value / reference[d] - 1.0
-    return c if calibrate is None or d not in calibrate else calibrate[d](c)
+    return c if calibrate is None or d not in calibrate else calibrate.change(d, c, W)
 
 
 def excess(scores: dict[str, float], reference: dict[str, float], budget: dict[str, float],
-           calibrate: Calibration | None = None) -> float:
-    """How far past the budget, as the largest relative overshoot (0 or less: within it); with `calibrate`, the
-    changes are first mapped to full scale (auroram.mix.calibrate)."""
-    return max(_change(d, scores[d], reference, calibrate) - limit for d, limit in budget.items())
+           calibrate: Any = None, w: np.ndarray | None = None) -> float:
+    """How far past the budget, as the largest relative overshoot (0 or less: within it); with `calibrate` (an
+    auroram.mix.calibrate.Calibration), the changes of mixture `w` are first mapped to full scale."""
+    return max(_change(d, scores[d], reference, calibrate, w) - limit for d, limit in budget.items())
 
 
 def within(scores: dict[str, float], reference: dict[str, float], budget: dict[str, float]) -> bool:
@@ -223,12 +220,13 @@ class Choice:
 def search(fits: dict[str, DomainFit], center: np.ndarray, *, objective: list[str], reference: dict[str, float],
            budget: dict[str, float], concentration: float, seed: int, bounds: tuple[np.ndarray, np.ndarray],
            samples: int = 20000, refine_rounds: int = 6,
-           calibrate: Calibration | None = None) -> tuple[Choice | None, Choice]:
+           calibrate: Any = None) -> tuple[Choice | None, Choice]:
     """(best mixture within the budget or None, the closest to the budget): many Dirichlet samples around the
     recipe's mixture, then local refinement of the best by multiplicative steps of shrinking size. Only
     mixtures inside `bounds` (each weight between the lowest and highest a proxy tried) are considered: a fit
-    of a dozen points says nothing about mixtures far outside them. `calibrate` maps each budgeted domain's
-    predicted change to full scale before the budget is applied; the objective stays at proxy scale."""
+    of a dozen points says nothing about mixtures far outside them. `calibrate` (an auroram.mix.calibrate
+    Calibration) maps each budgeted domain's predicted change to full scale before the budget is applied; the
+    objective stays at proxy scale."""
     lo, hi = bounds
     rng = np.random.default_rng([seed, 7919])
     parts = [center[None, :]]
@@ -240,7 +238,7 @@ def search(fits: dict[str, DomainFit], center: np.ndarray, *, objective: list[st
     def score(W: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
         pred = {d: f.predict(W) for d, f in fits.items()}
         obj = np.mean([pred[d] for d in objective], axis=0)
-        over = np.max([_change(d, pred[d], reference, calibrate) - lim for d, lim in budget.items()], axis=0)
+        over = np.max([_change(d, pred[d], reference, calibrate, W) - lim for d, lim in budget.items()], axis=0)
         return pred, obj, over
 
     def pick(W: np.ndarray) -> tuple[int, bool]:

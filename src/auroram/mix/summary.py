@@ -65,12 +65,21 @@ def calibration_section(s: dict[str, Any], picked: dict[str, Any], name: str) ->
     """The anchors, each domain's map, and the two mixtures' changes at proxy and full scale side by side."""
     cal, budget = s["calibration"], list(s["budget_limits"])
     anchors = cal["anchors"]
-    maps = table(["domain", "map", "slope", "intercept", "error on the anchors", "leave-one-anchor-out error"],
-                 [[d, m["kind"], round(m["slope"], 3), _pct(m["intercept"]), _pct(m["anchor_error"]).lstrip("+"),
-                   _pct(m["loo_error"]).lstrip("+")] for d, m in cal["maps"].items()],
-                 note="calibrated change = slope x proxy-scale change + intercept; a line needs anchors whose "
-                      "predictions differ by more than twice the fit's leave-one-out error, else an offset; errors are "
-                      "absolute, in points of relative change (leave-one-out needs three anchors)")
+    feats = [f for f in ("proxy", "weight", "log-weight", "replay", "log-replay")
+             if any(f in m.get("candidates", {}) for m in cal["maps"].values())]
+    maps = table(["domain", "feature", "map", "slope", "intercept", "error on the anchors", "leave-one-anchor-out error",
+                  *[f"LOO {f}" for f in feats]],
+                 [[d, m.get("feature", "proxy"), m["kind"], round(m["slope"], 3), _pct(m["intercept"]),
+                   _pct(m["anchor_error"]).lstrip("+"), _pct(m["loo_error"]).lstrip("+"),
+                   *[_pct(m.get("candidates", {}).get(f)).lstrip("+") for f in feats]]
+                  for d, m in cal["maps"].items()],
+                 note="calibrated change = slope x feature + intercept. Features: proxy (the proxies' predicted change), "
+                      "weight (the domain's own weight in the mixture), replay (the stage's total replay weight), "
+                      "log-: their logarithm. With three anchors or more each domain takes the feature with the lowest "
+                      "leave-one-anchor-out error (LOO columns), with fewer the proxy's prediction. A proxy line needs "
+                      "anchors whose predictions differ by more than twice the fit's leave-one-out error, a weight line "
+                      "anchors whose weights differ by a point, else an offset; errors are absolute, in points of "
+                      "relative change")
     arows = [[a["run"], *[round(a["weights"][g], 3) for g in s["groups"]],
               *[f"{_pct(a['predicted_change'][d])} / {_pct(a['calibrated_change'][d])} / {_pct(a['realised_change'][d])}"
                 for d in budget]] for a in anchors]
@@ -84,11 +93,12 @@ def calibration_section(s: dict[str, Any], picked: dict[str, Any], name: str) ->
     mtab = table(["mixture", *[f"{d}: proxy -> full scale" for d in budget], f"{s['objective_name']} (proxy)",
                   f"{s['objective_name']} (full scale)", "extrapolated beyond the anchors"], mrows,
                  note=f"full-scale bpb: {cal['full_reference_run']}'s stage before moved by the calibrated changes; "
-                      "a domain is extrapolated where the mixture's proxy-scale change lies outside the anchors'")
+                      "a domain is extrapolated where the mixture's feature lies outside the anchors' range")
     return section("Proxy scale to full scale", text(
         f"{len(anchors)} full-size anchor run(s) of the stage; calibration per domain: {cal['kind']} (an offset with one "
-        "anchor, a least-squares line with two or more). The budget applies to the calibrated changes; the objective "
-        "ranks mixtures at proxy scale."), maps, atab, mtab)
+        "anchor, a least-squares line with two or more), features chosen: "
+        f"{cal.get('select', 'auto')}. The budget applies to the calibrated changes; the objective ranks mixtures at "
+        "proxy scale."), maps, atab, mtab)
 
 
 def merge_sections(m: dict[str, Any]) -> list[dict[str, Any]]:

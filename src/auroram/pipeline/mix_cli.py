@@ -46,6 +46,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "proxies' predictions to full scale before the budget applies (the --from-run's own stage and "
                         "every --check run count already)")
     q.add_argument("--no-anchor", action="store_true", help="no calibration: the budget on proxy-scale predictions")
+    q.add_argument("--calibrate", default="auto",
+                   choices=["auto", "proxy", "weight", "log-weight", "replay", "log-replay"],
+                   help="what each domain's full-scale map is a line in: the proxies' predicted change, the domain's "
+                        "own weight, the stage's total replay weight, or a log of a weight; auto (default): the one "
+                        "with the lowest leave-one-anchor-out error once there are three anchors, else proxy")
     q.add_argument("--quiet", action="store_true")
     q.add_argument("--log-format", choices=["auto", "text", "json"], default="auto")
     q.set_defaults(func=cmd_mix_search)
@@ -94,7 +99,7 @@ def cmd_mix_search(args: argparse.Namespace) -> int:
                      concentration=args.concentration, fits=args.fit, executor=args.executor,
                      slurm={"partition": args.slurm_partition, "time": args.slurm_time, "gpus": args.slurm_gpus},
                      dry_run=args.dry_run, quiet=args.quiet, log_format=args.log_format,
-                     anchors=[Path(a) for a in args.anchor], no_anchor=args.no_anchor)
+                     anchors=[Path(a) for a in args.anchor], no_anchor=args.no_anchor, calibrate=args.calibrate)
     if "slurm" in res:
         print(res["slurm"])
         return 0

@@ -29,7 +29,7 @@ import yaml
 from auroram.config import Recipe, load_recipe
 from auroram.io import atomic_dir, read_json, write_json, write_text
 from auroram.mix.anchors import collect_anchors, read_stage
-from auroram.mix.calibrate import Anchor, calibrate_on, calibrated, describe
+from auroram.mix.calibrate import FEATURES, Anchor, Coordinates, calibrate_on, calibrated, describe
 from auroram.mix.search import SearchError, budget_text, draw, excess, fit_domains, make_groups, parse_budget, search
 from auroram.outputs import Layout, claim_dir
 from auroram.pipeline.console import Console
@@ -81,10 +81,11 @@ def mix_search(recipe_arg: str, overrides: list[str], *, stage: str, budget: str
                workers: int = 1, from_run: Path | None = None, by: str = "domain", concentration: float = 10.0,
                fits: list[str] | None = None, executor: str = "local", slurm: dict[str, Any] | None = None,
                dry_run: bool = False, quiet: bool = False, log_format: str = "auto",
-               anchors: list[Path] | None = None, no_anchor: bool = False) -> dict[str, Any]:
+               anchors: list[Path] | None = None, no_anchor: bool = False, calibrate: str = "auto") -> dict[str, Any]:
     """Run (or resume) the search; returns search.json's content, or {"slurm": script} when the proxies were
     handed to Slurm. `anchors`: full-size runs of the stage beyond the automatic ones; `no_anchor`: none at all
-    (the budget on proxy-scale predictions)."""
+    (the budget on proxy-scale predictions); `calibrate`: the feature every domain's map uses, or "auto" (chosen
+    per domain by leave-one-anchor-out error once there are three anchors; the proxies' prediction before)."""
     from auroram.pipeline.run import run_recipe
 
     spec = load_recipe(recipe_arg, overrides)
@@ -99,6 +100,8 @@ def mix_search(recipe_arg: str, overrides: list[str], *, stage: str, budget: str
     console = Console(quiet, log_format=log_format)
     if no_anchor and anchors:
         raise SearchError("--anchor and --no-anchor together: pick one")
+    if calibrate != "auto" and calibrate not in FEATURES:
+        raise SearchError(f"--calibrate {calibrate!r}: expected auto or one of {', '.join(FEATURES)}")
     # anchors are read before any work: a bad one is said before proxies are trained
     full = [] if no_anchor else collect_anchors(search_dir, stage, before, from_run, anchors or [],
                                                  lambda msg: console.step("mix search", msg))
@@ -141,7 +144,8 @@ def mix_search(recipe_arg: str, overrides: list[str], *, stage: str, budget: str
         console.step("mix search", f"{len(todo)} proxies of {tokens:,} tokens, {max(1, workers)} at a time")
         run_local(search_dir, todo, workers, console)
     results = [read_json(search_dir / "proxies" / f"{i:03d}" / "result.json") for i in range(proxies)]
-    result = fit_and_search(spec, stage, plan, results, groups, reference, limits, objective, fits, seed, full)
+    result = fit_and_search(spec, stage, plan, results, groups, reference, limits, objective, fits, seed, full,
+                            calibrate)
     # the weights before the stage cost compute only when the search trained them (not reused, not imported)
     bf, theirs = prep / "stages" / before / "result.json", Path(from_run or prep) / "stages" / before / "result.json"
     reused = from_run is not None and theirs.is_file() and os.path.samefile(bf, theirs)
@@ -157,14 +161,16 @@ def mix_search(recipe_arg: str, overrides: list[str], *, stage: str, budget: str
 
 def fit_and_search(spec: Recipe, stage: str, plan: dict, results: list[dict], groups: Any, reference: dict,
                    limits: dict[str, float], objective: list[str], fits: list[str] | None, seed: int,
-                   anchors: list[Anchor] | None = None) -> dict[str, Any]:
+                   anchors: list[Anchor] | None = None, calibrate: str = "auto") -> dict[str, Any]:
     domains = list(spec.domains)
     X = np.array([[r["weights"][g] for g in groups.names] for r in results])
     Y = {d: np.array([r["bpb"][d] for r in results]) for d in domains}
     fitted = fit_domains(X, Y, seed=seed, only=fits)
+    coords = Coordinates.of(groups.shares, groups.names, {s: spec.sources[s].domain for g in groups.shares.values()
+                                                          for s in g}, set(spec.stage(stage).replay))
     maps, rows = calibrate_on(anchors, {d: f.predict for d, f in fitted.items()}, reference, groups.shares,
-                              groups.names, domains, {d: f.loo_mae[f.model] for d, f in fitted.items()}) \
-        if anchors else (None, [])
+                              groups.names, domains, {d: f.loo_mae[f.model] for d, f in fitted.items()}, coords,
+                              None if calibrate == "auto" else (calibrate,)) if anchors else (None, [])
     best, closest = search(fitted, groups.center, objective=objective, reference=reference, budget=limits,
                            concentration=plan["concentration"], seed=seed, bounds=(X.min(axis=0), X.max(axis=0)),
                            calibrate=maps)
@@ -176,7 +182,7 @@ def fit_and_search(spec: Recipe, stage: str, plan: dict, results: list[dict], gr
                "excess": round(c.excess, 6), "over": [d for d, lim in limits.items() if change[d] > lim + 1e-12],
                "predicted_change": {d: round(change[d], 6) for d in domains}}
         if maps:  # the budget was applied to full-scale changes: 'over' is theirs
-            out.update(calibrated(change, maps, anchors[0].before_bpb, objective))
+            out.update(calibrated(change, c.weights, maps, anchors[0].before_bpb, objective))
             out["over"] = [d for d, lim in limits.items() if out["calibrated_change"][d] > lim + 1e-12]
         return out
 
@@ -184,7 +190,7 @@ def fit_and_search(spec: Recipe, stage: str, plan: dict, results: list[dict], gr
 
     hand_pred = {d: float(f.predict(groups.center[None, :])[0]) for d, f in fitted.items()}
     hand = described(Choice(groups.center, hand_pred, float(np.mean([hand_pred[d] for d in objective])),
-                            excess(hand_pred, reference, limits, maps)))
+                            excess(hand_pred, reference, limits, maps, groups.center)))
     hand["measured"] = results[0]["bpb"]
     out: dict[str, Any] = {
         "recipe": spec.name, "stage": stage, "budget": budget_text(limits), "budget_limits": limits,
@@ -195,7 +201,8 @@ def fit_and_search(spec: Recipe, stage: str, plan: dict, results: list[dict], gr
         "chosen": described(best) if best else None, "closest": described(closest),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
     if maps:
-        out["calibration"] = {"kind": describe(maps), "maps": {d: m.summary() for d, m in maps.items()},
+        out["calibration"] = {"kind": describe(maps.maps), "select": calibrate,
+                              "maps": {d: m.summary() for d, m in maps.maps.items()},
                               "anchors": rows, "full_reference_run": anchors[0].run,
                               "full_reference_bpb": anchors[0].before_bpb}
     if best:  # written back the way the recipe splits them: its replay sources stay replay
