@@ -126,11 +126,11 @@ def test_a_weight_the_anchors_share_is_no_candidate():
     y = [0.01, 0.03, 0.02]
     m = choose_map("en", {"proxy": (np.array([0.0, 0.1, 0.2]),) * 2, "weight": (same, same)}, y)
     assert m.feature == "proxy" and "weight" not in m.candidates
-    with pytest.raises(SearchError, match="domain en: the anchors' mixtures differ by less than one point in weight"):
+    with pytest.raises(SearchError, match="domain en: these anchors fix no map in weight"):
         choose_map("en", {"proxy": (np.zeros(3),) * 2, "weight": (same, same)}, y, features=("weight",))
     # whether a log feature can draw a line is decided by the raw weights' spread, not the logarithm's
     lg = np.log(np.array([0.01, 0.012, 0.015]))
-    with pytest.raises(SearchError, match="in log-weight"):
+    with pytest.raises(SearchError, match="no map in log-weight"):
         choose_map("en", {"log-weight": (lg, np.exp(lg))}, y)
 
 
@@ -153,3 +153,31 @@ def test_calibrate_on_picks_weight_features_and_the_search_applies_them_per_mixt
     best, _ = search(fits, budget={"old": 0.02}, calibrate=cal, **kw)
     assert best.weights[1] == pytest.approx(0.16, abs=2e-3)
     assert excess(best.predicted, kw["reference"], {"old": 0.02}, cal, best.weights) <= 1e-12
+
+
+def test_a_plane_in_the_replayed_weights_needs_two_anchors_more_than_its_slopes():
+    # code's full-scale change falls with English and with code replay, five times faster with code's own
+    shares = {"code": {"code": 1.0}, "en": {"en": 1.0}, "fi": {"fi": 1.0}}
+    co = Coordinates.of(shares, ["code", "en", "fi"], {s: s for s in shares}, {"en", "code"})
+    assert co.replayed == ["code", "en"]
+    mixes = [(0.11, 0.16), (0.13, 0.33), (0.13, 0.03), (0.11, 0.47), (0.32, 0.49)]
+    W = np.array([[c, e, 1 - c - e] for c, e in mixes])
+    truth = 0.066 - 0.25 * W[:, 0] - 0.05 * W[:, 1]
+    anchors = [Anchor(f"a{i}", dict(zip(["code", "en", "fi"], w)), {"code": 1.0}, {"code": 1.0 + t})
+               for i, (w, t) in enumerate(zip(W, truth))]
+    predict = {"code": lambda X: 2.0 + 0.1 * X[:, 0]}  # a proxy that has code's own weight backwards
+    cal, rows = calibrate_on(anchors, predict, {"code": 2.0}, shares, ["code", "en", "fi"], ["code"], coords=co)
+    m = cal.maps["code"]
+    assert (m.feature, m.kind) == ("replayed", "plane") and m.slopes == pytest.approx((-0.25, -0.05))
+    assert m.loo_error == pytest.approx(0.0, abs=1e-12) and m.summary()["slope"] == pytest.approx([-0.25, -0.05])
+    assert rows[4]["feature"]["code"] == pytest.approx([0.32, 0.49])
+    w = np.array([0.2, 0.2, 0.6])
+    c = calibrated({"code": 0.0}, w, cal, {"code": 1.0}, [])
+    assert c["calibrated_change"]["code"] == pytest.approx(0.066 - 0.05 - 0.01) and c["extrapolated"] == []
+    assert calibrated({"code": 0.0}, np.array([0.5, 0.2, 0.3]), cal, {"code": 1.0}, [])["extrapolated"] == ["code"]
+    # three anchors cannot hold one out of a plane of three parameters: it is no candidate
+    few, _ = calibrate_on(anchors[:3], predict, {"code": 2.0}, shares, ["code", "en", "fi"], ["code"], coords=co)
+    assert "replayed" not in few.maps["code"].candidates
+    with pytest.raises(SearchError, match="a plane in k weights needs k \\+ 2 anchors"):
+        calibrate_on(anchors[:3], predict, {"code": 2.0}, shares, ["code", "en", "fi"], ["code"], coords=co,
+                     features=("replayed",))

@@ -246,6 +246,13 @@ def test_anchors_calibrate_the_budget_and_bad_anchors_fail_before_any_work(tiny_
     s3 = read_json(out / "search.json")
     assert {m["feature"] for m in s3["calibration"]["maps"].values()} == {"replay"}
     assert all(s3["chosen"]["calibrated_change"][d] <= 0.5 + 1e-9 for d in ("en", "code"))
+    capsys.readouterr()
+    # a plane in the replayed domains' weights (en, code) needs four anchors: a one-line error, the proxies kept
+    assert _search(tiny_corpus, micro_run, out, "--anchor", str(fake), "--anchor", str(third), "--calibrate",
+                   "replayed") == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "these anchors fix no map in replayed" in err[0]
+    assert len(list((out / "proxies").glob("*/result.json"))) == 5
 
     # no anchor: the search as it was before anchors existed, keys and all
     assert _search(tiny_corpus, micro_run, out, "--no-anchor") == 0

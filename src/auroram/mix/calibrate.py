@@ -11,6 +11,8 @@ are anchors. Per domain, a map is a line (or an offset) in one feature:
     log-weight  its logarithm (diminishing returns, the shape data-mixing laws report)
     replay      the stage's total replay weight (every replayed source together)
     log-replay  its logarithm
+    replayed    the weights of the domains that hold replayed sources, one slope each (a plane; it needs two
+                anchors more than there are such domains)
 
 With three anchors or more each domain takes the feature with the lowest leave-one-anchor-out error: on the demo
 the full model's code forgetting follows the total replay, which no per-domain map of the proxies' prediction
@@ -24,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-FEATURES = ("proxy", "weight", "log-weight", "replay", "log-replay")
+FEATURES = ("proxy", "weight", "log-weight", "replay", "log-replay", "replayed")
 _EPS = 1e-3  # log-weights stay finite near zero, as in the fits
 _MIN_WEIGHT_SPAN = 0.01  # anchors whose weights differ by less than one point of the mixture cannot fix a slope
 _FLAT = 1e-9
@@ -40,19 +42,31 @@ class DomainMap:
     intercept: float
     anchor_error: float  # mean absolute error on the anchors themselves, as a relative change
     loo_error: float | None  # leave-one-anchor-out mean absolute error (three anchors or more)
-    lo: float = 0.0  # the anchors' lowest and highest feature value: outside them the map extrapolates
-    hi: float = 0.0
+    lo: Any = 0.0  # the anchors' lowest and highest feature value (per column for a plane): beyond, it extrapolates
+    hi: Any = 0.0
     feature: str = "proxy"
     candidates: dict[str, float | None] = field(default_factory=dict)  # every feature's leave-one-out error
+    slopes: tuple[float, ...] | None = None  # a plane (feature `replayed`): one slope per replayed domain's weight
 
-    def __call__(self, x: np.ndarray | float) -> np.ndarray | float:
+    def __call__(self, x: Any) -> Any:
+        if self.slopes is not None:
+            return np.asarray(x) @ np.asarray(self.slopes) + self.intercept
         return self.slope * x + self.intercept
 
+    def covers(self, x: Any) -> bool:
+        """Whether feature value `x` lies within the anchors' range (every column's, for a plane)."""
+        x = np.atleast_1d(x)
+        return bool(np.all((np.atleast_1d(self.lo) - 1e-9 <= x) & (x <= np.atleast_1d(self.hi) + 1e-9)))
+
     def summary(self) -> dict[str, Any]:
-        return {"kind": self.kind, "feature": self.feature, "slope": round(self.slope, 6),
+        def r(v: Any) -> Any:
+            return [round(float(e), 6) for e in v] if np.ndim(v) else round(float(v), 6)
+
+        return {"kind": self.kind, "feature": self.feature,
+                "slope": r(self.slopes) if self.slopes is not None else r(self.slope),
                 "intercept": round(self.intercept, 6), "anchor_error": round(self.anchor_error, 6),
                 "loo_error": None if self.loo_error is None else round(self.loo_error, 6),
-                "anchor_range": [round(self.lo, 6), round(self.hi, 6)],
+                "anchor_range": [r(self.lo), r(self.hi)],
                 "candidates": {k: None if v is None else round(v, 6) for k, v in self.candidates.items()}}
 
 
@@ -82,6 +96,34 @@ def _fit_feature(domain: str, feature: str, x: np.ndarray, y: np.ndarray, spread
     return DomainMap(domain, kind, slope, intercept, err, loo, float(x.min()), float(x.max()), feature)
 
 
+def _plane_ok(X: np.ndarray) -> bool:
+    """Anchors fix a plane when they are more than its parameters and spread in every direction by a point."""
+    if len(X) < X.shape[1] + 1:
+        return False
+    sv = np.linalg.svd(X - X.mean(axis=0), compute_uv=False)
+    return bool(len(sv) >= X.shape[1] and sv[X.shape[1] - 1] > _MIN_WEIGHT_SPAN)
+
+
+def _fit_plane(domain: str, X: np.ndarray, y: np.ndarray) -> DomainMap | None:
+    """Least squares in several weights at once (feature `replayed`); None unless every leave-one-out subset
+    fixes the plane, so that its held-out error exists."""
+    n = len(y)
+    if n < X.shape[1] + 2 or not all(_plane_ok(X[np.arange(n) != i]) for i in range(n)):
+        return None
+
+    def fit(idx: np.ndarray) -> np.ndarray:
+        return np.linalg.lstsq(np.hstack([np.ones((len(idx), 1)), X[idx]]), y[idx], rcond=None)[0]
+
+    c = fit(np.arange(n))
+    pred = c[0] + X @ c[1:]
+    errs = []
+    for i in range(n):
+        ci = fit(np.flatnonzero(np.arange(n) != i))
+        errs.append(abs(ci[0] + X[i] @ ci[1:] - y[i]))
+    return DomainMap(domain, "plane", 0.0, float(c[0]), float(np.mean(np.abs(pred - y))), float(np.mean(errs)),
+                     X.min(axis=0).tolist(), X.max(axis=0).tolist(), "replayed", slopes=tuple(float(v) for v in c[1:]))
+
+
 def fit_map(domain: str, proxy_change: list[float], full_change: list[float], min_span: float = 0.0) -> DomainMap:
     """The `proxy` map for one domain from its anchors' (proxy-scale prediction, full-scale realisation) pairs.
     A slope needs anchors whose predictions differ by more than `min_span` (the fit's own error): closer ones
@@ -105,6 +147,11 @@ def choose_map(domain: str, values: dict[str, tuple[np.ndarray, np.ndarray]], fu
         x, spread = values[f]
         if len(x) != len(y):
             raise ValueError(f"domain {domain}: {len(x)} {f} values for {len(y)} anchors")
+        if f == "replayed":
+            plane = _fit_plane(domain, np.asarray(x, float), y)
+            if plane is not None:
+                maps[f] = plane
+            continue
         if f != "proxy" and len(y) > 1 and float(np.ptp(spread)) <= _MIN_WEIGHT_SPAN:
             continue
         maps[f] = _fit_feature(domain, f, np.asarray(x, float), y, np.asarray(spread, float),
@@ -112,12 +159,13 @@ def choose_map(domain: str, values: dict[str, tuple[np.ndarray, np.ndarray]], fu
     if not maps:
         from auroram.mix.search import SearchError
 
-        raise SearchError(f"calibration of domain {domain}: the anchors' mixtures differ by less than one point in "
-                          f"{' and '.join(names) or 'no feature'}, so no line can be drawn; use --calibrate auto or "
-                          f"another feature")
+        raise SearchError(f"calibration of domain {domain}: these anchors fix no map in {' or '.join(names) or 'no feature'}"
+                          f" (a line needs anchors whose weights differ by a point; a plane in k weights needs k + 2 "
+                          f"anchors spread in every direction); use --calibrate auto or another feature")
     cand = {f: m.loo_error for f, m in maps.items()}
     if len(y) >= 3:
-        best = min(maps, key=lambda f: (maps[f].loo_error, FEATURES.index(f)))
+        low = min(m.loo_error for m in maps.values())
+        best = next(f for f in maps if maps[f].loo_error <= low + 1e-12)  # ties (to rounding): the earlier feature
     else:
         best = next(iter(maps))
     maps[best].candidates = cand
@@ -146,10 +194,12 @@ def describe(maps: dict[str, DomainMap]) -> str:
 @dataclass
 class Coordinates:
     """How a mixture in the search's coordinates (one weight per group) reads as each feature: `domain[d]` and
-    `replay` are vectors over the groups (a domain's weight is W @ domain[d]; the total replay W @ replay)."""
+    `replay` are vectors over the groups (a domain's weight is W @ domain[d]; the total replay W @ replay);
+    `replayed` names the domains that hold replayed sources (feature `replayed`: their weights, one column each)."""
 
     domain: dict[str, np.ndarray]
     replay: np.ndarray
+    replayed: list[str] = field(default_factory=list)
 
     @classmethod
     def of(cls, shares: dict[str, dict[str, float]], names: list[str], domain_of: dict[str, str],
@@ -161,7 +211,7 @@ class Coordinates:
                 dom.setdefault(domain_of[s], np.zeros(len(names)))[j] += share
                 if s in replayed:
                     rep[j] += share
-        return cls(dom, rep)
+        return cls(dom, rep, sorted({domain_of[s] for g in shares.values() for s in g if s in replayed}))
 
     def weight(self, feature: str, d: str, W: np.ndarray) -> np.ndarray | None:
         """The raw weight behind a weight feature (None where the mixture has none of it)."""
@@ -169,6 +219,8 @@ class Coordinates:
             return W @ self.domain[d] if d in self.domain else None
         if feature in ("replay", "log-replay"):
             return W @ self.replay if self.replay.any() else None
+        if feature == "replayed":
+            return np.stack([W @ self.domain[r] for r in self.replayed], axis=1) if self.replayed else None
         raise ValueError(f"not a weight feature: {feature}")
 
     def value(self, feature: str, d: str, W: np.ndarray, proxy_change: np.ndarray) -> np.ndarray:
@@ -194,7 +246,7 @@ class Calibration:
             return proxy_change
         assert self.coords is not None, "a weight feature needs the search's coordinates"
         v = self.coords.value(m.feature, d, np.atleast_2d(W), np.atleast_1d(proxy_change))
-        return v if np.ndim(proxy_change) else float(v[0])
+        return v if np.ndim(proxy_change) else (v[0] if m.slopes is not None else float(v[0]))
 
     def change(self, d: str, proxy_change: Any, W: np.ndarray) -> Any:
         """Domain d's full-scale change for mixtures `W` (rows) whose proxy-scale change is `proxy_change`."""
@@ -264,8 +316,12 @@ def calibrate_on(anchors: list[Anchor], predict: dict[str, Any], reference: dict
     cal = Calibration(maps, coords)
     for row, w in zip(rows, W):
         row["calibrated_change"] = {d: round(float(cal.change(d, row["predicted_change"][d], w)), 6) for d in domains}
-        row["feature"] = {d: round(float(cal.feature(d, row["predicted_change"][d], w)), 6) for d in domains}
+        row["feature"] = {d: _rounded(cal.feature(d, row["predicted_change"][d], w)) for d in domains}
     return cal, rows
+
+
+def _rounded(x: Any) -> Any:
+    return [round(float(v), 6) for v in x] if np.ndim(x) else round(float(x), 6)
 
 
 def calibrated(predicted_change: dict[str, float], w: np.ndarray, cal: Calibration, full_before: dict[str, float],
@@ -273,11 +329,10 @@ def calibrated(predicted_change: dict[str, float], w: np.ndarray, cal: Calibrati
     """A mixture's predictions at full scale: each domain's change, and the objective as the mean of the full
     model's stage-before bits per byte moved by those changes; `extrapolated` names the domains whose feature
     lies outside the anchors' range."""
-    feat = {d: float(cal.feature(d, v, w)) for d, v in predicted_change.items() if d in cal}
+    feat = {d: cal.feature(d, v, w) for d, v in predicted_change.items() if d in cal}
     change = {d: float(cal.maps[d](x)) for d, x in feat.items()}
     out: dict[str, Any] = {"calibrated_change": {d: round(v, 6) for d, v in change.items()},
-                           "extrapolated": [d for d, x in feat.items()
-                                            if not cal.maps[d].lo - 1e-9 <= x <= cal.maps[d].hi + 1e-9]}
-    if all(d in change and d in full_before for d in objective):
+                           "extrapolated": [d for d, x in feat.items() if not cal.maps[d].covers(x)]}
+    if objective and all(d in change and d in full_before for d in objective):
         out["calibrated_objective"] = round(float(np.mean([full_before[d] * (1 + change[d]) for d in objective])), 5)
     return out

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from auroram.mix.calibrate import FEATURES
 from auroram.report.sections import cell, line_plot, section, table, text
 
 
@@ -65,19 +66,23 @@ def calibration_section(s: dict[str, Any], picked: dict[str, Any], name: str) ->
     """The anchors, each domain's map, and the two mixtures' changes at proxy and full scale side by side."""
     cal, budget = s["calibration"], list(s["budget_limits"])
     anchors = cal["anchors"]
-    feats = [f for f in ("proxy", "weight", "log-weight", "replay", "log-replay")
-             if any(f in m.get("candidates", {}) for m in cal["maps"].values())]
+    feats = [f for f in FEATURES if any(f in m.get("candidates", {}) for m in cal["maps"].values())]
+
+    def slope(m: dict[str, Any]) -> Any:
+        return " / ".join(f"{v:.3f}" for v in m["slope"]) if isinstance(m["slope"], list) else round(m["slope"], 3)
+
     maps = table(["domain", "feature", "map", "slope", "intercept", "error on the anchors", "leave-one-anchor-out error",
                   *[f"LOO {f}" for f in feats]],
-                 [[d, m.get("feature", "proxy"), m["kind"], round(m["slope"], 3), _pct(m["intercept"]),
+                 [[d, m.get("feature", "proxy"), m["kind"], slope(m), _pct(m["intercept"]),
                    _pct(m["anchor_error"]).lstrip("+"), _pct(m["loo_error"]).lstrip("+"),
                    *[_pct(m.get("candidates", {}).get(f)).lstrip("+") for f in feats]]
                   for d, m in cal["maps"].items()],
                  note="calibrated change = slope x feature + intercept. Features: proxy (the proxies' predicted change), "
                       "weight (the domain's own weight in the mixture), replay (the stage's total replay weight), "
-                      "log-: their logarithm. With three anchors or more each domain takes the feature with the lowest "
-                      "leave-one-anchor-out error (LOO columns), with fewer the proxy's prediction. A proxy line needs "
-                      "anchors whose predictions differ by more than twice the fit's leave-one-out error, a weight line "
+                      "log-: their logarithm, replayed (a plane in the weights of the replayed domains, one slope each, "
+                      f"in the order {', '.join(cal.get('replayed', []))}). With three anchors or more each domain "
+                      "takes the feature with the lowest leave-one-anchor-out error (LOO columns), with fewer the "
+                      "proxy's prediction. A proxy line needs anchors whose predictions differ by more than twice the fit's leave-one-out error, a weight line "
                       "anchors whose weights differ by a point, else an offset; errors are absolute, in points of "
                       "relative change")
     arows = [[a["run"], *[round(a["weights"][g], 3) for g in s["groups"]],
@@ -96,7 +101,8 @@ def calibration_section(s: dict[str, Any], picked: dict[str, Any], name: str) ->
                       "a domain is extrapolated where the mixture's feature lies outside the anchors' range")
     return section("Proxy scale to full scale", text(
         f"{len(anchors)} full-size anchor run(s) of the stage; calibration per domain: {cal['kind']} (an offset with one "
-        "anchor, a least-squares line with two or more), features chosen: "
+        "anchor, a least-squares line with two or more, a plane in the replayed domains' weights with two more anchors "
+        "than it has slopes), features chosen: "
         f"{cal.get('select', 'auto')}. The budget applies to the calibrated changes; the objective ranks mixtures at "
         "proxy scale."), maps, atab, mtab)
 

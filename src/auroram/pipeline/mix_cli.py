@@ -47,10 +47,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "every --check run count already)")
     q.add_argument("--no-anchor", action="store_true", help="no calibration: the budget on proxy-scale predictions")
     q.add_argument("--calibrate", default="auto",
-                   choices=["auto", "proxy", "weight", "log-weight", "replay", "log-replay"],
+                   choices=["auto", "proxy", "weight", "log-weight", "replay", "log-replay", "replayed"],
                    help="what each domain's full-scale map is a line in: the proxies' predicted change, the domain's "
-                        "own weight, the stage's total replay weight, or a log of a weight; auto (default): the one "
-                        "with the lowest leave-one-anchor-out error once there are three anchors, else proxy")
+                        "own weight, the stage's total replay weight, a log of either, or the replayed domains' "
+                        "weights (a plane); auto (default): the one with the lowest leave-one-anchor-out error once "
+                        "there are three anchors, else proxy")
     q.add_argument("--quiet", action="store_true")
     q.add_argument("--log-format", choices=["auto", "text", "json"], default="auto")
     q.set_defaults(func=cmd_mix_search)

@@ -201,7 +201,7 @@ def fit_and_search(spec: Recipe, stage: str, plan: dict, results: list[dict], gr
         "chosen": described(best) if best else None, "closest": described(closest),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
     if maps:
-        out["calibration"] = {"kind": describe(maps.maps), "select": calibrate,
+        out["calibration"] = {"kind": describe(maps.maps), "select": calibrate, "replayed": coords.replayed,
                               "maps": {d: m.summary() for d, m in maps.maps.items()},
                               "anchors": rows, "full_reference_run": anchors[0].run,
                               "full_reference_bpb": anchors[0].before_bpb}
