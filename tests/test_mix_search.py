@@ -187,6 +187,26 @@ def test_a_bad_budget_or_stage_fails_before_any_work(tiny_corpus, tmp_path, caps
     assert not out.exists()
 
 
+@pytest.mark.parametrize("text, message", [("-1%", "must be zero or more"), ("half", "expected loo or percentage")])
+def test_a_bad_margin_is_a_one_line_error_before_any_work(tiny_corpus, micro_run, tmp_path, capsys, text, message):
+    out = tmp_path / "s"
+    assert _search(tiny_corpus, micro_run, out, f"--margin={text}") == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"--margin {text!r}: {message}" in err[0]
+    assert not (out / "proxies").exists() and not (out / "prep").exists()
+
+
+def test_margins_fixed_or_from_the_proxies_fit_without_anchors():
+    from types import SimpleNamespace
+
+    from auroram.pipeline.mixsearch import budget_margins, parse_margin
+
+    assert parse_margin("0.5%") == pytest.approx(0.005) == parse_margin(" 0.5 ") and parse_margin("LOO") == "loo"
+    fitted = {"en": SimpleNamespace(model="linear", loo_mae={"linear": 0.02, "gbt": 0.5})}
+    assert budget_margins("0.25%", {"en": 0.01}, None, fitted, {"en": 2.0}) == {"en": pytest.approx(0.0025)}
+    assert budget_margins("loo", {"en": 0.01}, None, fitted, {"en": 2.0}) == {"en": pytest.approx(0.01)}
+
+
 def _fake_anchor(run: Path, dst: Path, *, scale: float = 1.0, vocab: int | None = None, cap: bool = True,
                  en: float = 2.0) -> Path:
     """A full run of micro's cap made from `run`'s records: its realised bits per byte times `scale`, trained on
@@ -246,6 +266,15 @@ def test_anchors_calibrate_the_budget_and_bad_anchors_fail_before_any_work(tiny_
     s3 = read_json(out / "search.json")
     assert {m["feature"] for m in s3["calibration"]["maps"].values()} == {"replay"}
     assert all(s3["chosen"]["calibrated_change"][d] <= 0.5 + 1e-9 for d in ("en", "code"))
+    # a margin: the search keeps each budgeted domain inside its budget by the calibration's held-out error
+    assert _search(tiny_corpus, micro_run, out, "--anchor", str(fake), "--anchor", str(third), "--margin", "loo") == 0
+    s4 = read_json(out / "search.json")
+    for d in ("en", "code"):
+        loo = s4["calibration"]["maps"][d]["loo_error"]
+        assert s4["margin"]["by"][d] == pytest.approx(loo, abs=1e-6) and loo > 0
+        assert s4["margin"]["search_limits"][d] == pytest.approx(0.5 - loo)
+        assert s4["chosen"]["calibrated_change"][d] <= 0.5 - loo + 1e-9
+    assert "## Margin" in (out / "report" / "summary.md").read_text()
     capsys.readouterr()
     # a plane in the replayed domains' weights (en, code) needs four anchors: a one-line error, the proxies kept
     assert _search(tiny_corpus, micro_run, out, "--anchor", str(fake), "--anchor", str(third), "--calibrate",

@@ -43,6 +43,12 @@ def search_sections(s: dict[str, Any]) -> list[dict[str, Any]]:
         rows.append(row("searched (predicted)", chosen, True))
     else:
         rows.append(row("closest to the budget", s["closest"], True))
+    if s.get("margin"):
+        mg = s["margin"]
+        out.append(section("Margin", text(
+            f"Margin {mg['rule']}: the search kept each budgeted domain inside its budget by "
+            + ", ".join(f"{d} {100 * v:.2f} points (to {_pct(mg['search_limits'][d])})" for d, v in mg["by"].items())
+            + ". 'over' and the budget columns still compare with the budget itself.")))
     out.append(section("Chosen mixture", table(head, rows, note="bits per byte predicted by the fits at proxy scale"),
                        text("Apply it: " + " ".join(f"--set {x}" for x in s["set"])) if chosen else
                        text("No mixture meets the budget; the closest is shown.")))

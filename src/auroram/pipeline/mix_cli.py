@@ -52,6 +52,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "own weight, the stage's total replay weight, a log of either, or the replayed domains' "
                         "weights (a plane); auto (default): the one with the lowest leave-one-anchor-out error once "
                         "there are three anchors, else proxy")
+    q.add_argument("--margin", default="0",
+                   help="keep each budgeted domain's prediction this far inside its budget: percentage points "
+                        "(e.g. 0.5%%) or loo, the prediction's own leave-one-out error (default 0)")
     q.add_argument("--quiet", action="store_true")
     q.add_argument("--log-format", choices=["auto", "text", "json"], default="auto")
     q.set_defaults(func=cmd_mix_search)
@@ -100,7 +103,8 @@ def cmd_mix_search(args: argparse.Namespace) -> int:
                      concentration=args.concentration, fits=args.fit, executor=args.executor,
                      slurm={"partition": args.slurm_partition, "time": args.slurm_time, "gpus": args.slurm_gpus},
                      dry_run=args.dry_run, quiet=args.quiet, log_format=args.log_format,
-                     anchors=[Path(a) for a in args.anchor], no_anchor=args.no_anchor, calibrate=args.calibrate)
+                     anchors=[Path(a) for a in args.anchor], no_anchor=args.no_anchor, calibrate=args.calibrate,
+                     margin=args.margin)
     if "slurm" in res:
         print(res["slurm"])
         return 0
@@ -111,7 +115,8 @@ def cmd_mix_search(args: argparse.Namespace) -> int:
         c = res["closest"]
         change = c.get("calibrated_change", c["predicted_change"])  # what the budget was applied to
         over = ", ".join(f"{d} {100 * change[d]:+.2f}%" for d in res["budget_limits"])
-        raise SearchError(f"no mixture meets the budget {res['budget']} as predicted; the closest: {over} "
+        inside = f" with margin {res['margin']['rule']}" if res.get("margin") else ""
+        raise SearchError(f"no mixture meets the budget {res['budget']}{inside} as predicted; the closest: {over} "
                           f"(see {search_dir / 'report' / 'index.html'})")
     if args.out:
         from auroram.outputs import record_out_file

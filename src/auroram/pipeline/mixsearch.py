@@ -81,7 +81,8 @@ def mix_search(recipe_arg: str, overrides: list[str], *, stage: str, budget: str
                workers: int = 1, from_run: Path | None = None, by: str = "domain", concentration: float = 10.0,
                fits: list[str] | None = None, executor: str = "local", slurm: dict[str, Any] | None = None,
                dry_run: bool = False, quiet: bool = False, log_format: str = "auto",
-               anchors: list[Path] | None = None, no_anchor: bool = False, calibrate: str = "auto") -> dict[str, Any]:
+               anchors: list[Path] | None = None, no_anchor: bool = False, calibrate: str = "auto",
+               margin: str | float = 0.0) -> dict[str, Any]:
     """Run (or resume) the search; returns search.json's content, or {"slurm": script} when the proxies were
     handed to Slurm. `anchors`: full-size runs of the stage beyond the automatic ones; `no_anchor`: none at all
     (the budget on proxy-scale predictions); `calibrate`: the feature every domain's map uses, or "auto" (chosen
@@ -100,6 +101,7 @@ def mix_search(recipe_arg: str, overrides: list[str], *, stage: str, budget: str
     console = Console(quiet, log_format=log_format)
     if no_anchor and anchors:
         raise SearchError("--anchor and --no-anchor together: pick one")
+    parse_margin(margin)  # a bad margin is said before any work
     if calibrate != "auto" and calibrate not in FEATURES:
         raise SearchError(f"--calibrate {calibrate!r}: expected auto or one of {', '.join(FEATURES)}")
     # anchors are read before any work: a bad one is said before proxies are trained
@@ -145,7 +147,7 @@ def mix_search(recipe_arg: str, overrides: list[str], *, stage: str, budget: str
         run_local(search_dir, todo, workers, console)
     results = [read_json(search_dir / "proxies" / f"{i:03d}" / "result.json") for i in range(proxies)]
     result = fit_and_search(spec, stage, plan, results, groups, reference, limits, objective, fits, seed, full,
-                            calibrate)
+                            calibrate, margin)
     # the weights before the stage cost compute only when the search trained them (not reused, not imported)
     bf, theirs = prep / "stages" / before / "result.json", Path(from_run or prep) / "stages" / before / "result.json"
     reused = from_run is not None and theirs.is_file() and os.path.samefile(bf, theirs)
@@ -161,7 +163,8 @@ def mix_search(recipe_arg: str, overrides: list[str], *, stage: str, budget: str
 
 def fit_and_search(spec: Recipe, stage: str, plan: dict, results: list[dict], groups: Any, reference: dict,
                    limits: dict[str, float], objective: list[str], fits: list[str] | None, seed: int,
-                   anchors: list[Anchor] | None = None, calibrate: str = "auto") -> dict[str, Any]:
+                   anchors: list[Anchor] | None = None, calibrate: str = "auto",
+                   margin: str | float = 0.0) -> dict[str, Any]:
     domains = list(spec.domains)
     X = np.array([[r["weights"][g] for g in groups.names] for r in results])
     Y = {d: np.array([r["bpb"][d] for r in results]) for d in domains}
@@ -171,7 +174,9 @@ def fit_and_search(spec: Recipe, stage: str, plan: dict, results: list[dict], gr
     maps, rows = calibrate_on(anchors, {d: f.predict for d, f in fitted.items()}, reference, groups.shares,
                               groups.names, domains, {d: f.loo_mae[f.model] for d, f in fitted.items()}, coords,
                               None if calibrate == "auto" else (calibrate,)) if anchors else (None, [])
-    best, closest = search(fitted, groups.center, objective=objective, reference=reference, budget=limits,
+    margins = budget_margins(margin, limits, maps, fitted, reference)
+    inner = {d: lim - margins[d] for d, lim in limits.items()}  # what the search keeps each budgeted domain within
+    best, closest = search(fitted, groups.center, objective=objective, reference=reference, budget=inner,
                            concentration=plan["concentration"], seed=seed, bounds=(X.min(axis=0), X.max(axis=0)),
                            calibrate=maps)
 
@@ -190,10 +195,12 @@ def fit_and_search(spec: Recipe, stage: str, plan: dict, results: list[dict], gr
 
     hand_pred = {d: float(f.predict(groups.center[None, :])[0]) for d, f in fitted.items()}
     hand = described(Choice(groups.center, hand_pred, float(np.mean([hand_pred[d] for d in objective])),
-                            excess(hand_pred, reference, limits, maps, groups.center)))
+                            excess(hand_pred, reference, inner, maps, groups.center)))
     hand["measured"] = results[0]["bpb"]
     out: dict[str, Any] = {
         "recipe": spec.name, "stage": stage, "budget": budget_text(limits), "budget_limits": limits,
+        **({"margin": {"rule": str(margin), "by": margins, "search_limits": inner}}
+           if any(margins.values()) else {}),
         "objective": objective, "objective_name": f"mean {'/'.join(objective)}", "domains": domains,
         "groups": groups.names, "by": plan["by"], "proxy_tokens": plan["proxy_tokens"],
         "reference_bpb": reference, "fit_models": sorted({k for f in fitted.values() for k in f.loo_mae}),
@@ -212,6 +219,37 @@ def fit_and_search(spec: Recipe, stage: str, plan: dict, results: list[dict], gr
         out["fragment"] = {"stages": [{"name": stage, **parts}]}
         out["set"] = [shlex.quote(f"stages.{stage}.{k}=" + yaml.safe_dump(v, default_flow_style=True, width=10**9).strip())
                       for k, v in parts.items()]
+    return out
+
+
+def parse_margin(text: str | float) -> str | float:
+    """'loo' or a non-negative number of percentage points ('0.5', '0.5%') -> 'loo' or a relative change."""
+    if isinstance(text, (int, float)):
+        return float(text)
+    t = str(text).strip().lower()
+    if t == "loo":
+        return "loo"
+    try:
+        v = float(t.rstrip("%").strip())
+    except ValueError:
+        raise SearchError(f"--margin {text!r}: expected loo or percentage points, e.g. 0.5%") from None
+    if v < 0 or v != v:
+        raise SearchError(f"--margin {text!r}: must be zero or more points")
+    return v / 100.0
+
+
+def budget_margins(margin: str | float, limits: dict[str, float], cal: Any, fitted: dict[str, Any],
+                   reference: dict[str, float]) -> dict[str, float]:
+    """How far inside its budget the search keeps each budgeted domain: a fixed relative change, or ('loo') the
+    prediction's own held-out error: the calibration's leave-one-anchor-out error, or without anchors (or with
+    too few for one) the proxy fit's leave-one-out error relative to the stage-before score."""
+    m = parse_margin(margin)
+    if m != "loo":
+        return {d: float(m) for d in limits}
+    out = {}
+    for d in limits:
+        loo = cal.maps[d].loo_error if cal is not None and d in cal else None
+        out[d] = float(loo) if loo is not None else fitted[d].loo_mae[fitted[d].model] / reference[d]
     return out
 
 
