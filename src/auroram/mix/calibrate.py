@@ -15,7 +15,8 @@ are anchors. Per domain, a map is a line (or an offset) in one feature:
                 anchors more than there are such domains)
 
 With three anchors or more each domain takes the feature with the lowest leave-one-anchor-out error: on the demo
-the full model's code forgetting follows the total replay, which no per-domain map of the proxies' prediction
+the full model's code forgetting follows the code and the English replay weights (a point of code replay
+protects code about seven times more than one of English), which no per-domain map of the proxies' prediction
 can express. With fewer anchors there is nothing to choose by, and `proxy` is used. Pure numpy.
 """
 
@@ -37,7 +38,7 @@ class DomainMap:
     """calibrated = slope * x + intercept, for one domain, with x the map's feature of the mixture."""
 
     domain: str
-    kind: str  # "offset" (slope 1 on the proxy's change, or 0 on a weight) or "line"
+    kind: str  # "offset" (slope 1 on the proxy's change, or 0 on a weight), "line", or "plane" (`replayed`)
     slope: float
     intercept: float
     anchor_error: float  # mean absolute error on the anchors themselves, as a relative change
@@ -97,7 +98,8 @@ def _fit_feature(domain: str, feature: str, x: np.ndarray, y: np.ndarray, spread
 
 
 def _plane_ok(X: np.ndarray) -> bool:
-    """Anchors fix a plane when they are more than its parameters and spread in every direction by a point."""
+    """Anchors fix a plane when they are at least as many as its parameters and spread in every direction by a
+    point of the mixture."""
     if len(X) < X.shape[1] + 1:
         return False
     sv = np.linalg.svd(X - X.mean(axis=0), compute_uv=False)
