@@ -160,6 +160,13 @@ def test_search_end_to_end_resumes_and_checks_a_full_run(tiny_corpus, micro_run,
     assert main([*args[:6], "en<=+50%,code<=+50%", *args[7:]]) == 0
     assert [a["run"] for a in read_json(out / "search.json")["calibration"]["anchors"]] == [str(micro_run)]
 
+    # the stage's own settings are part of every proxy's key: another learning rate trains them again
+    setup = read_json(out / "plan.json")["setup_key"]
+    assert _search(tiny_corpus, micro_run, out, "--set", "stages.cap.optim.lr=0.0123") == 0
+    assert read_json(out / "plan.json")["setup_key"] != setup
+    again = {p: p.stat().st_mtime_ns for p in (out / "proxies").glob("*/result.json")}
+    assert len(again) == 5 and all(again[p] != stamps[p] for p in stamps)
+
 
 def test_slurm_array_of_the_unfinished_proxies_dry_run(tiny_corpus, micro_run, tmp_path):
     out = tmp_path / "search"

@@ -33,7 +33,8 @@ from auroram.mix.calibrate import FEATURES, Anchor, Coordinates, calibrate_on, c
 from auroram.mix.search import SearchError, budget_text, draw, excess, fit_domains, make_groups, parse_budget, search
 from auroram.outputs import Layout, claim_dir
 from auroram.pipeline.console import Console
-from auroram.pipeline.proxies import link_run, load_context, proxy_done, run_local, slurm_script, step_before
+from auroram.pipeline.proxies import (link_run, load_context, proxy_done, run_local, setup_key, slurm_script,
+                                      step_before)
 
 SEARCH_OUTPUT = Layout("mix search", patterns=("plan.json", "search.json", "fragment.yaml", "check.json", "anchors.json",
                                                "prep/", "prep/**", "proxies/", "proxies/**", "slurm/", "slurm/**",
@@ -120,6 +121,7 @@ def mix_search(recipe_arg: str, overrides: list[str], *, stage: str, budget: str
     tokens = int(proxy_tokens or max(pr.train.global_batch_tokens, spec.stage(stage).tokens // 10))
     seed = spec.seed
     plan = {"recipe": spec.name, "stage": stage, "before": before, "prep_key": ctx.model_key,
+            "setup_key": setup_key(ctx, stage),
             "proxy_tokens": tokens, "by": by, "concentration": concentration, "groups": groups.names,
             "proxies": [{"index": i, "weights": groups.weights(w), "sources": groups.to_sources(w)}
                         for i, w in ((i, draw(groups.center, concentration, seed, i)) for i in range(proxies))]}

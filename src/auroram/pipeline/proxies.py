@@ -97,9 +97,29 @@ def load_context(spec: Recipe, run_dir: Path, until: str, console: Console) -> R
     return ctx
 
 
+# stage fields a proxy sets itself (its mixture, tokens, no intermediate evals or checkpoints)
+_PROXY_OWN = ("mixture", "replay", "tokens", "eval_every_steps", "checkpoint_every_steps", "keep_checkpoints")
+
+
+def setup_key(ctx: RunContext, stage: str) -> str:
+    """What every proxy's scores depend on besides its mixture and tokens: the weights it starts from, the
+    stage's optimiser and schedule, the training settings, the shards it may draw from and the evaluation."""
+    from auroram.pipeline.evaluate import eval_key
+    from auroram.pipeline.steps.stage import EXECUTION_ONLY, NEW_DEFAULTS_STAGE, without_defaults
+    from auroram.typedconfig import to_plain
+
+    r = ctx.recipe
+    idx = [s.name for s in r.stages].index(stage)
+    st = {k: v for k, v in without_defaults(to_plain(r.stages[idx]), NEW_DEFAULTS_STAGE).items()
+          if k not in _PROXY_OWN}
+    train = {k: v for k, v in to_plain(r.train).items() if k not in EXECUTION_ONLY}
+    return hash_obj({"start": ctx.model_key, "stage": st, "index": idx, "train": train, "seed": r.seed,
+                     "shards": {s: ctx.shard_keys[s] for s in r.stage_weights(r.stages[idx])}, "eval": eval_key(ctx)})
+
+
 def proxy_key(plan: dict[str, Any], p: dict[str, Any]) -> str:
-    return hash_obj({"prep": plan["prep_key"], "stage": plan["stage"], "tokens": plan["proxy_tokens"],
-                     "sources": p["sources"]})
+    return hash_obj({"prep": plan["prep_key"], "setup": plan.get("setup_key"), "stage": plan["stage"],
+                     "tokens": plan["proxy_tokens"], "sources": p["sources"]})
 
 
 def proxy_done(search_dir: Path, plan: dict[str, Any], index: int) -> bool:
