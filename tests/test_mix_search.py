@@ -258,6 +258,12 @@ def test_anchors_calibrate_the_budget_and_bad_anchors_fail_before_any_work(tiny_
     assert all(s["chosen"]["calibrated_change"][d] <= 0.5 + 1e-9 for d in ("en", "code"))
     md = (out / "report" / "summary.md").read_text()
     assert "Proxy scale to full scale" in md and str(fake) in md
+    # checking a run whose mixture the search neither chose nor started from: realised numbers, no prediction
+    assert main(["mix", "search", "micro", "--stage", "cap", "--budget", "en<=1%", "--run-dir", str(out),
+                 "--check", str(fake)]) == 0
+    c = read_json(out / "check.json")
+    assert c["mixture"] == "other" and c["predicted_change"] == {} and "calibrated_change" not in c
+    assert "neither the search's chosen one nor the recipe's" in capsys.readouterr().out
 
     # a third anchor: each domain's feature is the one with the lowest leave-one-anchor-out error
     third = _fake_anchor(micro_run, tmp_path / "fake3", scale=1.03, en=4.0)

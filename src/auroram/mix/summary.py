@@ -57,9 +57,12 @@ def search_sections(s: dict[str, Any]) -> list[dict[str, Any]]:
     if s.get("check"):
         c = s["check"]
         cal = c.get("calibrated_change")
-        rows = [[d, _pct(c["predicted_change"][d]), *([_pct(cal.get(d))] if cal else []), _pct(c["realised_change"][d]),
-                 round(c["realised_bpb"][d], 4)] for d in domains]
+        rows = [[d, _pct(c["predicted_change"].get(d)), *([_pct(cal.get(d))] if cal else []),
+                 _pct(c["realised_change"][d]), round(c["realised_bpb"][d], 4)] for d in domains]
         note = f"full stage run in {c['run']}: changes are relative to the stage before, proxy and full scale alike"
+        if c["mixture"] == "other":
+            note += ("; it trained a mixture this search neither chose nor started from, so there is no prediction "
+                     "for it here: it joins the anchors, and the next search shows it next to its calibrated change")
         if cal and c.get("in_sample"):
             note += "; this run is one of the anchors, so its calibrated prediction is in-sample"
         out.append(section("Predicted against realised", table(

@@ -87,10 +87,13 @@ def cmd_mix_search(args: argparse.Namespace) -> int:
         print(f"{'domain':<8}{'predicted':>11}{'calibrated':>12}{'realised':>11}")
         for d in c["realised_change"]:
             cd = f"{100 * cal[d]:>+11.2f}%" if d in cal else f"{'-':>12}"
-            print(f"{d:<8}{100 * c['predicted_change'][d]:>+10.2f}%{cd}{100 * c['realised_change'][d]:>+10.2f}%")
+            pd = f"{100 * c['predicted_change'][d]:>+10.2f}%" if d in c["predicted_change"] else f"{'-':>11}"
+            print(f"{d:<8}{pd}{cd}{100 * c['realised_change'][d]:>+10.2f}%")
         print(f"within budget: {'yes' if c['within_budget'] else 'no'}; new-language mean bpb {c['objective']:.4f}"
               + (f" (calibrated prediction {c['calibrated_objective']:.4f})" if c.get("calibrated_objective") else "")
-              + ("; this run was one of the search's anchors (in-sample)" if c.get("in_sample") else ""))
+              + ("; this run was one of the search's anchors (in-sample)" if c.get("in_sample") else "")
+              + ("; its mixture is neither the search's chosen one nor the recipe's, so nothing was predicted for "
+                 "it here (it joins the anchors of the next search)" if c["mixture"] == "other" else ""))
         return 0
     if args.out:  # a file the user keeps is never overwritten, and that is known before any work
         from auroram.outputs import check_out_file

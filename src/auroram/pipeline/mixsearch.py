@@ -280,8 +280,10 @@ def check_run(search_dir: Path, run_dir: Path) -> dict[str, Any]:
     res, prev = read_stage(run_dir, s["stage"])
     ran = {k: round(v, 4) for k, v in res["weights"].items()}
     chosen = s.get("chosen")
-    which = "chosen" if chosen and _same(ran, chosen["sources"]) else "recipe_mixture"
-    m = s[which]
+    which = ("chosen" if chosen and _same(ran, chosen["sources"])
+             else "recipe_mixture" if _same(ran, s["recipe_mixture"]["sources"]) else "other")
+    # a mixture this search neither chose nor started from (an earlier round's, say) has no prediction here
+    m = s[which] if which != "other" else {"predicted_change": {}}
     realised = {d: v["bpb"] for d, v in res["eval"].items()}
     before = {d: v["bpb"] for d, v in prev["eval"].items()}
     change = {d: realised[d] / before[d] - 1 for d in s["domains"]}
