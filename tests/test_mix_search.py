@@ -206,7 +206,7 @@ def test_a_bad_margin_is_a_one_line_error_before_any_work(tiny_corpus, micro_run
 def test_margins_fixed_or_from_the_proxies_fit_without_anchors():
     from types import SimpleNamespace
 
-    from auroram.pipeline.mixsearch import budget_margins, parse_margin
+    from auroram.mix.search import budget_margins, parse_margin
 
     assert parse_margin("0.5%") == pytest.approx(0.005) == parse_margin(" 0.5 ") and parse_margin("LOO") == "loo"
     fitted = {"en": SimpleNamespace(model="linear", loo_mae={"linear": 0.02, "gbt": 0.5})}

@@ -53,6 +53,37 @@ def budget_text(budget: dict[str, float]) -> str:
     return ",".join(f"{d}<={100 * v:+g}%" for d, v in budget.items())
 
 
+def parse_margin(text: str | float) -> str | float:
+    """'loo' or a non-negative number of percentage points ('0.5', '0.5%') -> 'loo' or a relative change."""
+    if isinstance(text, (int, float)):
+        return float(text)
+    t = str(text).strip().lower()
+    if t == "loo":
+        return "loo"
+    try:
+        v = float(t.rstrip("%").strip())
+    except ValueError:
+        raise SearchError(f"--margin {text!r}: expected loo or percentage points, e.g. 0.5%") from None
+    if v < 0 or v != v:
+        raise SearchError(f"--margin {text!r}: must be zero or more points")
+    return v / 100.0
+
+
+def budget_margins(margin: str | float, limits: dict[str, float], cal: Any, fitted: dict[str, Any],
+                   reference: dict[str, float]) -> dict[str, float]:
+    """How far inside its budget the search keeps each budgeted domain: a fixed relative change, or ('loo') the
+    prediction's own held-out error: the calibration's leave-one-anchor-out error, or without anchors (or with
+    too few for one) the proxy fit's leave-one-out error relative to the stage-before score."""
+    m = parse_margin(margin)
+    if m != "loo":
+        return {d: float(m) for d in limits}
+    out = {}
+    for d in limits:
+        loo = cal.maps[d].loo_error if cal is not None and d in cal else None
+        out[d] = float(loo) if loo is not None else fitted[d].loo_mae[fitted[d].model] / reference[d]
+    return out
+
+
 def _change(d: str, value: Any, reference: dict[str, float], calibrate: Any, W: np.ndarray | None) -> Any:
     c = value / reference[d] - 1.0
     return c if calibrate is None or d not in calibrate else calibrate.change(d, c, W)

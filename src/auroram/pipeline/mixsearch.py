@@ -30,7 +30,8 @@ from auroram.config import Recipe, load_recipe
 from auroram.io import atomic_dir, read_json, write_json, write_text
 from auroram.mix.anchors import collect_anchors, read_stage
 from auroram.mix.calibrate import FEATURES, Anchor, Coordinates, calibrate_on, calibrated, describe
-from auroram.mix.search import SearchError, budget_text, draw, excess, fit_domains, make_groups, parse_budget, search
+from auroram.mix.search import (SearchError, budget_margins, budget_text, draw, excess, fit_domains, make_groups,
+                                parse_budget, parse_margin, search)
 from auroram.outputs import Layout, claim_dir
 from auroram.pipeline.console import Console
 from auroram.pipeline.proxies import (link_run, load_context, proxy_done, run_local, setup_key, slurm_script,
@@ -221,37 +222,6 @@ def fit_and_search(spec: Recipe, stage: str, plan: dict, results: list[dict], gr
         out["fragment"] = {"stages": [{"name": stage, **parts}]}
         out["set"] = [shlex.quote(f"stages.{stage}.{k}=" + yaml.safe_dump(v, default_flow_style=True, width=10**9).strip())
                       for k, v in parts.items()]
-    return out
-
-
-def parse_margin(text: str | float) -> str | float:
-    """'loo' or a non-negative number of percentage points ('0.5', '0.5%') -> 'loo' or a relative change."""
-    if isinstance(text, (int, float)):
-        return float(text)
-    t = str(text).strip().lower()
-    if t == "loo":
-        return "loo"
-    try:
-        v = float(t.rstrip("%").strip())
-    except ValueError:
-        raise SearchError(f"--margin {text!r}: expected loo or percentage points, e.g. 0.5%") from None
-    if v < 0 or v != v:
-        raise SearchError(f"--margin {text!r}: must be zero or more points")
-    return v / 100.0
-
-
-def budget_margins(margin: str | float, limits: dict[str, float], cal: Any, fitted: dict[str, Any],
-                   reference: dict[str, float]) -> dict[str, float]:
-    """How far inside its budget the search keeps each budgeted domain: a fixed relative change, or ('loo') the
-    prediction's own held-out error: the calibration's leave-one-anchor-out error, or without anchors (or with
-    too few for one) the proxy fit's leave-one-out error relative to the stage-before score."""
-    m = parse_margin(margin)
-    if m != "loo":
-        return {d: float(m) for d in limits}
-    out = {}
-    for d in limits:
-        loo = cal.maps[d].loo_error if cal is not None and d in cal else None
-        out[d] = float(loo) if loo is not None else fitted[d].loo_mae[fitted[d].model] / reference[d]
     return out
 
 
