@@ -153,7 +153,8 @@ def test_slurm_dry_run_writes_batch_scripts(tmp_path):
     res = curate(inputs, tmp_path / "out", config=cfg)
     assert res["submitted"] == "slurm"
     scripts = sorted((tmp_path / "out" / "work" / "logs").glob("*/launch_script.slurm"))
-    assert [p.parent.name for p in scripts] == ["1-filter", "2-dedup", "3-write", "4-stats"]
+    assert [p.parent.name for p in scripts] == ["1-filter", "2a-exact", "2b-near", "2c-clusters", "3-write",
+                                                "4-stats"]
     first = scripts[0].read_text()
     assert "#SBATCH --partition=cpu-x" in first and "#SBATCH --array=0-2" in first
     assert "launch_pickled_pipeline" in first

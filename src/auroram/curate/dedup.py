@@ -1,12 +1,19 @@
-"""Exact and near-duplicate removal across all input files, with signatures on disk.
+"""Exact and near-duplicate removal across all input files, with signatures on disk, split into buckets.
 
-Stage 1 (every task): each surviving document's content hash, MinHash signature, LSH band keys and its
-shingle set are appended to per-task files. Stage 2 (one task): band by band, equal keys give candidate
-pairs; a pair counts only when the exact Jaccard similarity of the two shingle sets (read from disk)
-reaches `threshold`, so the MinHash estimate's sampling error cannot merge pages below the threshold.
-Verified pairs are merged into clusters that keep their document with the smallest
-global (file, record) key, so the result does not depend on the task count. Memory in stage 2 is ~24
-bytes per document for one band at a time, the pairs, and one chunk of shingle sets.
+Stage 1 (every task): each surviving document's key, shingle set and shingle count are appended to per-task
+files, and its content hash and LSH band keys to one file per bucket (a hash modulo the bucket count, which
+is at least the task count and the band count): equal hashes and equal band keys land in the same bucket.
+Stage 2, exact (one task a bucket): equal content hashes in the bucket; every copy but the smallest global
+(file, record) key is removed.
+Stage 2, near (one task a bucket): equal (band, band key) pairs among the documents no exact copy removed
+give candidate pairs.
+Stage 2, clusters (one task): a candidate pair counts only when the exact Jaccard similarity of the two
+shingle sets (read from disk) reaches `threshold`, so the MinHash estimate's sampling error cannot merge
+pages below the threshold; verified pairs are merged into clusters that keep their document with the
+smallest key, so the result does not depend on the task count.
+A bucket task holds its bucket's rows: ~16 / buckets bytes a document for the hashes, ~24 x bands / buckets for
+the band keys (about 24 with one bucket a band); the cluster task holds the pairs and one input task's keys
+and shingle counts at a time.
 """
 
 from __future__ import annotations
@@ -29,7 +36,7 @@ from auroram.curate.text import split_words
 MERSENNE61 = np.uint64((1 << 61) - 1)
 _MUL = np.uint64(1_000_003)
 _MASK32 = np.uint64(0xFFFFFFFF)
-EMPTY_BAND = np.uint64(0)  # documents without a single word are left out of near-dup matching
+EMPTY_BAND = np.uint64(0)  # never a band key (a computed 0 becomes 1), as when 0 marked a document without words
 REASON_EXACT, REASON_NEAR = 1, 2
 
 
@@ -85,35 +92,37 @@ def exact_hash(text: str) -> int:
 
 
 class SigWriter:
-    """Appends one row per document to the task's signature files (buffered, renamed whole at the end)."""
+    """Appends each document's rows to the task's signature files (buffered, renamed whole at the end):
+    keys.bin, shingles.bin and n_shingles.bin in document order; exact_NNNNN.bin (content hash, key) and
+    near_NNNNN.bin (band, band key, key) one per bucket."""
 
-    def __init__(self, sig_dir: Path, rank: int, cfg: DedupConfig):
+    def __init__(self, sig_dir: Path, rank: int, cfg: DedupConfig, buckets: int = 1):
         self.dir = sig_dir / f"{rank:05d}"
         self.tmp = sig_dir / f".{rank:05d}.tmp"
         self.tmp.mkdir(parents=True, exist_ok=True)
         self.hasher = MinHasher(cfg)
         self.cfg = cfg
-        self.buf: dict[str, list[np.ndarray]] = {"keys": [], "exact": [], "sig": [], "bands": [], "shingles": [],
+        self.buckets = max(1, int(buckets))
+        self.buf: dict[str, list[np.ndarray]] = {"keys": [], "exact": [], "bands": [], "shingles": [],
                                                  "n_shingles": []}
-        names = ["keys", "exact", "sig", "shingles", "n_shingles"] + [f"band_{b:03d}" for b in range(cfg.bands)]
-        self.files = {name: open(self.tmp / f"{name}.bin", "wb") for name in names}
+        self.files = {name: open(self.tmp / f"{name}.bin", "wb") for name in ("keys", "shingles", "n_shingles")}
+        for b in range(self.buckets):  # every bucket file exists, empty or not
+            for kind in ("exact", "near"):
+                (self.tmp / bucket_file(kind, b)).touch()
         self.rows = 0
         self.buffered_shingles = 0
 
     def add(self, key: int, text: str, lang: str) -> None:
         self.buf["keys"].append(np.array([key], np.uint64))
-        self.buf["exact"].append(np.array([exact_hash(text)], np.uint64))
+        self.buf["exact"].append(np.array([exact_hash(text), key], np.uint64))
         if self.cfg.near:
             sh = self.hasher.shingles(text, lang)
             if sh.size:
-                sig = self.hasher.signature(sh)
-                bands = self.hasher.band_keys(sig)
-            else:
-                sig = np.zeros(self.hasher.num_perm, np.uint32)
-                bands = np.zeros(self.hasher.bands, np.uint64)
-            self.buf["sig"].append(sig)
-            self.buf["bands"].append(bands)
-            # the set itself, so stage 2 can verify candidates by their exact Jaccard similarity
+                bands = self.hasher.band_keys(self.hasher.signature(sh))
+                rows = np.stack([np.arange(self.hasher.bands, dtype=np.uint64), bands,
+                                 np.full(self.hasher.bands, key, np.uint64)], axis=1)
+                self.buf["bands"].append(rows)  # a document without a single word is left out of near-dup matching
+            # the set itself, so the cluster stage can verify candidates by their exact Jaccard similarity
             self.buf["shingles"].append(sh.astype(np.uint32))
             self.buf["n_shingles"].append(np.array([sh.size], np.uint32))
             self.buffered_shingles += sh.size
@@ -121,14 +130,25 @@ class SigWriter:
         if len(self.buf["keys"]) >= 4096 or self.buffered_shingles >= 1 << 18:  # memory flat for huge documents
             self.flush()
 
+    def _spread(self, kind: str, rows: np.ndarray, col: int) -> None:
+        """Rows appended to their bucket's file, the bucket being column `col` modulo the bucket count."""
+        bucket = rows[:, col] % np.uint64(self.buckets)
+        order = np.argsort(bucket, kind="stable")
+        rows, bucket = rows[order], bucket[order]
+        edges = np.searchsorted(bucket, np.arange(self.buckets + 1, dtype=np.uint64))
+        for b in range(self.buckets):
+            if edges[b + 1] > edges[b]:
+                with open(self.tmp / bucket_file(kind, b), "ab") as fh:
+                    fh.write(rows[edges[b]:edges[b + 1]].tobytes())
+
     def flush(self) -> None:
         for name, parts in self.buf.items():
             if not parts:
                 continue
-            if name == "bands":  # one file per band, so stage 2 reads one band at a time
-                cols = np.stack(parts)
-                for b in range(cols.shape[1]):
-                    self.files[f"band_{b:03d}"].write(cols[:, b].tobytes())
+            if name == "exact":
+                self._spread("exact", np.stack(parts), 0)
+            elif name == "bands":
+                self._spread("near", np.concatenate(parts), 1)
             else:
                 self.files[name].write(np.concatenate(parts).tobytes())
             parts.clear()
@@ -142,131 +162,186 @@ class SigWriter:
             fh.flush()
             os.fsync(fh.fileno())
             fh.close()
-        (self.tmp / "meta.json").write_text(json.dumps({"rows": self.rows}))
+        (self.tmp / "meta.json").write_text(json.dumps({"rows": self.rows, "buckets": self.buckets}))
         if self.dir.exists():
             shutil.rmtree(self.dir)
         os.replace(self.tmp, self.dir)
 
 
-def _load(sig_dir: Path, rank: int, name: str, dtype, cols: int = 1) -> np.ndarray:
-    a = np.fromfile(sig_dir / f"{rank:05d}" / f"{name}.bin", dtype=dtype)
-    return a.reshape(-1, cols) if cols > 1 else a
+def bucket_file(kind: str, bucket: int) -> str:
+    return f"{kind}_{bucket:05d}.bin"
 
 
-class DedupClusterStep(PipelineStep):
-    """Stage 2: one task finds every duplicate and writes the removal list."""
+def _bucket_rows(sig_dir: Path, ranks: list[int], kind: str, bucket: int, cols: int) -> np.ndarray:
+    """Every input task's rows of one bucket, one after another."""
+    parts = [np.fromfile(sig_dir / f"{r:05d}" / bucket_file(kind, bucket), dtype=np.uint64).reshape(-1, cols)
+             for r in ranks]
+    return np.concatenate(parts) if parts else np.zeros((0, cols), np.uint64)
 
+
+def _firsts(groups: list[np.ndarray], keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted by the group columns, then by key: (each non-first row's key, its group's first key)."""
+    order = np.lexsort((keys, *reversed(groups)))
+    ks = keys[order]
+    same = np.zeros(len(ks), bool)
+    if len(ks):
+        same[1:] = np.logical_and.reduce([g[order][1:] == g[order][:-1] for g in groups])
+    first = np.maximum.accumulate(np.where(~same, np.arange(len(ks)), 0))
+    dup = np.nonzero(same)[0]
+    return ks[dup], ks[first[dup]]
+
+
+def dedup_buckets(cfg: DedupConfig, tasks: int) -> int:
+    """Buckets of stage 2: at least one a task, and one a band, so that a near-duplicate task holds about as
+    many rows as one band has documents (the rows of every band of its bucket)."""
+    return max(1, tasks, cfg.bands if cfg.near else 1)
+
+
+class _DedupStage(PipelineStep):
     type = "auroram curate"
-    name = "dedup clusters"
 
-    def __init__(self, cfg: CurateConfig, work_dir: str, tasks: int):
+    def __init__(self, cfg: CurateConfig, work_dir: str, tasks: int, buckets: int):
         super().__init__()
         self.cfg = cfg
         self.work = Path(work_dir)
-        self.tasks = tasks
+        self.tasks = tasks  # the input tasks whose signature files are read
+        self.buckets = buckets
+
+    @property
+    def sigs(self) -> Path:
+        return self.work / "sigs"
+
+
+class DedupExactStep(_DedupStage):
+    """Stage 2, one task a bucket: exact copies, every one but the smallest key removed."""
+
+    name = "dedup exact"
+
+    def run(self, data=None, rank: int = 0, world_size: int = 1):
+        from auroram.io import atomic_file
+
+        removed = of = np.zeros(0, np.uint64)
+        if self.cfg.dedup.exact:
+            rows = _bucket_rows(self.sigs, list(range(self.tasks)), "exact", rank, 2)
+            removed, of = _firsts([rows[:, 0]], rows[:, 1])
+        out = self.work / "dups" / "exact"
+        out.mkdir(parents=True, exist_ok=True)
+        with atomic_file(out / f"{rank:05d}.npz", "wb") as fh:
+            np.savez(fh, keys=removed, of=of)
+        return
+        yield  # a generator, as datatrove steps are
+
+
+def _exact_removed(work: Path, buckets: int) -> tuple[np.ndarray, np.ndarray]:
+    z = [np.load(work / "dups" / "exact" / f"{b:05d}.npz") for b in range(buckets)]
+    if not z:
+        return np.zeros(0, np.uint64), np.zeros(0, np.uint64)
+    return np.concatenate([x["keys"] for x in z]), np.concatenate([x["of"] for x in z])
+
+
+class DedupNearStep(_DedupStage):
+    """Stage 2, one task a bucket: documents no exact copy removed that share a band key (in the same band)
+    give candidate pairs (the group's smallest key, each other key)."""
+
+    name = "dedup near candidates"
+
+    def run(self, data=None, rank: int = 0, world_size: int = 1):
+        from auroram.io import atomic_file
+
+        pairs = np.zeros((0, 2), np.uint64)
+        if self.cfg.dedup.near:
+            gone = np.sort(_exact_removed(self.work, self.buckets)[0])
+            rows = _bucket_rows(self.sigs, list(range(self.tasks)), "near", rank, 3)
+            if len(gone) and len(rows):
+                i = np.minimum(np.searchsorted(gone, rows[:, 2]), len(gone) - 1)
+                rows = rows[gone[i] != rows[:, 2]]
+            other, first = _firsts([rows[:, 0], rows[:, 1]], rows[:, 2])
+            if len(other):
+                pairs = np.unique(np.stack([first, other], axis=1), axis=0)
+        out = self.work / "dups" / "near"
+        out.mkdir(parents=True, exist_ok=True)
+        with atomic_file(out / f"{rank:05d}.npy", "wb") as fh:
+            np.save(fh, pairs)
+        return
+        yield
+
+
+class DedupClusterStep(_DedupStage):
+    """Stage 2, one task: verifies the candidate pairs, clusters them, and writes the removal list."""
+
+    name = "dedup clusters"
 
     def run(self, data=None, rank: int = 0, world_size: int = 1):
         d = self.cfg.dedup
-        sig_dir = self.work / "sigs"
         ranks = list(range(self.tasks))
-        keys = np.concatenate([_load(sig_dir, r, "keys", np.uint64) for r in ranks] or [np.zeros(0, np.uint64)])
-        removed_keys, removed_reason, removed_of, removed_sim = [], [], [], []
-        alive = np.ones(len(keys), bool)
-        if d.exact and len(keys):
-            ex = np.concatenate([_load(sig_dir, r, "exact", np.uint64) for r in ranks])
-            order = np.lexsort((keys, ex))
-            se, sk = ex[order], keys[order]
-            same = np.zeros(len(se), bool)
-            same[1:] = se[1:] == se[:-1]
-            first = np.maximum.accumulate(np.where(~same, np.arange(len(se)), 0))
-            dup = np.nonzero(same)[0]
-            removed_keys.append(sk[dup])
-            removed_of.append(sk[first[dup]])
-            removed_reason.append(np.full(len(dup), REASON_EXACT, np.uint8))
-            removed_sim.append(np.ones(len(dup), np.float32))
-            alive[order[dup]] = False
-            del ex, order, se, sk, same, first
-        pairs = np.zeros((0, 2), np.uint64)
-        n_candidates = n_verified = 0
-        if d.near and len(keys):
-            found = []
-            for b in range(d.bands):
-                band = np.concatenate([_load(sig_dir, r, f"band_{b:03d}", np.uint64) for r in ranks])
-                ok = alive & (band != EMPTY_BAND)
-                bk, kk = band[ok], keys[ok]
-                order = np.lexsort((kk, bk))
-                bs, ks = bk[order], kk[order]
-                same = np.zeros(len(bs), bool)
-                same[1:] = bs[1:] == bs[:-1]
-                first = np.maximum.accumulate(np.where(~same, np.arange(len(bs)), 0))
-                idx = np.nonzero(same)[0]
-                if len(idx):
-                    found.append(np.stack([ks[first[idx]], ks[idx]], axis=1))
-                del band, ok, bk, kk, order, bs, ks, same, first
-            if found:
-                pairs = np.unique(np.concatenate(found), axis=0)
-            n_candidates = len(pairs)
-            if len(pairs):
-                sims = self._jaccard(pairs, sig_dir, ranks)
-                keep = sims >= d.threshold
-                pairs, sims = pairs[keep], sims[keep]
-                n_verified = len(pairs)
-                nk, nof, nsim = _clusters(pairs, sims)
-                removed_keys.append(nk)
-                removed_of.append(nof)
-                removed_reason.append(np.full(len(nk), REASON_NEAR, np.uint8))
-                removed_sim.append(nsim)
-        rk = np.concatenate(removed_keys) if removed_keys else np.zeros(0, np.uint64)
+        documents = sum(os.path.getsize(self.sigs / f"{r:05d}" / "keys.bin") // 8 for r in ranks)
+        ek, eof = _exact_removed(self.work, self.buckets)
+        removed_keys, removed_of = [ek], [eof]
+        removed_reason = [np.full(len(ek), REASON_EXACT, np.uint8)]
+        removed_sim = [np.ones(len(ek), np.float32)]
+        found = [np.load(self.work / "dups" / "near" / f"{b:05d}.npy") for b in range(self.buckets)]
+        pairs = np.unique(np.concatenate(found), axis=0) if found else np.zeros((0, 2), np.uint64)
+        n_candidates, n_verified = len(pairs), 0
+        if d.near and len(pairs):
+            sims = self._jaccard(pairs, ranks)
+            keep = sims >= d.threshold
+            pairs, sims = pairs[keep], sims[keep]
+            n_verified = len(pairs)
+            nk, nof, nsim = _clusters(pairs, sims)
+            removed_keys.append(nk)
+            removed_of.append(nof)
+            removed_reason.append(np.full(len(nk), REASON_NEAR, np.uint8))
+            removed_sim.append(nsim)
+        rk = np.concatenate(removed_keys)
         order = np.argsort(rk, kind="stable")
         out = self.work / "dups"
         out.mkdir(parents=True, exist_ok=True)
         from auroram.io import atomic_file, write_json
 
         with atomic_file(out / "remove.npz", "wb") as fh:
-            np.savez(fh, keys=rk[order],
-                     reason=(np.concatenate(removed_reason) if removed_reason else np.zeros(0, np.uint8))[order],
-                     dup_of=(np.concatenate(removed_of) if removed_of else np.zeros(0, np.uint64))[order],
-                     sim=(np.concatenate(removed_sim) if removed_sim else np.zeros(0, np.float32))[order])
-        write_json(out / "summary.json", {"documents": int(len(keys)), "candidate_pairs": int(n_candidates),
+            np.savez(fh, keys=rk[order], reason=np.concatenate(removed_reason)[order],
+                     dup_of=np.concatenate(removed_of)[order], sim=np.concatenate(removed_sim)[order])
+        write_json(out / "summary.json", {"documents": int(documents), "candidate_pairs": int(n_candidates),
                                           "verified_pairs": int(n_verified), "removed": int(len(rk))})
         return
-        yield  # a generator, as datatrove steps are
+        yield
 
-    def _jaccard(self, pairs: np.ndarray, sig_dir: Path, ranks: list[int]) -> np.ndarray:
-        """Exact Jaccard similarity of each candidate pair's shingle sets, read from the disk one chunk at a time."""
-        per_rank_keys = {r: _load(sig_dir, r, "keys", np.uint64) for r in ranks}
-        counts = {r: _load(sig_dir, r, "n_shingles", np.uint32).astype(np.int64) for r in ranks}
-        starts = {r: np.concatenate([[0], np.cumsum(c)[:-1]]).astype(np.int64) for r, c in counts.items()}
+    def _jaccard(self, pairs: np.ndarray, ranks: list[int]) -> np.ndarray:
+        """Exact Jaccard similarity of each candidate pair's shingle sets, read from the disk one set at a time.
+        Where each document's set lies is found one input task at a time (its keys and shingle counts), so only
+        the pairs' documents are held, not every document's."""
+        members = np.unique(pairs)
+        owner = np.full(len(members), -1, np.int64)
+        count = np.zeros(len(members), np.int64)
+        start = np.zeros(len(members), np.int64)
+        for r in ranks:
+            keys = np.fromfile(self.sigs / f"{r:05d}" / "keys.bin", dtype=np.uint64)
+            if not len(keys):
+                continue
+            by_key = np.argsort(keys, kind="stable")
+            pos = np.minimum(np.searchsorted(keys[by_key], members), len(keys) - 1)
+            hit = keys[by_key][pos] == members
+            rows = by_key[pos[hit]]
+            n = np.fromfile(self.sigs / f"{r:05d}" / "n_shingles.bin", dtype=np.uint32).astype(np.int64)
+            owner[hit], count[hit] = r, n[rows]
+            start[hit] = (np.cumsum(n) - n)[rows]
+            del keys, by_key, n
         # positioned reads, not a memmap: mapped pages would count towards the resident memory as they are touched
-        fds = {r: os.open(sig_dir / f"{r:05d}" / "shingles.bin", os.O_RDONLY) for r in ranks if counts[r].sum()}
-
-        def read(r: int, row: int, n: int) -> np.ndarray:
-            return np.frombuffer(os.pread(fds[r], 4 * n, 4 * int(starts[r][row])), dtype=np.uint32)
-
-        # which task wrote a document, and its row there: every task's keys in one sorted index (a task's
-        # share of the input is not a function of the key: readers.task_spans splits files by bytes)
-        all_keys = np.concatenate([per_rank_keys[r] for r in ranks])
-        order = np.argsort(all_keys, kind="stable")
-        sorted_keys = all_keys[order]
-        owner = np.concatenate([np.full(len(per_rank_keys[r]), r, np.int64) for r in ranks])[order]
-        rows = np.concatenate([np.arange(len(per_rank_keys[r]), dtype=np.int64) for r in ranks])[order]
-
-        def where(ks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-            i = np.searchsorted(sorted_keys, ks)
-            return owner[i], rows[i]
-
+        fds = {r: os.open(self.sigs / f"{r:05d}" / "shingles.bin", os.O_RDONLY) for r in ranks}
+        ia, ib = np.searchsorted(members, pairs[:, 0]), np.searchsorted(members, pairs[:, 1])
         sims = np.empty(len(pairs), np.float32)
+
+        def read(i: int) -> np.ndarray:
+            return np.frombuffer(os.pread(fds[int(owner[i])], 4 * int(count[i]), 4 * int(start[i])), dtype=np.uint32)
+
         try:
-            for s in range(0, len(pairs), 65536):
-                ta, ra = where(pairs[s: s + 65536, 0])
-                tb, rb = where(pairs[s: s + 65536, 1])
-                for i, (t1, r1, t2, r2) in enumerate(zip(ta.tolist(), ra.tolist(), tb.tolist(), rb.tolist())):
-                    n1, n2 = int(counts[t1][r1]), int(counts[t2][r2])
-                    if not n1 or not n2:
-                        sims[s + i] = 0.0
-                        continue
-                    inter = np.intersect1d(read(t1, r1, n1), read(t2, r2, n2), assume_unique=True).size
-                    sims[s + i] = inter / (n1 + n2 - inter)
+            for k, (a, b) in enumerate(zip(ia.tolist(), ib.tolist())):
+                n1, n2 = int(count[a]), int(count[b])
+                if not n1 or not n2:
+                    sims[k] = 0.0
+                    continue
+                inter = np.intersect1d(read(a), read(b), assume_unique=True).size
+                sims[k] = inter / (n1 + n2 - inter)
         finally:
             for fd in fds.values():
                 os.close(fd)

@@ -3,7 +3,8 @@
     stage 1 (tasks)  read -> langid -> the filters of auroram.curate.filters.FILTERS, in order (cat -> code
                      -> toxicity -> gopher quality/repetition -> c4 -> fineweb -> quality) -> pii
                      -> write rejects, pending docs and dedup signatures
-    stage 2 (1 task) dedup clusters from the signatures on disk
+    stage 2          dedup from the signatures on disk, bucketed by hash: exact copies (a task a bucket),
+                     near-duplicate candidates (a task a bucket), then verification and clusters (1 task)
     stage 3 (tasks)  drop exact and near duplicates -> kept/, rejected/
     stage 4 (1 task) merge the counters into stats.json
 
@@ -26,7 +27,8 @@ from datatrove.pipeline.base import PipelineStep
 
 from auroram.curate import steps as S
 from auroram.curate.config import CurateConfig, config_hash_dict, resolved_languages, validate
-from auroram.curate.dedup import REASON_EXACT, REASON_NEAR, DedupClusterStep, DedupFilterStep, SigWriter, pending_doc
+from auroram.curate.dedup import (REASON_EXACT, REASON_NEAR, DedupClusterStep, DedupExactStep, DedupFilterStep,
+                                  DedupNearStep, SigWriter, dedup_buckets, pending_doc)
 from auroram.curate.executors import QuietLocalExecutor, quiet_loguru
 from auroram.curate.filters import FILTERS
 from auroram.curate.readers import CurateInputError, InputFile, list_inputs, parse_input
@@ -75,15 +77,15 @@ class Stage1Writer(PipelineStep):
     type = "auroram curate"
     name = "write rejects, pending and signatures"
 
-    def __init__(self, cfg: CurateConfig, run_id: str, out_dir: str):
+    def __init__(self, cfg: CurateConfig, run_id: str, out_dir: str, buckets: int = 1):
         super().__init__()
-        self.cfg, self.run_id, self.out = cfg, run_id, Path(out_dir)
+        self.cfg, self.run_id, self.out, self.buckets = cfg, run_id, Path(out_dir), buckets
 
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         work = self.out / "work"
         S.clean_tmp([self.out / "rejected", work / "pending", work / "stats"], rank)
         shutil.rmtree(work / "sigs" / f".{rank:05d}.tmp", ignore_errors=True)
-        sigs = SigWriter(work / "sigs", rank, self.cfg.dedup)
+        sigs = SigWriter(work / "sigs", rank, self.cfg.dedup, self.buckets)
         with contextlib.ExitStack() as st:
             rej = st.enter_context(atomic_file(self.out / "rejected" / f"{rank:05d}.jsonl", "wb"))
             pend = st.enter_context(atomic_file(work / "pending" / f"{rank:05d}.jsonl", "wb"))
@@ -334,7 +336,8 @@ def curate(inputs: Sequence[str | os.PathLike | tuple[str, str | None]], out_dir
         raise CurateInputError(f"no readable input files in {', '.join(map(str, inputs))} (looked for JSONL, "
                                f".gz/.zst, Parquet, Arrow, text and code files)")
     out = Path(out_dir)
-    run_hash = hash_obj({"cfg": config_hash_dict(cfg), "files": _fingerprint(files), "tasks": tasks,
+    # "dedup": the layout of the signature files; a run left by another layout starts again
+    run_hash = hash_obj({"cfg": config_hash_dict(cfg), "files": _fingerprint(files), "tasks": tasks, "dedup": 2,
                          "strict": strict})
     if step_done(out, run_hash) and (out / "stats.json").is_file():
         return read_json(out / "stats.json")
@@ -354,13 +357,16 @@ def curate(inputs: Sequence[str | os.PathLike | tuple[str, str | None]], out_dir
         f.prepare(cfg, files, quiet)  # e.g. the quality classifiers, so every task scores with the same model
 
     rid = run_hash
+    buckets = dedup_buckets(cfg.dedup, tasks)
     stage1 = [S.ReadStep(cfg, rid, files, strict), S.LangIdStep(cfg, rid),
-              *(S.FilterStep(f, cfg, rid) for f in filters), S.PiiStep(cfg, rid), Stage1Writer(cfg, rid, str(out))]
-    stage2 = [DedupClusterStep(cfg, str(work), tasks)]
+              *(S.FilterStep(f, cfg, rid) for f in filters), S.PiiStep(cfg, rid),
+              Stage1Writer(cfg, rid, str(out), buckets)]
     stage3 = [PendingReader(str(out)), DedupFilterStep(cfg, rid, str(work), "exact_dedup", REASON_EXACT),
               DedupFilterStep(cfg, rid, str(work), "near_dedup", REASON_NEAR), Stage3Writer(rid, str(out))]
     stage4 = [Finalize(str(out), run_hash, tasks, all_steps())]
-    stages = [("1-filter", stage1, tasks), ("2-dedup", stage2, 1), ("3-write", stage3, tasks),
+    stages = [("1-filter", stage1, tasks), ("2a-exact", [DedupExactStep(cfg, str(work), tasks, buckets)], buckets),
+              ("2b-near", [DedupNearStep(cfg, str(work), tasks, buckets)], buckets),
+              ("2c-clusters", [DedupClusterStep(cfg, str(work), tasks, buckets)], 1), ("3-write", stage3, tasks),
               ("4-stats", stage4, 1)]
     execs = _executors(cfg, kind, stages, work / "logs", tasks, workers, quiet)
     if kind != "local":
