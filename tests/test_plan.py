@@ -315,9 +315,11 @@ def test_data_plan_of_aurora_m_by_hand():
     assert shards_h > 100  # 1.7 TB at more than 0.2 CPU-s a MB
     assert t["core_hours"]["curate"] == 0
     assert t["dedup_peak_bytes"] == 0  # nothing curated, nothing clustered
-    # curating them would cluster the largest, code_stack, in one process: its input documents x 140 bytes
+    # curating them: a near-duplicate bucket task of the largest, code_stack, holds its input documents' band
+    # rows over 256 buckets (data.tasks), 60 bytes a row
+    assert (t["dedup_bands"], t["dedup_buckets"]) == (24, 256)
     assert t["dedup_peak_bytes_if_curated"] == src["code_stack"]["dedup_bytes_if_curated"] == \
-        round(81.2e9 * 3.9 / CURATE_KEEP / BYTES_PER_DOCUMENT) * 140
+        round(round(81.2e9 * 3.9 / CURATE_KEEP / BYTES_PER_DOCUMENT) * 24 / 256 * 60)
     assert t["core_hours_total"] == pytest.approx(shards_h, rel=1e-9)
     # curating them would read the input that keeps the drawn tokens: 1 / CURATE_KEEP times the text
     assert t["curate_core_hours_if_curated"] == pytest.approx(
@@ -331,7 +333,7 @@ def test_data_plan_of_aurora_m_by_hand():
 
 
 def test_data_plan_reads_sizes_from_files_and_counts_curation(tmp_path):
-    from auroram.plan import (BYTES_PER_DOCUMENT, CURATE_CPU_S_PER_MB, DECONTAM_CPU_S_PER_MB, DEDUP_BYTES_PER_DOC,
+    from auroram.plan import (BYTES_PER_DOCUMENT, CURATE_CPU_S_PER_MB, DECONTAM_CPU_S_PER_MB, DEDUP_BYTES_PER_ROW,
                               TOKENIZE_CPU_S_PER_MB)
 
     f = tmp_path / "fi.jsonl"
@@ -347,8 +349,9 @@ def test_data_plan_reads_sizes_from_files_and_counts_curation(tmp_path):
     assert fi["curate"] and fi["core_hours"]["curate"] == pytest.approx(_hours(size, CURATE_CPU_S_PER_MB))
     assert fi["core_hours_total"] == pytest.approx(
         _hours(size, CURATE_CPU_S_PER_MB) + _hours(size / 2, DECONTAM_CPU_S_PER_MB + TOKENIZE_CPU_S_PER_MB))
-    # its dedup clustering sees every input document in one process
-    assert fi["dedup_bytes"] == round(size / BYTES_PER_DOCUMENT) * DEDUP_BYTES_PER_DOC
+    # a near-duplicate bucket task holds its share of the band rows: 24 bands in 24 buckets (data.tasks 1)
+    assert (d["total"]["dedup_bands"], d["total"]["dedup_buckets"]) == (24, 24)
+    assert fi["dedup_bytes"] == round(round(size / BYTES_PER_DOCUMENT) * DEDUP_BYTES_PER_ROW)
     assert d["total"]["dedup_peak_bytes"] == max(s["dedup_bytes"] for s in d["sources"]) == fi["dedup_bytes"]
     # an instruction source is masked: 3 bytes a token
     inst = {s["name"]: s for s in d["sources"]}["inst_cap_en"]

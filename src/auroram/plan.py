@@ -397,9 +397,10 @@ CURATE_KEEP = 0.69
 # an assumed mean document size (web pages and source files are a few kB): it only sizes the offsets, <1% of a set
 BYTES_PER_DOCUMENT = 4096
 OFFSET_BYTES = 8
-# curation's near-duplicate clustering sees every document of a source in one process: ~140 bytes a document
-# (keys, one band, candidate pairs; the 1.6 GB run's coordinator grew 81 MB for 573k more documents)
-DEDUP_BYTES_PER_DOC = 140
+# curation's deduplication runs one task a hash bucket (at least one a band and one a task): a near-duplicate
+# bucket task holds ~60 bytes for each band row of its bucket, documents x bands / buckets rows (measured with
+# tracemalloc on 80k documents; benchmarks in docs/benchmarks.md); the cluster task holds the candidate pairs
+DEDUP_BYTES_PER_ROW = 60
 MB = 10**6
 
 
@@ -435,6 +436,12 @@ def data_plan(recipe: Recipe, vocab_size: int, *, cpu_nodes: int = 1, cores_per_
         raise PlanError(f"--curate-keep {curate_keep}: must be within (0, 1]")
     if not bytes_per_document > 0:
         raise PlanError(f"--bytes-per-document {bytes_per_document}: must be positive")
+    from auroram.curate.config import CurateConfig
+    from auroram.curate.dedup import dedup_buckets
+
+    dedup = (recipe.curate or CurateConfig()).dedup
+    bands = dedup.bands if dedup.near else 1
+    buckets = dedup_buckets(dedup, recipe.data.tasks)
     drawn: dict[str, float] = {}
     for st in recipe.stages:
         for name, w in recipe.stage_weights(st).items():
@@ -458,8 +465,8 @@ def data_plan(recipe: Recipe, vocab_size: int, *, cpu_nodes: int = 1, cores_per_
         # what curating it reads: its files, or the input that keeps the tokens drawn
         curate_in = text if curated or on_disk is not None else kept / curate_keep
         curate_h = curate_in / MB * CURATE_CPU_S_PER_MB / 3600
-        # near-duplicate clustering holds every input document of a source in one process
-        clustering = round(curate_in / bytes_per_document) * DEDUP_BYTES_PER_DOC
+        # a near-duplicate bucket task holds its bucket's band rows
+        clustering = round(round(curate_in / bytes_per_document) * bands / buckets * DEDUP_BYTES_PER_ROW)
         could_curate = not curated and not masked  # a plain-text source the recipe reads as it is
         hours = {"curate": curate_h if curated else 0.0,
                  "decontaminate": kept / MB * DECONTAM_CPU_S_PER_MB / 3600,
@@ -500,8 +507,9 @@ def data_plan(recipe: Recipe, vocab_size: int, *, cpu_nodes: int = 1, cores_per_
                   "curate_core_hours_if_curated": sum(s["curate_core_hours_if_curated"] for s in sources),
                   "dedup_peak_bytes_if_curated": max((s["dedup_bytes_if_curated"] for s in sources), default=0),
                   "wall_hours": wall,
-                  # one process per curated source holds its clustering: the largest source sets the peak
-                  "dedup_peak_bytes": max((s["dedup_bytes"] for s in sources), default=0)},
+                  # a bucket task of the largest curated source sets the peak
+                  "dedup_peak_bytes": max((s["dedup_bytes"] for s in sources), default=0),
+                  "dedup_bands": bands, "dedup_buckets": buckets},
     }
 
 
@@ -528,13 +536,15 @@ def render_data(p: dict[str, Any]) -> list[str]:
     lines.append(f"wall: {t['wall_hours']:,.1f} h on {d['cpu_nodes']} x {d['cores_per_node']} cores with data.tasks "
                  f"{d['tasks']}" + (f" (each source uses at most {d['tasks']} cores: raise data.tasks)"
                                     if d["tasks"] < d["cores"] else ""))
+    how = (f"{t['dedup_buckets']} buckets for {t['dedup_bands']} bands, {DEDUP_BYTES_PER_ROW} bytes a band row; "
+           f"the cluster task also holds the candidate pairs")
     if t["dedup_peak_bytes"] > 0:
-        lines.append(f"curation's near-duplicate clustering holds ~{_bytes(t['dedup_peak_bytes'])} in one process for "
-                     f"the largest curated source ({DEDUP_BYTES_PER_DOC} bytes a document)")
+        lines.append(f"curation's near-duplicate bucket task holds ~{_bytes(t['dedup_peak_bytes'])} for the largest "
+                     f"curated source ({how})")
     if t["curate_core_hours_if_curated"] > 0:
         lines.append(f"(curating the plain-text sources the recipe reads as they are (curate: true) would add "
-                     f"{_hours(t['curate_core_hours_if_curated'])} core-hours, and its near-duplicate clustering "
-                     f"~{_bytes(t['dedup_peak_bytes_if_curated'])} in one process for the largest source)")
+                     f"{_hours(t['curate_core_hours_if_curated'])} core-hours, and a near-duplicate bucket task "
+                     f"~{_bytes(t['dedup_peak_bytes_if_curated'])} for the largest source; {how})")
     return lines
 
 
