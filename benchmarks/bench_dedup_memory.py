@@ -23,7 +23,8 @@ from pathlib import Path
 
 def measure(work: Path, docs: int, tasks: int, dup: float) -> dict:
     from auroram.curate import load_curate_config
-    from auroram.curate.dedup import DedupClusterStep, DedupExactStep, DedupNearStep, SigWriter, dedup_buckets
+    from auroram.curate.config import dedup_buckets
+    from auroram.curate.dedup import DedupClusterStep, DedupExactStep, DedupNearStep, SigWriter
     from auroram.io import read_json
 
     cfg = load_curate_config(data={})

@@ -68,7 +68,7 @@ def _stage2(tmp, docs, tasks: int, buckets: int, cfg):
 
 
 def test_the_dedup_result_does_not_depend_on_the_buckets_and_each_bucket_holds_its_share(tmp_path):
-    from auroram.curate.dedup import dedup_buckets
+    from auroram.curate.config import dedup_buckets
 
     cfg = load_curate_config(data={})
     rng = random.Random(3)

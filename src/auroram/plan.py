@@ -436,8 +436,7 @@ def data_plan(recipe: Recipe, vocab_size: int, *, cpu_nodes: int = 1, cores_per_
         raise PlanError(f"--curate-keep {curate_keep}: must be within (0, 1]")
     if not bytes_per_document > 0:
         raise PlanError(f"--bytes-per-document {bytes_per_document}: must be positive")
-    from auroram.curate.config import CurateConfig
-    from auroram.curate.dedup import dedup_buckets
+    from auroram.curate.config import CurateConfig, dedup_buckets
 
     dedup = (recipe.curate or CurateConfig()).dedup
     bands = dedup.bands if dedup.near else 1

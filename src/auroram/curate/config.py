@@ -70,6 +70,12 @@ class DedupConfig:
     seed: int = 1
 
 
+def dedup_buckets(cfg: DedupConfig, tasks: int) -> int:
+    """Hash buckets of dedup's stage 2: at least one a task, and one a band, so that a near-duplicate task holds
+    about as many rows as one band has documents (the rows of every band of its bucket)."""
+    return max(1, tasks, cfg.bands if cfg.near else 1)
+
+
 @dataclass
 class ReaderConfig:
     text_field: str = "text"

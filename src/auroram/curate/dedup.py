@@ -191,12 +191,6 @@ def _firsts(groups: list[np.ndarray], keys: np.ndarray) -> tuple[np.ndarray, np.
     return ks[dup], ks[first[dup]]
 
 
-def dedup_buckets(cfg: DedupConfig, tasks: int) -> int:
-    """Buckets of stage 2: at least one a task, and one a band, so that a near-duplicate task holds about as
-    many rows as one band has documents (the rows of every band of its bucket)."""
-    return max(1, tasks, cfg.bands if cfg.near else 1)
-
-
 class _DedupStage(PipelineStep):
     type = "auroram curate"
 

@@ -26,9 +26,9 @@ from datatrove.data import DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 
 from auroram.curate import steps as S
-from auroram.curate.config import CurateConfig, config_hash_dict, resolved_languages, validate
+from auroram.curate.config import CurateConfig, config_hash_dict, dedup_buckets, resolved_languages, validate
 from auroram.curate.dedup import (REASON_EXACT, REASON_NEAR, DedupClusterStep, DedupExactStep, DedupFilterStep,
-                                  DedupNearStep, SigWriter, dedup_buckets, pending_doc)
+                                  DedupNearStep, SigWriter, pending_doc)
 from auroram.curate.executors import QuietLocalExecutor, quiet_loguru
 from auroram.curate.filters import FILTERS
 from auroram.curate.readers import CurateInputError, InputFile, list_inputs, parse_input
