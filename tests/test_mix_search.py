@@ -303,3 +303,17 @@ def test_anchors_calibrate_the_budget_and_bad_anchors_fail_before_any_work(tiny_
     assert set(plain["chosen"]) == {"weights", "sources", "predicted", "objective", "excess", "over",
                                     "predicted_change"}
     assert plain["proxies"] == s["proxies"] and plain["fits"] == s["fits"]
+
+
+def test_the_cli_offers_every_calibration_feature():
+    # the parser keeps its own list (the CLI starts without numpy); it must name what auroram.mix.calibrate fits
+    import argparse
+
+    from auroram.mix.calibrate import FEATURES
+    from auroram.pipeline.mix_cli import add_parser
+
+    sub = argparse.ArgumentParser().add_subparsers()
+    add_parser(sub)
+    search = sub.choices["mix"]._subparsers._group_actions[0].choices["search"]
+    choices = next(a.choices for a in search._actions if a.dest == "calibrate")
+    assert list(choices) == ["auto", *FEATURES]

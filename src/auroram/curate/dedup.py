@@ -244,11 +244,8 @@ class DedupNearStep(_DedupStage):
 
         pairs = np.zeros((0, 2), np.uint64)
         if self.cfg.dedup.near:
-            gone = np.sort(_exact_removed(self.work, self.buckets)[0])
             rows = _bucket_rows(self.sigs, list(range(self.tasks)), "near", rank, 3)
-            if len(gone) and len(rows):
-                i = np.minimum(np.searchsorted(gone, rows[:, 2]), len(gone) - 1)
-                rows = rows[gone[i] != rows[:, 2]]
+            rows = rows[~np.isin(rows[:, 2], _exact_removed(self.work, self.buckets)[0])]
             other, first = _firsts([rows[:, 0], rows[:, 1]], rows[:, 2])
             if len(other):
                 pairs = np.unique(np.stack([first, other], axis=1), axis=0)
@@ -313,13 +310,14 @@ class DedupClusterStep(_DedupStage):
             if not len(keys):
                 continue
             by_key = np.argsort(keys, kind="stable")
-            pos = np.minimum(np.searchsorted(keys[by_key], members), len(keys) - 1)
-            hit = keys[by_key][pos] == members
+            sorted_keys = keys[by_key]
+            pos = np.minimum(np.searchsorted(sorted_keys, members), len(keys) - 1)
+            hit = sorted_keys[pos] == members
             rows = by_key[pos[hit]]
             n = np.fromfile(self.sigs / f"{r:05d}" / "n_shingles.bin", dtype=np.uint32).astype(np.int64)
             owner[hit], count[hit] = r, n[rows]
             start[hit] = (np.cumsum(n) - n)[rows]
-            del keys, by_key, n
+            del keys, by_key, sorted_keys, n
         # positioned reads, not a memmap: mapped pages would count towards the resident memory as they are touched
         fds = {r: os.open(self.sigs / f"{r:05d}" / "shingles.bin", os.O_RDONLY) for r in ranks}
         ia, ib = np.searchsorted(members, pairs[:, 0]), np.searchsorted(members, pairs[:, 1])
